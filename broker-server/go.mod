@@ -1,0 +1,12 @@
+module github.com/robustmq/robustmq-go/broker-server
+
+go 1.26.8
+
+require (
+	github.com/robustmq/robustmq-go/common v0.0.0
+	github.com/robustmq/robustmq-go/proto v0.0.0
+)
+
+replace github.com/robustmq/robustmq-go/proto => ../proto
+
+replace github.com/robustmq/robustmq-go/common => ../common
