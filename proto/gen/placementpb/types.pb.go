@@ -132,6 +132,9 @@ const (
 	SegmentStatus_SEGMENT_STATUS_OPEN        SegmentStatus = 1
 	SegmentStatus_SEGMENT_STATUS_SEALED      SegmentStatus = 2
 	SegmentStatus_SEGMENT_STATUS_DELETING    SegmentStatus = 3
+	// RECOVERING: the leader was declared dead; the epoch has been bumped and
+	// recovery_node must fence the replicas and call SealAndRoll.
+	SegmentStatus_SEGMENT_STATUS_RECOVERING SegmentStatus = 4
 )
 
 // Enum value maps for SegmentStatus.
@@ -141,12 +144,14 @@ var (
 		1: "SEGMENT_STATUS_OPEN",
 		2: "SEGMENT_STATUS_SEALED",
 		3: "SEGMENT_STATUS_DELETING",
+		4: "SEGMENT_STATUS_RECOVERING",
 	}
 	SegmentStatus_value = map[string]int32{
 		"SEGMENT_STATUS_UNSPECIFIED": 0,
 		"SEGMENT_STATUS_OPEN":        1,
 		"SEGMENT_STATUS_SEALED":      2,
 		"SEGMENT_STATUS_DELETING":    3,
+		"SEGMENT_STATUS_RECOVERING":  4,
 	}
 )
 
@@ -566,10 +571,12 @@ type Segment struct {
 	Status      SegmentStatus          `protobuf:"varint,7,opt,name=status,proto3,enum=robustmq.placement.v1.SegmentStatus" json:"status,omitempty"`
 	StartOffset uint64                 `protobuf:"varint,8,opt,name=start_offset,json=startOffset,proto3" json:"start_offset,omitempty"`
 	// end_offset is the first offset not in the segment; set when sealed.
-	EndOffset     uint64 `protobuf:"varint,9,opt,name=end_offset,json=endOffset,proto3" json:"end_offset,omitempty"`
-	AckQuorum     uint32 `protobuf:"varint,10,opt,name=ack_quorum,json=ackQuorum,proto3" json:"ack_quorum,omitempty"`
-	Version       uint64 `protobuf:"varint,11,opt,name=version,proto3" json:"version,omitempty"`
-	CreatedAtMs   int64  `protobuf:"varint,12,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	EndOffset   uint64 `protobuf:"varint,9,opt,name=end_offset,json=endOffset,proto3" json:"end_offset,omitempty"`
+	AckQuorum   uint32 `protobuf:"varint,10,opt,name=ack_quorum,json=ackQuorum,proto3" json:"ack_quorum,omitempty"`
+	Version     uint64 `protobuf:"varint,11,opt,name=version,proto3" json:"version,omitempty"`
+	CreatedAtMs int64  `protobuf:"varint,12,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	// recovery_node is the replica chosen to run recovery while RECOVERING.
+	RecoveryNode  uint64 `protobuf:"varint,13,opt,name=recovery_node,json=recoveryNode,proto3" json:"recovery_node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -684,6 +691,13 @@ func (x *Segment) GetVersion() uint64 {
 func (x *Segment) GetCreatedAtMs() int64 {
 	if x != nil {
 		return x.CreatedAtMs
+	}
+	return 0
+}
+
+func (x *Segment) GetRecoveryNode() uint64 {
+	if x != nil {
+		return x.RecoveryNode
 	}
 	return 0
 }
@@ -1108,7 +1122,7 @@ const file_robustmq_placement_v1_types_proto_rawDesc = "" +
 	"\x06config\x18\t \x03(\v2(.robustmq.placement.v1.Shard.ConfigEntryR\x06config\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf0\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x03\n" +
 	"\aSegment\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x10\n" +
@@ -1124,7 +1138,8 @@ const file_robustmq_placement_v1_types_proto_rawDesc = "" +
 	"ack_quorum\x18\n" +
 	" \x01(\rR\tackQuorum\x12\x18\n" +
 	"\aversion\x18\v \x01(\x04R\aversion\x12\"\n" +
-	"\rcreated_at_ms\x18\f \x01(\x03R\vcreatedAtMs\"\xd8\x01\n" +
+	"\rcreated_at_ms\x18\f \x01(\x03R\vcreatedAtMs\x12#\n" +
+	"\rrecovery_node\x18\r \x01(\x04R\frecoveryNode\"\xd8\x01\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
 	"\rcreated_at_ms\x18\x02 \x01(\x03R\vcreatedAtMs\x12A\n" +
@@ -1169,12 +1184,13 @@ const file_robustmq_placement_v1_types_proto_rawDesc = "" +
 	"\x17NODE_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11NODE_STATUS_ALIVE\x10\x01\x12\x14\n" +
 	"\x10NODE_STATUS_DEAD\x10\x02\x12\x18\n" +
-	"\x14NODE_STATUS_DRAINING\x10\x03*\x80\x01\n" +
+	"\x14NODE_STATUS_DRAINING\x10\x03*\x9f\x01\n" +
 	"\rSegmentStatus\x12\x1e\n" +
 	"\x1aSEGMENT_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SEGMENT_STATUS_OPEN\x10\x01\x12\x19\n" +
 	"\x15SEGMENT_STATUS_SEALED\x10\x02\x12\x1b\n" +
-	"\x17SEGMENT_STATUS_DELETING\x10\x03*_\n" +
+	"\x17SEGMENT_STATUS_DELETING\x10\x03\x12\x1d\n" +
+	"\x19SEGMENT_STATUS_RECOVERING\x10\x04*_\n" +
 	"\vShardStatus\x12\x1c\n" +
 	"\x18SHARD_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SHARD_STATUS_ACTIVE\x10\x01\x12\x19\n" +
