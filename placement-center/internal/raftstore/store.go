@@ -1,0 +1,640 @@
+package raftstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/rs/zerolog"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Crash points passed to Options.CrashHook by Save.
+const (
+	CrashBeforeBatch = "before-batch"
+	CrashAfterBatch  = "after-batch"
+)
+
+// ErrCrashed is returned by every method once a crash hook has fired: the
+// store behaves like a process that died, it writes nothing more.
+var ErrCrashed = errors.New("raftstore: crashed by crash hook")
+
+// Options tunes Open.
+type Options struct {
+	// FS is the file system Pebble uses; nil means the OS. Tests pass a
+	// crashable vfs.MemFS to check what survives a crash.
+	FS vfs.FS
+	// CrashHook, when set, is called by Save at CrashBeforeBatch and
+	// CrashAfterBatch; a non-nil error stops Save there as a crash would,
+	// and the store refuses every later write. Tests only.
+	CrashHook func(point string) error
+	// Logger receives Pebble's own log lines.
+	Logger zerolog.Logger
+}
+
+// Key layout. Single-byte prefixes keep entries contiguous and ordered by
+// big-endian index.
+var (
+	keyEntryPrefix = byte(0x01)
+	keyHardState   = []byte{0x02}
+	keyConfState   = []byte{0x03}
+	keySnapshot    = []byte{0x04}
+	keyMembership  = []byte{0x05}
+	// keyLogStart holds the index and term of the entry just before the
+	// first stored one (the last compacted or snapshotted entry), which raft
+	// still asks Term for.
+	keyLogStart = []byte{0x06}
+)
+
+func entryKey(index uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = keyEntryPrefix
+	binary.BigEndian.PutUint64(k[1:], index)
+	return k
+}
+
+// entryKeyEnd is past every entry key.
+var entryKeyEnd = []byte{keyEntryPrefix + 1}
+
+// Entry values are the 8-byte big-endian term followed by the marshalled
+// raftpb.Entry, so Term reads a prefix instead of decoding the entry.
+const termPrefixLen = 8
+
+// Store is a Pebble-backed raft.Storage. All methods are safe for
+// concurrent use; reads and writes are serialized by one lock so raft never
+// sees a half-applied Save.
+type Store struct {
+	db        *pebble.DB
+	crashHook func(point string) error
+
+	mu       sync.RWMutex
+	crashed  bool
+	closed   bool
+	hard     *raftpb.HardState
+	conf     *raftpb.ConfState
+	snap     *raftpb.Snapshot
+	members  Membership
+	logStart logPosition
+	last     uint64
+}
+
+// logPosition is the index and term of one log entry.
+type logPosition struct {
+	index, term uint64
+}
+
+var _ raft.Storage = (*Store)(nil)
+
+// Open opens (creating if needed) the store at <dataDir>/raft, loads its
+// metadata and checks that the log has no gap.
+func Open(dataDir string, opts Options) (*Store, error) {
+	popts := &pebble.Options{Logger: pebbleLogger{log: opts.Logger}}
+	if opts.FS != nil {
+		popts.FS = opts.FS
+	}
+	db, err := pebble.Open(filepath.Join(dataDir, "raft"), popts)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: open pebble: %w", err)
+	}
+	s := &Store{db: db, crashHook: opts.CrashHook}
+	if err := s.load(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) load() error {
+	s.hard = &raftpb.HardState{}
+	if err := s.getProto(keyHardState, s.hard); err != nil {
+		return fmt.Errorf("raftstore: load hard state: %w", err)
+	}
+	s.conf = &raftpb.ConfState{}
+	if err := s.getProto(keyConfState, s.conf); err != nil {
+		return fmt.Errorf("raftstore: load conf state: %w", err)
+	}
+	s.conf = raftpb.EnsureConfState(s.conf)
+	s.snap = &raftpb.Snapshot{}
+	if err := s.getProto(keySnapshot, s.snap); err != nil {
+		return fmt.Errorf("raftstore: load snapshot: %w", err)
+	}
+	s.snap = raftpb.EnsureSnapshot(s.snap)
+	raw, err := s.get(keyMembership)
+	if err != nil {
+		return fmt.Errorf("raftstore: load membership: %w", err)
+	}
+	if s.members, err = UnmarshalMembership(raw); err != nil {
+		return fmt.Errorf("raftstore: load membership: %w", err)
+	}
+	raw, err = s.get(keyLogStart)
+	if err != nil {
+		return fmt.Errorf("raftstore: load log start: %w", err)
+	}
+	if raw != nil {
+		if len(raw) != 16 {
+			return fmt.Errorf("raftstore: log start record has %d bytes, want 16", len(raw))
+		}
+		s.logStart = logPosition{index: binary.BigEndian.Uint64(raw), term: binary.BigEndian.Uint64(raw[8:])}
+	}
+
+	// Walk the log once: it is bounded by compaction, and a gap or a stray
+	// entry below the log start means the directory is corrupt, which is
+	// better found now than as a raft panic later.
+	s.last = s.logStart.index
+	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyEntryPrefix}, UpperBound: entryKeyEnd})
+	if err != nil {
+		return fmt.Errorf("raftstore: scan log: %w", err)
+	}
+	for valid := iter.First(); valid; valid = iter.Next() {
+		idx := binary.BigEndian.Uint64(iter.Key()[1:])
+		if idx != s.last+1 {
+			_ = iter.Close()
+			return fmt.Errorf("raftstore: log gap: entry %d follows %d (log start %d)", idx, s.last, s.logStart.index)
+		}
+		s.last = idx
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("raftstore: scan log: %w", err)
+	}
+	if c := s.hard.GetCommit(); c > s.last {
+		return fmt.Errorf("raftstore: hard state commit %d beyond last index %d", c, s.last)
+	}
+	return nil
+}
+
+// get returns the value of key, or nil when absent.
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), v...)
+	_ = closer.Close()
+	return out, nil
+}
+
+func (s *Store) getProto(key []byte, m proto.Message) error {
+	raw, err := s.get(key)
+	if err != nil || raw == nil {
+		return err
+	}
+	return proto.Unmarshal(raw, m)
+}
+
+// Close closes the database. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("raftstore: close: %w", err)
+	}
+	return nil
+}
+
+// IsEmpty reports whether nothing was ever saved: a fresh data directory.
+func (s *Store) IsEmpty() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return raft.IsEmptyHardState(s.hard) && s.last == 0 && raft.IsEmptySnap(s.snap)
+}
+
+// InitialState implements raft.Storage. The ConfState is the current one:
+// the last conf change applied through SetConfState, or the last snapshot's.
+func (s *Store) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return proto.Clone(s.hard).(*raftpb.HardState), proto.Clone(s.conf).(*raftpb.ConfState), nil
+}
+
+// HardState returns the last saved HardState.
+func (s *Store) HardState() *raftpb.HardState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return proto.Clone(s.hard).(*raftpb.HardState)
+}
+
+// Membership returns the current membership.
+func (s *Store) Membership() Membership {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.members.Clone()
+}
+
+// Entries implements raft.Storage: entries in [lo, hi), at least one if
+// any, the rest within maxSize bytes.
+func (s *Store) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if lo <= s.logStart.index {
+		return nil, raft.ErrCompacted
+	}
+	if hi > s.last+1 {
+		return nil, fmt.Errorf("raftstore: entries hi %d beyond last index %d: %w", hi, s.last, raft.ErrUnavailable)
+	}
+	if s.last == s.logStart.index || lo >= hi {
+		return nil, raft.ErrUnavailable
+	}
+	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: entryKey(lo), UpperBound: entryKey(hi)})
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: entries: %w", err)
+	}
+	defer func() { _ = iter.Close() }()
+	var (
+		out  []*raftpb.Entry
+		size uint64
+		want = lo
+	)
+	for valid := iter.First(); valid; valid = iter.Next() {
+		if idx := binary.BigEndian.Uint64(iter.Key()[1:]); idx != want {
+			return nil, fmt.Errorf("raftstore: entry %d missing: %w", want, raft.ErrUnavailable)
+		}
+		v := iter.Value()
+		if len(v) < termPrefixLen {
+			return nil, fmt.Errorf("raftstore: entry %d: short value", want)
+		}
+		e := &raftpb.Entry{}
+		if err := proto.Unmarshal(v[termPrefixLen:], e); err != nil {
+			return nil, fmt.Errorf("raftstore: entry %d: %w", want, err)
+		}
+		size += uint64(proto.Size(e))
+		if len(out) > 0 && size > maxSize {
+			return out, nil
+		}
+		out = append(out, e)
+		want++
+	}
+	if err := iter.Error(); err != nil {
+		return nil, fmt.Errorf("raftstore: entries: %w", err)
+	}
+	if want != hi {
+		return nil, fmt.Errorf("raftstore: entry %d missing: %w", want, raft.ErrUnavailable)
+	}
+	return out, nil
+}
+
+// Term implements raft.Storage.
+func (s *Store) Term(i uint64) (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.termLocked(i)
+}
+
+func (s *Store) termLocked(i uint64) (uint64, error) {
+	switch {
+	case i < s.logStart.index:
+		return 0, raft.ErrCompacted
+	case i == s.logStart.index:
+		return s.logStart.term, nil
+	case i > s.last:
+		return 0, raft.ErrUnavailable
+	}
+	v, err := s.get(entryKey(i))
+	if err != nil {
+		return 0, fmt.Errorf("raftstore: term %d: %w", i, err)
+	}
+	if len(v) < termPrefixLen {
+		return 0, raft.ErrUnavailable
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// LastIndex implements raft.Storage.
+func (s *Store) LastIndex() (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.last, nil
+}
+
+// FirstIndex implements raft.Storage.
+func (s *Store) FirstIndex() (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.logStart.index + 1, nil
+}
+
+// Snapshot implements raft.Storage: the latest snapshot, empty if none.
+func (s *Store) Snapshot() (*raftpb.Snapshot, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return proto.Clone(s.snap).(*raftpb.Snapshot), nil
+}
+
+// SnapshotIndex is the index of the latest snapshot (0 if none).
+func (s *Store) SnapshotIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.snap.GetMetadata().GetIndex()
+}
+
+// writable returns an error if the store must not be written.
+func (s *Store) writable() error {
+	if s.crashed {
+		return ErrCrashed
+	}
+	if s.closed {
+		return errors.New("raftstore: closed")
+	}
+	return nil
+}
+
+// Save persists one Ready's worth of state in one synced batch: the
+// snapshot (which replaces the whole log, the ConfState and the membership),
+// then the entries (discarding any stored entry at or after the first new
+// index), then the HardState. Any argument may be nil or empty.
+func (s *Store) Save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+
+	// The state after the batch, applied to memory only once it is durable.
+	next := struct {
+		hard     *raftpb.HardState
+		conf     *raftpb.ConfState
+		snap     *raftpb.Snapshot
+		members  Membership
+		logStart logPosition
+		last     uint64
+	}{s.hard, s.conf, s.snap, s.members, s.logStart, s.last}
+
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+
+	if snap != nil && !raft.IsEmptySnap(snap) {
+		meta := snap.GetMetadata()
+		if cur := s.snap.GetMetadata().GetIndex(); cur != 0 && cur >= meta.GetIndex() {
+			return raft.ErrSnapOutOfDate
+		}
+		data, err := UnmarshalSnapshotData(snap.GetData())
+		if err != nil {
+			return fmt.Errorf("raftstore: save snapshot %d: %w", meta.GetIndex(), err)
+		}
+		next.snap = raftpb.EnsureSnapshot(proto.Clone(snap).(*raftpb.Snapshot))
+		next.conf = raftpb.EnsureConfState(proto.Clone(meta.GetConfState()).(*raftpb.ConfState))
+		next.members = data.Membership
+		next.logStart = logPosition{index: meta.GetIndex(), term: meta.GetTerm()}
+		next.last = meta.GetIndex()
+		if err := b.DeleteRange(entryKey(0), entryKeyEnd, nil); err != nil {
+			return fmt.Errorf("raftstore: save snapshot: %w", err)
+		}
+		if err := s.putProto(b, keySnapshot, next.snap); err != nil {
+			return err
+		}
+		if err := s.putProto(b, keyConfState, next.conf); err != nil {
+			return err
+		}
+		if err := putMembership(b, next.members); err != nil {
+			return err
+		}
+		if err := b.Set(keyLogStart, encodeLogPosition(next.logStart), nil); err != nil {
+			return fmt.Errorf("raftstore: save snapshot: %w", err)
+		}
+	}
+
+	if len(entries) > 0 {
+		for i := 1; i < len(entries); i++ {
+			if entries[i].GetIndex() != entries[i-1].GetIndex()+1 {
+				return fmt.Errorf("raftstore: save: entries not contiguous at %d after %d",
+					entries[i].GetIndex(), entries[i-1].GetIndex())
+			}
+		}
+		// Entries already folded into the log start are dropped, as
+		// raft.MemoryStorage does.
+		if first := next.logStart.index + 1; entries[0].GetIndex() < first {
+			skip := first - entries[0].GetIndex()
+			if skip >= uint64(len(entries)) {
+				entries = nil
+			} else {
+				entries = entries[skip:]
+			}
+		}
+	}
+	if len(entries) > 0 {
+		first := entries[0].GetIndex()
+		newLast := entries[len(entries)-1].GetIndex()
+		if first > next.last+1 {
+			return fmt.Errorf("raftstore: save: entry %d would leave a gap after last index %d", first, next.last)
+		}
+		if next.last > newLast {
+			// The stored tail past the new entries conflicts with them.
+			if err := b.DeleteRange(entryKey(newLast+1), entryKey(next.last+1), nil); err != nil {
+				return fmt.Errorf("raftstore: truncate tail: %w", err)
+			}
+		}
+		for _, e := range entries {
+			raw, err := proto.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("raftstore: marshal entry %d: %w", e.GetIndex(), err)
+			}
+			v := make([]byte, termPrefixLen, termPrefixLen+len(raw))
+			binary.BigEndian.PutUint64(v, e.GetTerm())
+			if err := b.Set(entryKey(e.GetIndex()), append(v, raw...), nil); err != nil {
+				return fmt.Errorf("raftstore: put entry %d: %w", e.GetIndex(), err)
+			}
+		}
+		next.last = newLast
+	}
+
+	if hs != nil && !raft.IsEmptyHardState(hs) {
+		if hs.GetCommit() > next.last {
+			return fmt.Errorf("raftstore: save: commit %d beyond last index %d", hs.GetCommit(), next.last)
+		}
+		next.hard = proto.Clone(hs).(*raftpb.HardState)
+		if err := s.putProto(b, keyHardState, next.hard); err != nil {
+			return err
+		}
+	}
+
+	if b.Empty() {
+		return nil
+	}
+	if err := s.hook(CrashBeforeBatch); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("raftstore: commit save: %w", err)
+	}
+	s.hard, s.conf, s.snap, s.members, s.logStart, s.last =
+		next.hard, next.conf, next.snap, next.members, next.logStart, next.last
+	return s.hook(CrashAfterBatch)
+}
+
+// hook runs the crash hook; once it fires the store is dead.
+func (s *Store) hook(point string) error {
+	if s.crashHook == nil {
+		return nil
+	}
+	if err := s.crashHook(point); err != nil {
+		s.crashed = true
+		return fmt.Errorf("raftstore: %s: %w: %w", point, ErrCrashed, err)
+	}
+	return nil
+}
+
+func (s *Store) putProto(b *pebble.Batch, key []byte, m proto.Message) error {
+	raw, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("raftstore: marshal %T: %w", m, err)
+	}
+	if err := b.Set(key, raw, nil); err != nil {
+		return fmt.Errorf("raftstore: put %T: %w", m, err)
+	}
+	return nil
+}
+
+func putMembership(b *pebble.Batch, m Membership) error {
+	raw, err := m.Marshal()
+	if err != nil {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	if err := b.Set(keyMembership, raw, nil); err != nil {
+		return fmt.Errorf("raftstore: put membership: %w", err)
+	}
+	return nil
+}
+
+func encodeLogPosition(p logPosition) []byte {
+	v := make([]byte, 16)
+	binary.BigEndian.PutUint64(v, p.index)
+	binary.BigEndian.PutUint64(v[8:], p.term)
+	return v
+}
+
+// ApplySnapshot replaces the log, ConfState and membership with snap's,
+// durably. It is Save with only a snapshot.
+func (s *Store) ApplySnapshot(snap *raftpb.Snapshot) error {
+	return s.Save(nil, nil, snap)
+}
+
+// SetConfState durably records the ConfState and membership that result
+// from applying a conf change entry.
+func (s *Store) SetConfState(cs *raftpb.ConfState, m Membership) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	conf := raftpb.EnsureConfState(proto.Clone(cs).(*raftpb.ConfState))
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	if err := s.putProto(b, keyConfState, conf); err != nil {
+		return err
+	}
+	if err := putMembership(b, m); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("raftstore: commit conf state: %w", err)
+	}
+	s.conf, s.members = conf, m.Clone()
+	return nil
+}
+
+// CreateSnapshot records a snapshot at index i (which must still be in the
+// log) with the ConfState in effect at i and data (a SnapshotData
+// envelope), durably. It returns raft.ErrSnapOutOfDate if i is not newer
+// than the latest snapshot. The log is not compacted: call Compact.
+func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	if i <= s.snap.GetMetadata().GetIndex() {
+		return nil, raft.ErrSnapOutOfDate
+	}
+	if i > s.last {
+		return nil, fmt.Errorf("raftstore: snapshot index %d beyond last index %d", i, s.last)
+	}
+	term, err := s.termLocked(i)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: snapshot index %d: %w", i, err)
+	}
+	snap := &raftpb.Snapshot{
+		Data: data,
+		Metadata: &raftpb.SnapshotMetadata{
+			Index:     new(i),
+			Term:      new(term),
+			ConfState: raftpb.EnsureConfState(proto.Clone(cs).(*raftpb.ConfState)),
+		},
+	}
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	if err := s.putProto(b, keySnapshot, snap); err != nil {
+		return nil, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("raftstore: commit snapshot: %w", err)
+	}
+	s.snap = snap
+	return proto.Clone(snap).(*raftpb.Snapshot), nil
+}
+
+// Compact discards every entry at or before index, keeping index's term,
+// so FirstIndex becomes index+1. The caller must not compact past what the
+// state machine has durably applied and a snapshot covers. It returns
+// raft.ErrCompacted if index is already compacted.
+func (s *Store) Compact(index uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if index <= s.logStart.index {
+		return raft.ErrCompacted
+	}
+	if index > s.last {
+		return fmt.Errorf("raftstore: compact %d beyond last index %d", index, s.last)
+	}
+	term, err := s.termLocked(index)
+	if err != nil {
+		return fmt.Errorf("raftstore: compact %d: %w", index, err)
+	}
+	start := logPosition{index: index, term: term}
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	if err := b.DeleteRange(entryKey(0), entryKey(index+1), nil); err != nil {
+		return fmt.Errorf("raftstore: compact: %w", err)
+	}
+	if err := b.Set(keyLogStart, encodeLogPosition(start), nil); err != nil {
+		return fmt.Errorf("raftstore: compact: %w", err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("raftstore: commit compact: %w", err)
+	}
+	s.logStart = start
+	return nil
+}
+
+// pebbleLogger routes Pebble's log lines to zerolog. Fatalf panics rather
+// than exiting so the owner's recovery and deferred cleanup still run.
+type pebbleLogger struct {
+	log zerolog.Logger
+}
+
+func (l pebbleLogger) Infof(format string, args ...interface{}) {
+	l.log.Debug().Str("component", "pebble-raft").Msgf(format, args...)
+}
+
+func (l pebbleLogger) Errorf(format string, args ...interface{}) {
+	l.log.Error().Str("component", "pebble-raft").Msgf(format, args...)
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...interface{}) {
+	l.log.Error().Str("component", "pebble-raft").Msgf(format, args...)
+	panic(fmt.Sprintf(format, args...))
+}
