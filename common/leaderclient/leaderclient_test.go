@@ -400,4 +400,3 @@ func TestDialValidates(t *testing.T) {
 		t.Fatalf("duplicates kept: %v", c.addrs)
 	}
 }
-
