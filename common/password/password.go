@@ -23,6 +23,23 @@ const (
 // Hash returns a fresh random salt and the PBKDF2 hash of password under
 // it. An empty password is refused.
 func Hash(password string) (salt, hash []byte, err error) {
+	return scheme{iterations: Iterations}.hash(password)
+}
+
+// Verify reports whether password matches the stored salt and hash. The
+// comparison takes the same time wherever the first difference is, so
+// timing reveals nothing about the stored hash.
+func Verify(password string, salt, hash []byte) bool {
+	return scheme{iterations: Iterations}.verify(password, salt, hash)
+}
+
+// scheme carries the work factor so tests can exercise the logic with a
+// cheap one; the exported functions always use Iterations.
+type scheme struct {
+	iterations int
+}
+
+func (s scheme) hash(password string) (salt, hash []byte, err error) {
 	if password == "" {
 		return nil, nil, errors.New("password: empty password")
 	}
@@ -30,29 +47,26 @@ func Hash(password string) (salt, hash []byte, err error) {
 	if _, err := rand.Read(salt); err != nil {
 		return nil, nil, fmt.Errorf("password: read random salt: %w", err)
 	}
-	hash, err = derive(password, salt)
+	hash, err = s.derive(password, salt)
 	if err != nil {
 		return nil, nil, err
 	}
 	return salt, hash, nil
 }
 
-// Verify reports whether password matches the stored salt and hash. The
-// comparison takes the same time wherever the first difference is, so
-// timing reveals nothing about the stored hash.
-func Verify(password string, salt, hash []byte) bool {
+func (s scheme) verify(password string, salt, hash []byte) bool {
 	if password == "" || len(salt) == 0 || len(hash) != KeyBytes {
 		return false
 	}
-	got, err := derive(password, salt)
+	got, err := s.derive(password, salt)
 	if err != nil {
 		return false
 	}
 	return subtle.ConstantTimeCompare(got, hash) == 1
 }
 
-func derive(password string, salt []byte) ([]byte, error) {
-	key, err := pbkdf2.Key(sha256.New, password, salt, Iterations, KeyBytes)
+func (s scheme) derive(password string, salt []byte) ([]byte, error) {
+	key, err := pbkdf2.Key(sha256.New, password, salt, s.iterations, KeyBytes)
 	if err != nil {
 		return nil, fmt.Errorf("password: derive: %w", err)
 	}
