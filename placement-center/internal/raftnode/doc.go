@@ -7,4 +7,12 @@
 // membership (member ids and addresses; ids are never reused), proposals and
 // their waiters, and the peer transport over gRPC. It must never interpret a
 // Command: that is the state machine's job.
+//
+// Goroutines, all started and stopped by Run: the Ready loop (Run's own
+// goroutine, sole driver of the raft.RawNode together with short locked
+// calls from Propose, ReadIndex and the transport), the applier (the only
+// caller of StateMachine.Apply, Snapshot and Restore after New), and one
+// sender per peer. Membership changes are applied to raft inside the Ready
+// loop, after the applier drained and synced everything before them, so a
+// restart replays at most the one change the durable ConfState already has.
 package raftnode

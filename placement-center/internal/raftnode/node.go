@@ -80,16 +80,15 @@ type Node struct {
 	readSeq     atomic.Uint64
 	commitIndex atomic.Uint64
 
-	applyc       chan applyItem
-	applier      *applier
-	applyExited  chan struct{}
-	applyErr     error // set before applyExited is closed
-	removed      bool  // Ready loop only
-	running      atomic.Bool
-	closeOnce    sync.Once
-	snapshotsIn  atomic.Uint64
-	leadership   *leadershipHub
-	bootstrapped bool
+	applyc      chan applyItem
+	applier     *applier
+	applyExited chan struct{}
+	applyErr    error // set before applyExited is closed
+	removed     bool  // Ready loop only
+	running     atomic.Bool
+	closeOnce   sync.Once
+	snapshotsIn atomic.Uint64
+	leadership  *leadershipHub
 }
 
 type pendingConfChange struct {
@@ -162,7 +161,6 @@ func newNode(cfg Config, sm StateMachine, store *raftstore.Store, log zerolog.Lo
 		return nil, fmt.Errorf("raftnode: new raw node: %w", err)
 	}
 	members := store.Membership()
-	bootstrapped := false
 	if fresh && !cfg.Join {
 		peers := make([]raft.Peer, 0, len(cfg.Peers))
 		for _, p := range cfg.Peers {
@@ -178,7 +176,6 @@ func newNode(cfg Config, sm StateMachine, store *raftstore.Store, log zerolog.Lo
 		if err := rn.Bootstrap(peers); err != nil {
 			return nil, fmt.Errorf("raftnode: bootstrap: %w", err)
 		}
-		bootstrapped = true
 		log.Info().Int("peers", len(peers)).Msg("bootstrapping a new cluster")
 	} else if !fresh {
 		log.Info().Uint64("applied", applied).Uint64("commit", hs.GetCommit()).
@@ -191,23 +188,22 @@ func newNode(cfg Config, sm StateMachine, store *raftstore.Store, log zerolog.Lo
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
 	n := &Node{
-		cfg:          cfg,
-		sm:           sm,
-		store:        store,
-		log:          log,
-		metrics:      m,
-		rn:           rn,
-		wake:         make(chan struct{}, 1),
-		members:      members,
-		learned:      make(map[uint64]string),
-		term:         hs.GetTerm(),
-		proposals:    newProposalWaiters(),
-		reads:        newReadWaiters(),
-		applied:      newAppliedNotifier(applied),
-		applyc:       make(chan applyItem, applyQueueLen),
-		applyExited:  make(chan struct{}),
-		leadership:   newLeadershipHub(),
-		bootstrapped: bootstrapped,
+		cfg:         cfg,
+		sm:          sm,
+		store:       store,
+		log:         log,
+		metrics:     m,
+		rn:          rn,
+		wake:        make(chan struct{}, 1),
+		members:     members,
+		learned:     make(map[uint64]string),
+		term:        hs.GetTerm(),
+		proposals:   newProposalWaiters(),
+		reads:       newReadWaiters(),
+		applied:     newAppliedNotifier(applied),
+		applyc:      make(chan applyItem, applyQueueLen),
+		applyExited: make(chan struct{}),
+		leadership:  newLeadershipHub(),
 	}
 	n.applier = &applier{n: n, applied: applied, lastSnap: store.SnapshotIndex(), conf: cs, members: members}
 	n.commitIndex.Store(hs.GetCommit())

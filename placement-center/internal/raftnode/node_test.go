@@ -317,10 +317,14 @@ func TestLeadershipLossFailsProposals(t *testing.T) {
 	}
 }
 
-// TestAddRemoveMember: a fourth member is added, joins, catches up and is
-// removed while writes continue; ids are never reused.
+// TestAddRemoveMember: a fourth member is added, joins through a snapshot
+// (the log is compacted by then), catches up and is removed while writes
+// continue; ids are never reused.
 func TestAddRemoveMember(t *testing.T) {
-	c := newCluster(t, 3, nil)
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotEntries = 20
+		cfg.CompactKeep = 5
+	})
 	leader := c.waitLeader()
 
 	var (
@@ -371,6 +375,11 @@ func TestAddRemoveMember(t *testing.T) {
 	if m4.GetId() != 4 || len(members) != 4 {
 		t.Fatalf("AddMember = %v, %v", m4, members)
 	}
+	// Writes continue with the new member down (3 of 4 is a quorum) until
+	// the log no longer starts at 1.
+	waitFor(t, "the leader to compact its log", func() bool {
+		return c.waitLeader().node.Status().FirstIndex > 1
+	})
 	fourth := &member{id: m4.GetId(), addr: addr4, dir: t.TempDir(), sm: newTestSM()}
 	c.setMembers(append(c.all(), fourth))
 	c.start(fourth, lis, true)
@@ -383,6 +392,9 @@ func TestAddRemoveMember(t *testing.T) {
 	waitFor(t, "the new member to know all members", func() bool {
 		return len(fourth.node.Status().Members) == 4
 	})
+	if fourth.node.Status().SnapshotsReceived == 0 {
+		t.Fatal("the new member joined without a snapshot although the log was compacted")
+	}
 
 	leader = c.waitLeader()
 	members, err = removeWithRetry(c, fourth.id)
