@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 MODULES := proto common placement-center journal-server broker-server tests
 export CGO_ENABLED ?= 0
 
-.PHONY: all build proto proto-check test test-unit test-integration lint run run-cluster bench bench-placement fuzz chaos clean
+.PHONY: all build proto proto-check test test-unit test-integration lint run run-cluster bench bench-placement fuzz chaos clean fuzz-smoke bench-smoke
 
 all: build
 
@@ -24,7 +24,7 @@ proto-check:
 	scripts/checkproto.sh
 
 ## test: everything CI runs (under 25 minutes on 2 cores)
-test: proto-check lint build test-unit test-integration bench-smoke
+test: proto-check lint build test-unit fuzz-smoke test-integration bench-smoke
 
 test-unit:
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -count=1 -timeout 15m $$( [ "$$m" = tests ] && echo "-skip Integration" ) ./...); done
@@ -65,3 +65,6 @@ chaos: build
 
 clean:
 	rm -rf $(BIN) data
+
+fuzz-smoke:
+	scripts/fuzz.sh 5s

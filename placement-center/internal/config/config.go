@@ -1,0 +1,180 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
+)
+
+// EnvPrefix prefixes every environment override, e.g.
+// ROBUSTMQ_PLACEMENT_RAFT_ELECTION_TICKS.
+const EnvPrefix = "ROBUSTMQ_PLACEMENT"
+
+// Config is the whole placement center configuration.
+type Config struct {
+	NodeID   uint64         `mapstructure:"node_id"`
+	DataDir  string         `mapstructure:"data_dir"`
+	GRPCAddr string         `mapstructure:"grpc_addr"`
+	HTTPAddr string         `mapstructure:"http_addr"`
+	Raft     RaftConfig     `mapstructure:"raft"`
+	Registry RegistryConfig `mapstructure:"registry"`
+	Limits   LimitsConfig   `mapstructure:"limits"`
+	Log      LogConfig      `mapstructure:"log"`
+}
+
+// RaftConfig tunes the Raft member.
+type RaftConfig struct {
+	// Peers are the bootstrap voters as "id=host:port".
+	Peers           []string      `mapstructure:"peers"`
+	Join            bool          `mapstructure:"join"`
+	TickInterval    time.Duration `mapstructure:"tick_interval"`
+	ElectionTicks   int           `mapstructure:"election_ticks"`
+	HeartbeatTicks  int           `mapstructure:"heartbeat_ticks"`
+	SnapshotEntries uint64        `mapstructure:"snapshot_entries"`
+	CompactKeep     uint64        `mapstructure:"compact_keep"`
+}
+
+// RegistryConfig tunes node leases.
+type RegistryConfig struct {
+	Lease time.Duration `mapstructure:"lease"`
+}
+
+// LimitsConfig bounds request sizes.
+type LimitsConfig struct {
+	MaxRequestBytes int `mapstructure:"max_request_bytes"`
+	MaxValueBytes   int `mapstructure:"max_value_bytes"`
+}
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Default is a single development node on 127.0.0.1:1228.
+func Default() Config {
+	return Config{
+		NodeID:   1,
+		DataDir:  "./data/placement-1",
+		GRPCAddr: "127.0.0.1:1228",
+		HTTPAddr: "127.0.0.1:9100",
+		Raft: RaftConfig{
+			Peers:           []string{"1=127.0.0.1:1228"},
+			TickInterval:    100 * time.Millisecond,
+			ElectionTicks:   10,
+			HeartbeatTicks:  1,
+			SnapshotEntries: 10000,
+			CompactKeep:     1000,
+		},
+		Registry: RegistryConfig{Lease: 10 * time.Second},
+		Limits:   LimitsConfig{MaxRequestBytes: 64 << 20, MaxValueBytes: 1 << 20},
+		Log:      LogConfig{Level: "info", Format: "auto"},
+	}
+}
+
+// Flags maps flag names to config keys; AddFlags defines them.
+var flagKeys = map[string]string{
+	"data-dir":         "data_dir",
+	"node-id":          "node_id",
+	"grpc-addr":        "grpc_addr",
+	"http-addr":        "http_addr",
+	"peers":            "raft.peers",
+	"join":             "raft.join",
+	"snapshot-entries": "raft.snapshot_entries",
+	"lease":            "registry.lease",
+	"log-level":        "log.level",
+	"log-format":       "log.format",
+}
+
+// FlagKeys returns the flag name -> config key mapping for config.Load.
+func FlagKeys() map[string]string {
+	out := make(map[string]string, len(flagKeys))
+	for k, v := range flagKeys {
+		out[k] = v
+	}
+	return out
+}
+
+// AddFlags defines the placement center's own flags (--config and
+// --data-dir come from common/config).
+func AddFlags(fs *pflag.FlagSet) {
+	d := Default()
+	fs.Uint64("node-id", d.NodeID, "this member's Raft id")
+	fs.String("grpc-addr", d.GRPCAddr, "gRPC listen address (clients, admin, Raft peers)")
+	fs.String("http-addr", d.HTTPAddr, "HTTP listen address for /metrics and /healthz")
+	fs.StringSlice("peers", d.Raft.Peers, "bootstrap voters id=host:port,... (fresh data dir only)")
+	fs.Bool("join", false, "join an existing cluster (after cluster add-member)")
+	fs.Uint64("snapshot-entries", d.Raft.SnapshotEntries, "snapshot and compact the log every N applied entries")
+	fs.Duration("lease", d.Registry.Lease, "broker/journal node lease")
+	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
+	fs.String("log-format", d.Log.Format, "log format: auto, json, console")
+}
+
+// Members parses Raft.Peers.
+func (c Config) Members() ([]*placementpb.Member, error) {
+	var out []*placementpb.Member
+	seen := map[uint64]bool{}
+	for _, p := range c.Raft.Peers {
+		for _, item := range strings.Split(p, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			idStr, addr, ok := strings.Cut(item, "=")
+			if !ok {
+				return nil, fmt.Errorf("raft.peers: %q is not id=host:port", item)
+			}
+			id, err := strconv.ParseUint(idStr, 10, 64)
+			if err != nil || id == 0 {
+				return nil, fmt.Errorf("raft.peers: %q: id must be a positive integer", item)
+			}
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return nil, fmt.Errorf("raft.peers: %q: %w", item, err)
+			}
+			if seen[id] {
+				return nil, fmt.Errorf("raft.peers: id %d listed twice", id)
+			}
+			seen[id] = true
+			out = append(out, &placementpb.Member{Id: id, Addr: addr})
+		}
+	}
+	return out, nil
+}
+
+// Validate checks the configuration for mistakes an operator can fix.
+func (c Config) Validate() error {
+	if c.NodeID == 0 {
+		return fmt.Errorf("node_id must be positive")
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("data_dir must be set")
+	}
+	if _, _, err := net.SplitHostPort(c.GRPCAddr); err != nil {
+		return fmt.Errorf("grpc_addr: %w", err)
+	}
+	members, err := c.Members()
+	if err != nil {
+		return err
+	}
+	if !c.Raft.Join {
+		found := false
+		for _, m := range members {
+			if m.GetId() == c.NodeID {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("raft.peers must list node_id %d (or set raft.join)", c.NodeID)
+		}
+	}
+	if c.Raft.ElectionTicks <= c.Raft.HeartbeatTicks {
+		return fmt.Errorf("raft.election_ticks must exceed raft.heartbeat_ticks")
+	}
+	return nil
+}

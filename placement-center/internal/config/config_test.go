@@ -1,0 +1,33 @@
+package config
+
+import "testing"
+
+func TestMembers(t *testing.T) {
+	c := Default()
+	c.Raft.Peers = []string{"1=127.0.0.1:1228,2=127.0.0.1:2228", "3=127.0.0.1:3228"}
+	ms, err := c.Members()
+	if err != nil || len(ms) != 3 || ms[2].GetId() != 3 || ms[1].GetAddr() != "127.0.0.1:2228" {
+		t.Fatalf("members = %v, %v", ms, err)
+	}
+	for _, bad := range []string{"x=127.0.0.1:1", "1", "0=127.0.0.1:1", "1=nohost", "1=a:1,1=b:2"} {
+		c.Raft.Peers = []string{bad}
+		if _, err := c.Members(); err == nil {
+			t.Errorf("peers %q accepted", bad)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	c := Default()
+	c.NodeID = 2
+	if err := c.Validate(); err == nil {
+		t.Fatal("node missing from peers accepted")
+	}
+	c.Raft.Join = true
+	if err := c.Validate(); err != nil {
+		t.Fatalf("joining node rejected: %v", err)
+	}
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make run`: starts a single-node cluster from config/ with data under ./data,
+# prints every endpoint, and stops everything on Ctrl-C.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bin=$root/bin
+mkdir -p data
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping..."
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  echo "stopped"
+}
+trap stop INT TERM EXIT
+
+"$bin/placement-center" --config config/placement-center.toml &
+pids+=($!)
+
+# Wait until the placement center answers.
+for _ in $(seq 1 100); do
+  if "$bin/robustctl" --placement 127.0.0.1:1228 --timeout 1s cluster status >/dev/null 2>&1; then break; fi
+  sleep 0.2
+done
+"$bin/robustctl" --placement 127.0.0.1:1228 cluster status || true
+
+cat <<'INFO'
+
+RobustMQ-Go is running:
+  placement-center gRPC (admin API, robustctl) 127.0.0.1:1228
+  placement-center metrics / health            http://127.0.0.1:9100/metrics  http://127.0.0.1:9100/healthz
+  (journal-server and broker-server endpoints appear here once those services exist)
+
+Try:  bin/robustctl cluster status
+      bin/robustctl kv put hello world && bin/robustctl kv get hello
+Data is under ./data. Press Ctrl-C to stop.
+INFO
+wait -n "${pids[@]}" || true
