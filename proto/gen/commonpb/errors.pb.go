@@ -12,6 +12,7 @@ package commonpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -462,11 +463,74 @@ func (x *ResourceExhausted) GetGot() uint64 {
 	return 0
 }
 
+// Status is a gRPC status carried inside a message, for per-request errors
+// on a stream that stays open (code is a google.golang.org/grpc/codes value;
+// details are the typed messages above).
+type Status struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Details       []*anypb.Any           `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Status) Reset() {
+	*x = Status{}
+	mi := &file_robustmq_common_v1_errors_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Status) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Status) ProtoMessage() {}
+
+func (x *Status) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_common_v1_errors_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Status.ProtoReflect.Descriptor instead.
+func (*Status) Descriptor() ([]byte, []int) {
+	return file_robustmq_common_v1_errors_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Status) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Status) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Status) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 var File_robustmq_common_v1_errors_proto protoreflect.FileDescriptor
 
 const file_robustmq_common_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1frobustmq/common/v1/errors.proto\x12\x12robustmq.common.v1\"I\n" +
+	"\x1frobustmq/common/v1/errors.proto\x12\x12robustmq.common.v1\x1a\x19google/protobuf/any.proto\"I\n" +
 	"\tNotLeader\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\x04R\bleaderId\x12\x1f\n" +
 	"\vleader_addr\x18\x02 \x01(\tR\n" +
@@ -493,7 +557,11 @@ const file_robustmq_common_v1_errors_proto_rawDesc = "" +
 	"\x11ResourceExhausted\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\tR\x05limit\x12\x10\n" +
 	"\x03max\x18\x02 \x01(\x04R\x03max\x12\x10\n" +
-	"\x03got\x18\x03 \x01(\x04R\x03gotB=Z;github.com/robustmq/robustmq-go/proto/gen/commonpb;commonpbb\x06proto3"
+	"\x03got\x18\x03 \x01(\x04R\x03got\"f\n" +
+	"\x06Status\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetailsB=Z;github.com/robustmq/robustmq-go/proto/gen/commonpb;commonpbb\x06proto3"
 
 var (
 	file_robustmq_common_v1_errors_proto_rawDescOnce sync.Once
@@ -507,7 +575,7 @@ func file_robustmq_common_v1_errors_proto_rawDescGZIP() []byte {
 	return file_robustmq_common_v1_errors_proto_rawDescData
 }
 
-var file_robustmq_common_v1_errors_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_robustmq_common_v1_errors_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_robustmq_common_v1_errors_proto_goTypes = []any{
 	(*NotLeader)(nil),         // 0: robustmq.common.v1.NotLeader
 	(*NotFound)(nil),          // 1: robustmq.common.v1.NotFound
@@ -517,13 +585,16 @@ var file_robustmq_common_v1_errors_proto_goTypes = []any{
 	(*Fenced)(nil),            // 5: robustmq.common.v1.Fenced
 	(*SegmentSealed)(nil),     // 6: robustmq.common.v1.SegmentSealed
 	(*ResourceExhausted)(nil), // 7: robustmq.common.v1.ResourceExhausted
+	(*Status)(nil),            // 8: robustmq.common.v1.Status
+	(*anypb.Any)(nil),         // 9: google.protobuf.Any
 }
 var file_robustmq_common_v1_errors_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	9, // 0: robustmq.common.v1.Status.details:type_name -> google.protobuf.Any
+	1, // [1:1] is the sub-list for method output_type
+	1, // [1:1] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_robustmq_common_v1_errors_proto_init() }
@@ -537,7 +608,7 @@ func file_robustmq_common_v1_errors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_robustmq_common_v1_errors_proto_rawDesc), len(file_robustmq_common_v1_errors_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
