@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 MODULES := proto common placement-center journal-server broker-server tests
 export CGO_ENABLED ?= 0
 
-.PHONY: all build proto proto-check test test-unit test-integration lint run run-cluster bench bench-placement fuzz chaos clean fuzz-smoke bench-smoke
+.PHONY: all build proto proto-check test test-unit test-integration lint run run-cluster bench bench-placement fuzz chaos clean fuzz-smoke bench-smoke tidy
 
 all: build
 
@@ -68,3 +68,14 @@ clean:
 
 fuzz-smoke:
 	scripts/fuzz.sh 5s
+
+# GENPROTO pins the monolithic google.golang.org/genproto module: pebble's
+# cockroachdb/errors requires a 2023 version whose googleapis/rpc/status
+# package clashes with the split-out module grpc uses ("ambiguous import").
+# `go mod tidy` drops the pin because nothing imports the module directly,
+# so always tidy through this target.
+GENPROTO := google.golang.org/genproto@v0.0.0-20261026165753-2ffab32bce7e
+
+## tidy: go mod tidy every module, keeping the genproto pin where pebble is used
+tidy:
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy && if grep -q cockroachdb/pebble go.mod; then $(GO) get $(GENPROTO); fi); done
