@@ -1,0 +1,203 @@
+package server
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/robustmq/robustmq-go/common/rpcerr"
+	"github.com/robustmq/robustmq-go/placement-center/internal/fsm"
+	"github.com/robustmq/robustmq-go/placement-center/internal/raftnode"
+	"github.com/robustmq/robustmq-go/placement-center/internal/registry"
+	"github.com/robustmq/robustmq-go/placement-center/internal/watch"
+	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
+)
+
+// member is a real single-member placement center in-process: the real
+// state machine, Raft node and API over gRPC on loopback.
+type member struct {
+	api     placementpb.PlacementServiceClient
+	cluster placementpb.ClusterServiceClient
+	state   *fsm.FSM
+}
+
+func startMember(t *testing.T) *member {
+	t.Helper()
+	dir := t.TempDir()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	hub := watch.NewHub(1000)
+	sm, err := fsm.Open(dir+"/state", hub, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := raftnode.New(raftnode.Config{ID: 1, Addr: addr, DataDir: dir, TickInterval: 20 * time.Millisecond,
+		Peers: []*placementpb.Member{{Id: 1, Addr: addr}}, Logger: zerolog.Nop()}, sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	node.RegisterTransport(gs)
+	leases := registry.New(registry.Config{Lease: time.Second}, sm, node, zerolog.Nop())
+	placementpb.RegisterPlacementServiceServer(gs, NewPlacement(node, sm, hub, leases, Limits{MaxValueBytes: 1024}, zerolog.Nop()))
+	placementpb.RegisterClusterServiceServer(gs, NewCluster(node))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = gs.Serve(lis) }()
+	go func() { _ = node.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		gs.Stop()
+		_ = sm.Close()
+	})
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	m := &member{api: placementpb.NewPlacementServiceClient(conn), cluster: placementpb.NewClusterServiceClient(conn), state: sm}
+	deadline := time.Now().Add(10 * time.Second)
+	for !node.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader in 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return m
+}
+
+func TestBadInputGetsTypedErrorsAndChangesNothing(t *testing.T) {
+	m := startMember(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	put, err := m.api.PutKV(ctx, &placementpb.PutKVRequest{Key: "k", Value: []byte("v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := put.GetKv().GetVersion() + 100
+	cases := []struct {
+		name string
+		call func() error
+		code codes.Code
+	}{
+		{"oversized value", func() error {
+			_, err := m.api.PutKV(ctx, &placementpb.PutKVRequest{Key: "k", Value: make([]byte, 2048)})
+			return err
+		}, codes.ResourceExhausted},
+		{"empty key", func() error { _, err := m.api.PutKV(ctx, &placementpb.PutKVRequest{Value: []byte("x")}); return err }, codes.InvalidArgument},
+		{"oversized key", func() error {
+			_, err := m.api.PutKV(ctx, &placementpb.PutKVRequest{Key: strings.Repeat("k", 5000)})
+			return err
+		}, codes.ResourceExhausted},
+		{"stale CAS", func() error {
+			_, err := m.api.PutKV(ctx, &placementpb.PutKVRequest{Key: "k", Value: []byte("v2"), ExpectedVersion: proto.Uint64(stale)})
+			return err
+		}, codes.FailedPrecondition},
+		{"unknown node kind", func() error {
+			_, err := m.api.ListNodes(ctx, &placementpb.ListNodesRequest{Kind: 99})
+			return err
+		}, codes.InvalidArgument},
+		{"unknown consistency", func() error {
+			_, err := m.api.GetKV(ctx, &placementpb.GetKVRequest{Key: "k", Consistency: 7})
+			return err
+		}, codes.InvalidArgument},
+		{"empty tenant name", func() error { _, err := m.api.CreateTenant(ctx, &placementpb.CreateTenantRequest{}); return err }, codes.InvalidArgument},
+		{"delete default tenant", func() error {
+			_, err := m.api.DeleteTenant(ctx, &placementpb.DeleteTenantRequest{Name: "default"})
+			return err
+		}, codes.InvalidArgument},
+		{"register unknown kind", func() error {
+			_, err := m.api.RegisterNode(ctx, &placementpb.RegisterNodeRequest{Node: &placementpb.ClusterNode{Kind: 42, GrpcAddr: "127.0.0.1:1"}})
+			return err
+		}, codes.InvalidArgument},
+		{"shard without journals", func() error {
+			_, err := m.api.CreateShard(ctx, &placementpb.CreateShardRequest{Name: "s"})
+			return err
+		}, codes.FailedPrecondition},
+		{"acl without action", func() error {
+			_, err := m.api.CreateAcl(ctx, &placementpb.CreateAclRequest{Rule: &placementpb.AclRule{Principal: "u", Resource: "t/#",
+				Permission: placementpb.AclPermission_ACL_PERMISSION_ALLOW}})
+			return err
+		}, codes.InvalidArgument},
+		{"user in missing tenant", func() error {
+			_, err := m.api.CreateUser(ctx, &placementpb.CreateUserRequest{Tenant: "nope", Username: "u", Password: "p"})
+			return err
+		}, codes.NotFound},
+		{"get missing key", func() error { _, err := m.api.GetKV(ctx, &placementpb.GetKVRequest{Key: "missing"}); return err }, codes.NotFound},
+		{"remove member 0", func() error { _, err := m.cluster.RemoveMember(ctx, &placementpb.RemoveMemberRequest{}); return err }, codes.InvalidArgument},
+		{"add member bad addr", func() error {
+			_, err := m.cluster.AddMember(ctx, &placementpb.AddMemberRequest{Addr: "nohost"})
+			return err
+		}, codes.InvalidArgument},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := m.state.AppliedIndex()
+			err := c.call()
+			if status.Code(err) != c.code {
+				t.Fatalf("got %v, want %v", err, c.code)
+			}
+			if c.name == "stale CAS" {
+				vm, ok := rpcerr.AsVersionMismatch(err)
+				if !ok || vm.GetCurrentVersion() != put.GetKv().GetVersion() {
+					t.Fatalf("VersionMismatch detail %v, want current version %d", vm, put.GetKv().GetVersion())
+				}
+			}
+			// A rejected request may advance the applied index by its own
+			// rejected entry, but it must not change the data.
+			got, err := m.api.GetKV(ctx, &placementpb.GetKVRequest{Key: "k"})
+			if err != nil || string(got.GetKv().GetValue()) != "v1" || got.GetKv().GetVersion() != put.GetKv().GetVersion() {
+				t.Fatalf("state changed: %v %v (applied %d -> %d)", got, err, before, m.state.AppliedIndex())
+			}
+		})
+	}
+}
+
+func TestShardLifecycleThroughAPI(t *testing.T) {
+	m := startMember(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 0; i < 2; i++ {
+		if _, err := m.api.RegisterNode(ctx, &placementpb.RegisterNodeRequest{Node: &placementpb.ClusterNode{
+			NodeId: uint64(10 + i), Kind: placementpb.NodeKind_NODE_KIND_JOURNAL, GrpcAddr: "127.0.0.1:1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created, err := m.api.CreateShard(ctx, &placementpb.CreateShardRequest{Name: "orders/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created.GetWarnings()) == 0 || len(created.GetSegment().GetReplicas()) != 2 {
+		t.Fatalf("3 replicas on 2 journals must be clamped with a warning: %v", created)
+	}
+	seg := created.GetSegment()
+	rolled, err := m.api.SealAndRoll(ctx, &placementpb.SealAndRollRequest{Shard: "orders/0", Seq: 0, EndOffset: 42, ExpectedVersion: seg.GetVersion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rolled.GetSealed().GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_SEALED || rolled.GetNext().GetStartOffset() != 42 ||
+		rolled.GetNext().GetEpoch() != seg.GetEpoch()+1 || rolled.GetNext().GetSeq() != 1 {
+		t.Fatalf("roll = %v", rolled)
+	}
+	// The same roll again is stale.
+	if _, err := m.api.SealAndRoll(ctx, &placementpb.SealAndRollRequest{Shard: "orders/0", Seq: 0, EndOffset: 42, ExpectedVersion: seg.GetVersion()}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("second roll: %v", err)
+	}
+	got, err := m.api.GetShard(ctx, &placementpb.GetShardRequest{Name: "orders/0"})
+	if err != nil || len(got.GetSegments()) != 2 || got.GetShard().GetActiveSegment() != 1 {
+		t.Fatalf("shard = %v, %v", got, err)
+	}
+}
