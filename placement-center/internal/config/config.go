@@ -87,6 +87,7 @@ var flagKeys = map[string]string{
 	"peers":            "raft.peers",
 	"join":             "raft.join",
 	"snapshot-entries": "raft.snapshot_entries",
+	"compact-keep":     "raft.compact_keep",
 	"lease":            "registry.lease",
 	"log-level":        "log.level",
 	"log-format":       "log.format",
@@ -111,6 +112,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("peers", d.Raft.Peers, "bootstrap voters id=host:port,... (fresh data dir only)")
 	fs.Bool("join", false, "join an existing cluster (after cluster add-member)")
 	fs.Uint64("snapshot-entries", d.Raft.SnapshotEntries, "snapshot and compact the log every N applied entries")
+	fs.Uint64("compact-keep", d.Raft.CompactKeep, "log entries kept behind a snapshot for slow followers")
 	fs.Duration("lease", d.Registry.Lease, "broker/journal node lease")
 	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	fs.String("log-format", d.Log.Format, "log format: auto, json, console")
