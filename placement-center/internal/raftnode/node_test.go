@@ -396,7 +396,7 @@ func TestAddRemoveMember(t *testing.T) {
 		t.Fatal("the new member joined without a snapshot although the log was compacted")
 	}
 
-	leader = c.waitLeader()
+	c.waitLeader()
 	members, err = removeWithRetry(c, fourth.id)
 	if err != nil {
 		t.Fatal(err)
