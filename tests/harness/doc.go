@@ -1,7 +1,15 @@
-// Package harness starts the real service binaries (bin/placement-center,
-// and later the journal and broker) as child processes on loopback ports for
-// cross-service tests: each in its own process group, logs in the test's
-// temp dir (their tail printed when a test fails), killable with SIGKILL or
-// SIGTERM and restartable on the same data dir. It must never leave a
-// process running after its test: everything is stopped in t.Cleanup.
+// Package harness runs the project's real binaries (bin/placement-center
+// today, the journal and broker servers later) as child processes on
+// loopback ports, for cross-service integration and fault tests.
+//
+// It owns those child processes: each runs in its own process group with
+// its output in a per-process log file under the test's temp dir (the log
+// tail is printed when the test fails), can be killed with SIGKILL, stopped
+// with SIGTERM and restarted with the same arguments and data dir. It must
+// never let a process outlive its test (every process is killed in
+// t.Cleanup, and the kernel kills it if the test binary dies), never bind
+// anything but 127.0.0.1, and never wait without a deadline.
+//
+// Helpers that take a testing.TB call t.Fatal and so belong on the test's
+// own goroutine; the rest return errors and may be used anywhere.
 package harness
