@@ -1,10 +1,13 @@
 package ctl
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -13,67 +16,27 @@ import (
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
 
+// maxDiscovered bounds how many members not named by --placement, but
+// listed by the members that answered, cluster status also asks.
+const maxDiscovered = 16
+
 func clusterCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "cluster", Short: "The placement center's Raft group", Example: "  robustctl cluster status"}
+	c := group("cluster", "The placement center's Raft group", "  robustctl cluster status")
 	c.AddCommand(&cobra.Command{
 		Use:   "status",
-		Short: "Show every configured member's view: state, leader, term, commit and applied index",
+		Short: "Ask every member for its view: Raft state, leader, term, commit and applied index",
+		Long: `Ask every member named by --placement, and every other member they list, for its
+own view of the Raft group. Each member answers for itself (this is not a
+leader call), so diverging terms or lagging applied indexes show up here.
+Members that do not answer are shown as unreachable (reasons on stderr); the
+command fails only if none answers.`,
 		Example: `  robustctl cluster status
   robustctl --placement 127.0.0.1:1228,127.0.0.1:2228,127.0.0.1:3228 cluster status -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			var rows []*placementpb.StatusResponse
-			var unreachable []string
-			seen := map[string]bool{}
-			addrs := e.addrs()
-			for i := 0; i < len(addrs); i++ {
-				a := addrs[i]
-				if seen[a] {
-					continue
-				}
-				seen[a] = true
-				st, err := memberStatus(ctx, a)
-				if err != nil {
-					unreachable = append(unreachable, a)
-					continue
-				}
-				rows = append(rows, st)
-				// Members the cluster knows but the flag did not list.
-				for _, m := range st.GetMembers() {
-					if !seen[m.GetAddr()] && len(addrs) < 16 {
-						addrs = append(addrs, m.GetAddr())
-					}
-				}
-			}
-			if len(rows) == 0 {
-				return fmt.Errorf("no placement center member answered at %s", strings.Join(unreachable, ", "))
-			}
-			if e.output == "json" {
-				if err := printJSON(e.out, rows, false); err != nil {
-					return err
-				}
-			} else {
-				var tr [][]string
-				for _, s := range rows {
-					addr := ""
-					for _, m := range s.GetMembers() {
-						if m.GetId() == s.GetMemberId() {
-							addr = m.GetAddr()
-						}
-					}
-					tr = append(tr, []string{u64(s.GetMemberId()), addr, s.GetRaftState(), u64(s.GetLeaderId()), u64(s.GetTerm()),
-						u64(s.GetCommitIndex()), u64(s.GetAppliedIndex()), u64(s.GetSnapshotIndex())})
-				}
-				for _, a := range unreachable {
-					tr = append(tr, []string{"?", a, "unreachable", "", "", "", "", ""})
-				}
-				if err := table(e.out, []string{"MEMBER", "ADDR", "STATE", "LEADER", "TERM", "COMMIT", "APPLIED", "SNAPSHOT"}, tr); err != nil {
-					return err
-				}
-			}
-			return nil
+			return clusterStatus(ctx, e)
 		},
 	})
 	c.AddCommand(&cobra.Command{
@@ -84,17 +47,21 @@ func clusterCmd(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			cl, err := e.dial()
+			api, err := e.clusterAPI()
 			if err != nil {
 				return err
 			}
-			resp, err := placementpb.NewClusterServiceClient(cl).AddMember(ctx, &placementpb.AddMemberRequest{Addr: args[0]})
+			resp, err := api.AddMember(ctx, &placementpb.AddMemberRequest{Addr: args[0]})
 			if err != nil {
 				return err
 			}
-			return show(e, resp.GetMembers(), false, []string{"MEMBER", "ADDR"}, func(m *placementpb.Member) []string {
-				return []string{u64(m.GetId()), m.GetAddr()}
-			})
+			if e.output == outputJSON {
+				return printJSON(e.out, []*placementpb.AddMemberResponse{resp}, true)
+			}
+			m := resp.GetMember()
+			fmt.Fprintf(e.out, "added member %d at %s; start it with: placement-center --join --node-id %d --peers ''\n\n",
+				m.GetId(), m.GetAddr(), m.GetId())
+			return table(e.out, memberHeader(), memberRows(resp.GetMembers()))
 		},
 	})
 	c.AddCommand(&cobra.Command{
@@ -109,35 +76,146 @@ func clusterCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			cl, err := e.dial()
+			api, err := e.clusterAPI()
 			if err != nil {
 				return err
 			}
-			resp, err := placementpb.NewClusterServiceClient(cl).RemoveMember(ctx, &placementpb.RemoveMemberRequest{Id: id})
+			resp, err := api.RemoveMember(ctx, &placementpb.RemoveMemberRequest{Id: id})
 			if err != nil {
 				return err
 			}
-			return show(e, resp.GetMembers(), false, []string{"MEMBER", "ADDR"}, func(m *placementpb.Member) []string {
-				return []string{u64(m.GetId()), m.GetAddr()}
-			})
+			if e.output == outputJSON {
+				return printJSON(e.out, []*placementpb.RemoveMemberResponse{resp}, true)
+			}
+			fmt.Fprintf(e.out, "removed member %d\n\n", id)
+			return table(e.out, memberHeader(), memberRows(resp.GetMembers()))
 		},
 	})
 	return c
 }
 
-// memberStatus asks one member directly (Status is answered by any member,
-// so it must not follow the leader).
+func memberHeader() []string { return []string{"MEMBER", "ADDR"} }
+
+func memberRows(ms []*placementpb.Member) [][]string {
+	rows := make([][]string, 0, len(ms))
+	for _, m := range ms {
+		rows = append(rows, []string{u64(m.GetId()), m.GetAddr()})
+	}
+	return rows
+}
+
+// memberView is one address's answer to Status, or why there was none.
+type memberView struct {
+	addr   string
+	status *placementpb.StatusResponse
+	err    error
+}
+
+// clusterStatus asks the configured members, then the members they list
+// that were not reached yet, and prints one row per member.
+func clusterStatus(ctx context.Context, e *env) error {
+	configured := slices.Compact(slices.Sorted(slices.Values(e.addrs())))
+	views := askMembers(ctx, configured)
+
+	// id -> addr as the reached members know it, to name unreachable
+	// members and to find the ones --placement did not list.
+	known := map[uint64]string{}
+	reached := map[uint64]bool{}
+	for _, v := range views {
+		if v.status == nil {
+			continue
+		}
+		reached[v.status.GetMemberId()] = true
+		for _, m := range v.status.GetMembers() {
+			known[m.GetId()] = m.GetAddr()
+		}
+	}
+	var more []string
+	for id, addr := range known {
+		if !reached[id] && !slices.Contains(configured, addr) && len(more) < maxDiscovered {
+			more = append(more, addr)
+		}
+	}
+	slices.Sort(more)
+	views = append(views, askMembers(ctx, more)...)
+
+	idOf := map[string]uint64{}
+	for id, addr := range known {
+		idOf[addr] = id
+	}
+	var answered []*placementpb.StatusResponse
+	var unreachable []memberView
+	seen := map[uint64]bool{}
+	for _, v := range views {
+		switch {
+		case v.status == nil:
+			unreachable = append(unreachable, v)
+		case !seen[v.status.GetMemberId()]:
+			// Two addresses may reach one member; show it once.
+			seen[v.status.GetMemberId()] = true
+			answered = append(answered, v.status)
+		}
+	}
+	slices.SortFunc(answered, func(a, b *placementpb.StatusResponse) int { return cmp.Compare(a.GetMemberId(), b.GetMemberId()) })
+	for _, v := range unreachable {
+		fmt.Fprintf(e.errOut, "warning: member at %s unreachable: %s\n", v.addr, describe(v.err))
+	}
+	if len(answered) == 0 {
+		return fmt.Errorf("no placement center member answered (tried %s)", strings.Join(configured, ", "))
+	}
+	if e.output == outputJSON {
+		return printJSON(e.out, answered, false)
+	}
+	rows := make([][]string, 0, len(views))
+	for _, s := range answered {
+		addr := known[s.GetMemberId()]
+		for _, v := range views {
+			if addr == "" && v.status == s {
+				addr = v.addr
+			}
+		}
+		rows = append(rows, []string{u64(s.GetMemberId()), addr, s.GetRaftState(), u64(s.GetLeaderId()), u64(s.GetTerm()),
+			u64(s.GetCommitIndex()), u64(s.GetAppliedIndex()), u64(s.GetSnapshotIndex())})
+	}
+	for _, v := range unreachable {
+		id := "?"
+		if n, ok := idOf[v.addr]; ok {
+			id = u64(n)
+		}
+		rows = append(rows, []string{id, v.addr, "unreachable", "-", "-", "-", "-", "-"})
+	}
+	return table(e.out, []string{"MEMBER", "ADDR", "STATE", "LEADER", "TERM", "COMMIT", "APPLIED", "SNAPSHOT"}, rows)
+}
+
+// askMembers asks every addr for Status at once, so one member that hangs
+// costs the command one timeout, not one per member. It returns when every
+// question is answered or ctx ends.
+func askMembers(ctx context.Context, addrs []string) []memberView {
+	views := make([]memberView, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Go(func() {
+			st, err := memberStatus(ctx, addr)
+			views[i] = memberView{addr: addr, status: st, err: err}
+		})
+	}
+	wg.Wait()
+	return views
+}
+
+// memberStatus asks the member at addr directly: Status describes the
+// member that answers, so it must not be sent to the leader instead.
 func memberStatus(ctx context.Context, addr string) (*placementpb.StatusResponse, error) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	defer conn.Close()
 	return placementpb.NewClusterServiceClient(conn).Status(ctx, &placementpb.StatusRequest{})
 }
 
 func nodeCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "node", Short: "Registered broker and journal nodes", Example: "  robustctl node list --kind journal"}
+	c := group("node", "Registered broker and journal nodes", "  robustctl node list --kind journal")
 	var kind string
 	list := &cobra.Command{
 		Use:     "list",
@@ -166,8 +244,8 @@ func nodeCmd(e *env) *cobra.Command {
 				return err
 			}
 			return show(e, resp.GetNodes(), false, []string{"ID", "KIND", "GRPC", "STATUS", "INCARNATION"}, func(n *placementpb.ClusterNode) []string {
-				return []string{u64(n.GetNodeId()), strings.TrimPrefix(n.GetKind().String(), "NODE_KIND_"), n.GetGrpcAddr(),
-					strings.TrimPrefix(n.GetStatus().String(), "NODE_STATUS_"), u64(n.GetIncarnation())}
+				return []string{u64(n.GetNodeId()), enumName(n.GetKind().String(), "NODE_KIND_"), n.GetGrpcAddr(),
+					enumName(n.GetStatus().String(), "NODE_STATUS_"), u64(n.GetIncarnation())}
 			})
 		},
 	}

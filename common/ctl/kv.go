@@ -1,8 +1,6 @@
 package ctl
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
@@ -10,15 +8,14 @@ import (
 )
 
 func kvRow(kv *placementpb.KeyValue) []string {
-	return []string{kv.GetKey(), string(kv.GetValue()), u64(kv.GetVersion())}
+	return []string{kv.GetKey(), cell(kv.GetValue()), u64(kv.GetVersion())}
 }
 
-var kvHeader = []string{"KEY", "VALUE", "VERSION"}
+func kvHeader() []string { return []string{"KEY", "VALUE", "VERSION"} }
 
 func kvCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "kv", Short: "The operator key-value store (compare-and-set on versions)",
-		Example: "  robustctl kv put feature/x on\n  robustctl kv get feature/x"}
-	var expect int64
+	c := group("kv", "The operator key-value store (compare-and-set on versions)", "  robustctl kv put feature/x on\n  robustctl kv get feature/x")
+	var expect uint64
 	put := &cobra.Command{
 		Use:     "put KEY VALUE",
 		Short:   "Write a key (--expect-version for compare-and-set; 0 = must not exist)",
@@ -30,8 +27,10 @@ func kvCmd(e *env) *cobra.Command {
 				return err
 			}
 			req := &placementpb.PutKVRequest{Key: args[0], Value: []byte(args[1])}
-			if expect >= 0 {
-				req.ExpectedVersion = proto.Uint64(uint64(expect))
+			// Version 0 is meaningful (the key must not exist), so "not
+			// given" is told apart by the flag, not by a sentinel value.
+			if cmd.Flags().Changed("expect-version") {
+				req.ExpectedVersion = proto.Uint64(expect)
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
@@ -39,10 +38,10 @@ func kvCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(e, []*placementpb.KeyValue{resp.GetKv()}, true, kvHeader, kvRow)
+			return show(e, []*placementpb.KeyValue{resp.GetKv()}, true, kvHeader(), kvRow)
 		},
 	}
-	put.Flags().Int64Var(&expect, "expect-version", -1, "only write if the key's version equals this (0: key must not exist)")
+	put.Flags().Uint64Var(&expect, "expect-version", 0, "only write if the key's version equals this (0: key must not exist)")
 	var serializable bool
 	get := &cobra.Command{
 		Use:     "get KEY",
@@ -64,11 +63,11 @@ func kvCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(e, []*placementpb.KeyValue{resp.GetKv()}, true, kvHeader, kvRow)
+			return show(e, []*placementpb.KeyValue{resp.GetKv()}, true, kvHeader(), kvRow)
 		},
 	}
 	get.Flags().BoolVar(&serializable, "serializable", false, "read the reached member's state without a ReadIndex round")
-	var delExpect int64
+	var delExpect uint64
 	del := &cobra.Command{
 		Use:     "delete KEY",
 		Short:   "Delete a key",
@@ -80,23 +79,18 @@ func kvCmd(e *env) *cobra.Command {
 				return err
 			}
 			req := &placementpb.DeleteKVRequest{Key: args[0]}
-			if delExpect >= 0 {
-				req.ExpectedVersion = proto.Uint64(uint64(delExpect))
+			if cmd.Flags().Changed("expect-version") {
+				req.ExpectedVersion = proto.Uint64(delExpect)
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
 			if _, err := api.DeleteKV(ctx, req); err != nil {
 				return err
 			}
-			if e.output == "table" {
-				fmt.Fprintf(e.out, "deleted %s\n", args[0])
-			} else {
-				fmt.Fprintln(e.out, "{}")
-			}
-			return nil
+			return done(e, "deleted "+args[0])
 		},
 	}
-	del.Flags().Int64Var(&delExpect, "expect-version", -1, "only delete if the key's version equals this")
+	del.Flags().Uint64Var(&delExpect, "expect-version", 0, "only delete if the key's version equals this")
 	var limit uint32
 	list := &cobra.Command{
 		Use:     "list [PREFIX]",
@@ -118,7 +112,7 @@ func kvCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return show(e, resp.GetKvs(), false, kvHeader, kvRow)
+			return show(e, resp.GetKvs(), false, kvHeader(), kvRow)
 		},
 	}
 	list.Flags().Uint32Var(&limit, "limit", 0, "at most this many keys (0: all)")

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
@@ -23,16 +22,31 @@ func segRow(s *placementpb.Segment) []string {
 	if s.GetStatus() == placementpb.SegmentStatus_SEGMENT_STATUS_SEALED {
 		end = u64(s.GetEndOffset())
 	}
-	return []string{fmt.Sprint(s.GetSeq()), strings.ToLower(strings.TrimPrefix(s.GetStatus().String(), "SEGMENT_STATUS_")),
-		replicas(s.GetReplicas()), u64(s.GetLeader()), u64(s.GetEpoch()), fmt.Sprint(s.GetAckQuorum()), u64(s.GetStartOffset()), end}
+	return []string{u32(s.GetSeq()), enumName(s.GetStatus().String(), "SEGMENT_STATUS_"),
+		replicas(s.GetReplicas()), u64(s.GetLeader()), u64(s.GetEpoch()), u32(s.GetAckQuorum()), u64(s.GetStartOffset()), end}
 }
 
-var segHeader = []string{"SEQ", "STATUS", "REPLICAS", "LEADER", "EPOCH", "ACK-QUORUM", "START", "END"}
+func segHeader() []string {
+	return []string{"SEQ", "STATUS", "REPLICAS", "LEADER", "EPOCH", "ACK-QUORUM", "START", "END"}
+}
+
+// shardTable prints a shard's summary line, then a row per segment.
+func shardTable(e *env, sh *placementpb.Shard, segs []*placementpb.Segment) error {
+	if _, err := fmt.Fprintf(e.out, "shard %s/%s  replicas %d  ack-quorum %d  status %s  active segment %d\n\n",
+		sh.GetTenant(), sh.GetName(), sh.GetReplicaCount(), sh.GetAckQuorum(),
+		enumName(sh.GetStatus().String(), "SHARD_STATUS_"), sh.GetActiveSegment()); err != nil {
+		return err
+	}
+	rows := make([][]string, 0, len(segs))
+	for _, s := range segs {
+		rows = append(rows, segRow(s))
+	}
+	return table(e.out, segHeader(), rows)
+}
 
 func shardCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "shard", Short: "Shards (stream partitions) and their segments",
-		Example: "  robustctl shard create orders/0 --replicas 3\n  robustctl shard describe orders/0"}
-	var tenant, prefix string
+	c := group("shard", "Shards (stream partitions) and their segments", "  robustctl shard create orders/0 --replicas 3\n  robustctl shard describe orders/0")
+	var prefix string
 	var nReplicas, quorum uint32
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create a shard; its first segment goes to the least-loaded live journal nodes",
@@ -44,16 +58,17 @@ func shardCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			resp, err := api.CreateShard(ctx, &placementpb.CreateShardRequest{Tenant: tenant, Name: args[0], ReplicaCount: nReplicas, AckQuorum: quorum})
+			resp, err := api.CreateShard(ctx, &placementpb.CreateShardRequest{Tenant: tenantOf(cmd), Name: args[0], ReplicaCount: nReplicas, AckQuorum: quorum})
 			if err != nil {
 				return err
 			}
 			for _, w := range resp.GetWarnings() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
-			return show(e, []*placementpb.CreateShardResponse{resp}, true, segHeader, func(r *placementpb.CreateShardResponse) []string {
-				return segRow(r.GetSegment())
-			})
+			if e.output == outputJSON {
+				return printJSON(e.out, []*placementpb.CreateShardResponse{resp}, true)
+			}
+			return shardTable(e, resp.GetShard(), []*placementpb.Segment{resp.GetSegment()})
 		},
 	}
 	create.Flags().Uint32Var(&nReplicas, "replicas", 0, "replica count (0: default 3, clamped to live journals)")
@@ -68,26 +83,14 @@ func shardCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			resp, err := api.GetShard(ctx, &placementpb.GetShardRequest{Tenant: tenant, Name: args[0]})
+			resp, err := api.GetShard(ctx, &placementpb.GetShardRequest{Tenant: tenantOf(cmd), Name: args[0]})
 			if err != nil {
 				return err
 			}
-			if e.output == "json" {
-				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(e.out, string(b))
-				return nil
+			if e.output == outputJSON {
+				return printJSON(e.out, []*placementpb.GetShardResponse{resp}, true)
 			}
-			sh := resp.GetShard()
-			fmt.Fprintf(e.out, "shard %s/%s  replicas %d  ack-quorum %d  status %s  active segment %d\n\n", sh.GetTenant(), sh.GetName(),
-				sh.GetReplicaCount(), sh.GetAckQuorum(), strings.ToLower(strings.TrimPrefix(sh.GetStatus().String(), "SHARD_STATUS_")), sh.GetActiveSegment())
-			rows := make([][]string, 0, len(resp.GetSegments()))
-			for _, s := range resp.GetSegments() {
-				rows = append(rows, segRow(s))
-			}
-			return table(e.out, segHeader, rows)
+			return shardTable(e, resp.GetShard(), resp.GetSegments())
 		},
 	}
 	list := &cobra.Command{
@@ -99,12 +102,12 @@ func shardCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			resp, err := api.ListShards(ctx, &placementpb.ListShardsRequest{Tenant: tenant, Prefix: prefix})
+			resp, err := api.ListShards(ctx, &placementpb.ListShardsRequest{Tenant: tenantOf(cmd), Prefix: prefix})
 			if err != nil {
 				return err
 			}
 			return show(e, resp.GetShards(), false, []string{"TENANT", "NAME", "REPLICAS", "ACK-QUORUM", "ACTIVE-SEGMENT"}, func(s *placementpb.Shard) []string {
-				return []string{s.GetTenant(), s.GetName(), fmt.Sprint(s.GetReplicaCount()), fmt.Sprint(s.GetAckQuorum()), fmt.Sprint(s.GetActiveSegment())}
+				return []string{s.GetTenant(), s.GetName(), u32(s.GetReplicaCount()), u32(s.GetAckQuorum()), u32(s.GetActiveSegment())}
 			})
 		},
 	}
@@ -118,16 +121,16 @@ func shardCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			if _, err := api.DeleteShard(ctx, &placementpb.DeleteShardRequest{Tenant: tenant, Name: args[0]}); err != nil {
+			if _, err := api.DeleteShard(ctx, &placementpb.DeleteShardRequest{Tenant: tenantOf(cmd), Name: args[0]}); err != nil {
 				return err
 			}
 			return done(e, "deleted shard "+args[0])
 		},
 	}
-	create.Flags().StringVar(&tenant, "tenant", "default", "tenant")
-	describe.Flags().StringVar(&tenant, "tenant", "default", "tenant")
-	del.Flags().StringVar(&tenant, "tenant", "default", "tenant")
-	list.Flags().StringVar(&tenant, "tenant", "", "tenant (empty: every tenant)")
+	for _, sub := range []*cobra.Command{create, describe, del} {
+		addTenantFlag(sub, "default", "the shard's tenant")
+	}
+	addTenantFlag(list, "", "only this tenant's shards (empty: every tenant)")
 	c.AddCommand(create, describe, list, del)
 	return c
 }

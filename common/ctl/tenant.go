@@ -4,31 +4,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
 
-func ms(t int64) string {
-	if t == 0 {
-		return "-"
-	}
-	return time.UnixMilli(t).UTC().Format(time.RFC3339)
-}
-
-func done(e *env, what string) error {
-	if e.output == "table" {
-		fmt.Fprintln(e.out, what)
-	} else {
-		fmt.Fprintln(e.out, "{}")
-	}
-	return nil
-}
-
 func tenantCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "tenant", Short: "Tenants: isolated namespaces (\"default\" always exists)", Example: "  robustctl tenant create acme"}
+	c := group("tenant", "Tenants: isolated namespaces (\"default\" always exists)", "  robustctl tenant create acme")
 	row := func(t *placementpb.Tenant) []string { return []string{t.GetName(), ms(t.GetCreatedAtMs())} }
 	c.AddCommand(&cobra.Command{
 		Use: "create NAME", Short: "Create a tenant", Example: "  robustctl tenant create acme", Args: cobra.ExactArgs(1),
@@ -79,8 +62,8 @@ func tenantCmd(e *env) *cobra.Command {
 }
 
 func userCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "user", Short: "Users (passwords stored as salted hashes)", Example: "  robustctl user create alice --password s3cret"}
-	var tenant, password string
+	c := group("user", "Users (passwords stored as salted hashes)", "  robustctl user create alice --password s3cret")
+	var password string
 	var superuser bool
 	row := func(u *placementpb.User) []string {
 		return []string{u.GetTenant(), u.GetUsername(), strconv.FormatBool(u.GetSuperuser()), ms(u.GetCreatedAtMs())}
@@ -102,7 +85,7 @@ func userCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			resp, err := api.CreateUser(ctx, &placementpb.CreateUserRequest{Tenant: tenant, Username: args[0], Password: password, Superuser: superuser})
+			resp, err := api.CreateUser(ctx, &placementpb.CreateUserRequest{Tenant: tenantOf(cmd), Username: args[0], Password: password, Superuser: superuser})
 			if err != nil {
 				return err
 			}
@@ -121,7 +104,7 @@ func userCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			resp, err := api.ListUsers(ctx, &placementpb.ListUsersRequest{Tenant: tenant})
+			resp, err := api.ListUsers(ctx, &placementpb.ListUsersRequest{Tenant: tenantOf(cmd)})
 			if err != nil {
 				return err
 			}
@@ -137,27 +120,25 @@ func userCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			if _, err := api.DeleteUser(ctx, &placementpb.DeleteUserRequest{Tenant: tenant, Username: args[0]}); err != nil {
+			if _, err := api.DeleteUser(ctx, &placementpb.DeleteUserRequest{Tenant: tenantOf(cmd), Username: args[0]}); err != nil {
 				return err
 			}
 			return done(e, "deleted user "+args[0])
 		},
 	}
 	for _, sub := range []*cobra.Command{create, list, del} {
-		sub.Flags().StringVar(&tenant, "tenant", "default", "tenant")
+		addTenantFlag(sub, "default", "tenant")
 		c.AddCommand(sub)
 	}
 	return c
 }
 
 func aclCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "acl", Short: "Access control rules",
-		Example: "  robustctl acl create --principal alice --resource-type topic --resource 'sensors/#' --action publish --permission allow"}
-	var tenant, principal, rtype, resource, action, permission string
+	c := group("acl", "Access control rules", "  robustctl acl create --principal alice --resource-type topic --resource 'sensors/#' --action publish --permission allow")
+	var principal, rtype, resource, action, permission string
 	row := func(r *placementpb.AclRule) []string {
 		return []string{u64(r.GetId()), r.GetPrincipal(), r.GetResourceType(), r.GetResource(),
-			strings.ToLower(strings.TrimPrefix(r.GetAction().String(), "ACL_ACTION_")),
-			strings.ToLower(strings.TrimPrefix(r.GetPermission().String(), "ACL_PERMISSION_"))}
+			enumName(r.GetAction().String(), "ACL_ACTION_"), enumName(r.GetPermission().String(), "ACL_PERMISSION_")}
 	}
 	header := []string{"ID", "PRINCIPAL", "TYPE", "RESOURCE", "ACTION", "PERMISSION"}
 	create := &cobra.Command{
@@ -179,7 +160,7 @@ func aclCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			resp, err := api.CreateAcl(ctx, &placementpb.CreateAclRequest{Rule: &placementpb.AclRule{Tenant: tenant, Principal: principal,
+			resp, err := api.CreateAcl(ctx, &placementpb.CreateAclRequest{Rule: &placementpb.AclRule{Tenant: tenantOf(cmd), Principal: principal,
 				ResourceType: rtype, Resource: resource, Action: placementpb.AclAction(a), Permission: placementpb.AclPermission(p)}})
 			if err != nil {
 				return err
@@ -202,7 +183,7 @@ func aclCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			resp, err := api.ListAcls(ctx, &placementpb.ListAclsRequest{Tenant: tenant})
+			resp, err := api.ListAcls(ctx, &placementpb.ListAclsRequest{Tenant: tenantOf(cmd)})
 			if err != nil {
 				return err
 			}
@@ -222,15 +203,31 @@ func aclCmd(e *env) *cobra.Command {
 			}
 			ctx, cancel := e.ctx(cmd)
 			defer cancel()
-			if _, err := api.DeleteAcl(ctx, &placementpb.DeleteAclRequest{Tenant: tenant, Id: id}); err != nil {
+			if _, err := api.DeleteAcl(ctx, &placementpb.DeleteAclRequest{Tenant: tenantOf(cmd), Id: id}); err != nil {
 				return err
 			}
 			return done(e, "deleted rule "+args[0])
 		},
 	}
 	for _, sub := range []*cobra.Command{create, list, del} {
-		sub.Flags().StringVar(&tenant, "tenant", "default", "tenant")
+		addTenantFlag(sub, "default", "tenant")
 		c.AddCommand(sub)
 	}
 	return c
+}
+
+// addTenantFlag gives cmd its own --tenant flag, read back with tenantOf.
+// Commands must not share one variable for it: pflag writes each
+// registration's default into the variable, so the last registration's
+// default would silently become every command's.
+func addTenantFlag(cmd *cobra.Command, def, usage string) {
+	cmd.Flags().String("tenant", def, usage)
+}
+
+// tenantOf returns cmd's --tenant. GetString fails only for a command
+// without the flag, a wiring mistake TestTenantFlagReachesTheRequest
+// catches for every command that uses it.
+func tenantOf(cmd *cobra.Command) string {
+	t, _ := cmd.Flags().GetString("tenant")
+	return t
 }

@@ -1,5 +1,5 @@
-// Command robustctl operates a RobustMQ-Go cluster through its gRPC admin
-// API. Wiring only; the commands live in common/ctl.
+// Command robustctl operates a RobustMQ-Go cluster through the placement
+// center's gRPC API. Wiring only; the commands live in common/ctl.
 package main
 
 import (
@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := ctl.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := ctl.Execute(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	cancel()
 	os.Exit(code)
 }
