@@ -121,8 +121,9 @@ func StartPlacement(t testing.TB, opts PlacementOptions) *PlacementCluster {
 	c := &PlacementCluster{t: t, bin: Binary(t, PlacementBinary), opts: opts}
 	peers := make([]string, 0, opts.Members)
 	planned := make([]*PlacementMember, 0, opts.Members)
+	ports := FreePorts(t, 2*opts.Members)
 	for i := 1; i <= opts.Members; i++ {
-		m := &PlacementMember{ID: uint64(i), Addr: FreeAddr(t), HTTPAddr: FreeAddr(t)}
+		m := &PlacementMember{ID: uint64(i), Addr: LoopbackAddr(ports[2*i-2]), HTTPAddr: LoopbackAddr(ports[2*i-1])}
 		peers = append(peers, fmt.Sprintf("%d=%s", m.ID, m.Addr))
 		planned = append(planned, m)
 	}
@@ -182,7 +183,15 @@ func (c *PlacementCluster) Join(id uint64, addr string) *PlacementMember {
 	for _, m := range c.Members() {
 		peers = append(peers, fmt.Sprintf("%d=%s", m.ID, m.Addr))
 	}
-	m := &PlacementMember{ID: id, Addr: addr, HTTPAddr: FreeAddr(c.t)}
+	// addr is not bound yet, so the HTTP port must be kept off it by hand.
+	httpAddr := FreeAddr(c.t)
+	for range 10 {
+		if httpAddr != addr {
+			break
+		}
+		httpAddr = FreeAddr(c.t)
+	}
+	m := &PlacementMember{ID: id, Addr: addr, HTTPAddr: httpAddr}
 	c.start(m, strings.Join(peers, ","), true)
 	return m
 }

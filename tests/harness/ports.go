@@ -17,37 +17,57 @@ const (
 	portAttempts  = 200
 )
 
-// FreePort returns a loopback TCP port that was free a moment ago: it
-// listens on it and closes the listener again. A process started right
-// after with that port will almost surely get it.
+// FreePorts returns n distinct loopback TCP ports that were free a moment
+// ago: it listens on all of them at once (so none is handed out twice)
+// and then closes the listeners. Processes started right after will almost
+// surely get them.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	listeners := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := listenFree()
+		if err != nil {
+			t.Fatalf("harness: %v", err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// FreePort is FreePorts(t, 1)[0].
 func FreePort(t testing.TB) int {
 	t.Helper()
-	port, err := freePort()
-	if err != nil {
-		t.Fatalf("harness: %v", err)
-	}
-	return port
+	return FreePorts(t, 1)[0]
 }
 
 // FreeAddr returns "127.0.0.1:<FreePort>".
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	return LoopbackAddr(FreePort(t))
 }
 
-func freePort() (int, error) {
+// LoopbackAddr returns "127.0.0.1:<port>".
+func LoopbackAddr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+// listenFree listens on a random port of the range, or on a
+// kernel-chosen one when the range seems full.
+func listenFree() (net.Listener, error) {
 	for range portAttempts {
 		port := portRangeLow + rand.IntN(portRangeHigh-portRangeLow)
-		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			_ = l.Close()
-			return port, nil
+		if l, err := net.Listen("tcp", LoopbackAddr(port)); err == nil {
+			return l, nil
 		}
 	}
-	// Everything tried was taken: fall back to a kernel-chosen port.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("no free loopback port: %w", err)
+		return nil, fmt.Errorf("no free loopback port: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return l, nil
 }

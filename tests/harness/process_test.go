@@ -149,3 +149,17 @@ func TestBinDirFindsTheRepositoryBin(t *testing.T) {
 		t.Fatalf("BinDir with %s set = %s", BinDirEnv, got)
 	}
 }
+
+func TestFreePortsAreDistinct(t *testing.T) {
+	ports := FreePorts(t, 50)
+	seen := make(map[int]bool)
+	for _, p := range ports {
+		if seen[p] {
+			t.Fatalf("port %d handed out twice in %v", p, ports)
+		}
+		seen[p] = true
+		if p < portRangeLow || p >= portRangeHigh {
+			t.Logf("port %d from outside the preferred range", p)
+		}
+	}
+}

@@ -45,7 +45,6 @@ type ack struct {
 // key) until stopped; it records every acknowledged key. The test owns it
 // and must call Stop.
 type writeLoad struct {
-	prefix string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -56,9 +55,11 @@ type writeLoad struct {
 }
 
 // startWriteLoad starts writers goroutines writing keys under prefix+"/".
-func startWriteLoad(api placementpb.PlacementServiceClient, prefix string, writers int) *writeLoad {
+// They are also stopped when the test ends, should it end early.
+func startWriteLoad(t *testing.T, api placementpb.PlacementServiceClient, prefix string, writers int) *writeLoad {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &writeLoad{prefix: prefix, cancel: cancel, failures: make(map[codes.Code]int)}
+	w := &writeLoad{cancel: cancel, failures: make(map[codes.Code]int)}
+	t.Cleanup(w.Stop)
 	for g := range writers {
 		w.wg.Add(1)
 		go func() {
@@ -86,7 +87,7 @@ func startWriteLoad(api placementpb.PlacementServiceClient, prefix string, write
 	return w
 }
 
-// Stop ends the writers and waits for them.
+// Stop ends the writers and waits for them; it may be called again.
 func (w *writeLoad) Stop() {
 	w.cancel()
 	w.wg.Wait()
