@@ -12,17 +12,21 @@
 // journal server drives it and maps its typed errors to rpcerr codes.
 //
 // Concurrency model. Every method is safe for concurrent use. Each segment
-// has its own mutex, held by writers (Append, AppendReplica, AppendRecovered,
-// AdvanceLAC, Fence, Seal, DeleteSegment) for the whole of their Pebble
-// commit, so one segment's writes are applied one at a time in offset order,
-// while writes to different segments commit concurrently and Pebble's commit
-// pipeline folds their WAL fsyncs into shared group commits. Readers take the
-// segment mutex only long enough to copy the cached metadata and open a
-// Pebble iterator, so the metadata and the data they read are one consistent
-// view, and they never wait behind a writer's fsync. The in-memory metadata
-// is changed only after its Pebble batch committed; if a commit fails, the
-// segment refuses further writes until the store is reopened, because memory
-// and disk may then disagree.
+// has a writer mutex, held by writers (Append, AppendReplica,
+// AppendRecovered, AdvanceLAC, Fence, Seal, DeleteSegment) for the whole of
+// their Pebble commit, so one segment's writes are applied one at a time in
+// offset order, while writes to different segments commit concurrently and
+// Pebble's commit pipeline folds their WAL fsyncs into shared group commits.
+// Per-segment throughput is therefore one synced commit at a time; callers
+// batch records to amortize it. Readers (Read, FindOffsetByTime, Describe,
+// ListSegments) take a second, short per-segment mutex to copy the cached
+// metadata and open a Pebble iterator; they wait behind a writer's fsync
+// only when that commit removes data (a seal that trims, a deletion), so
+// the data a reader iterates always covers the metadata it read. The
+// in-memory metadata is changed only after its Pebble batch committed; if a
+// commit fails, the segment refuses further writes until the store is
+// reopened, because memory and disk may then disagree. Close waits for
+// in-flight calls.
 //
 // Key layout (one Pebble keyspace, big-endian integers):
 //

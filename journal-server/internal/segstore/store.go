@@ -46,17 +46,29 @@ type Store struct {
 	segs   map[SegmentID]*segment
 }
 
-// segment is the in-memory state of one segment. mu serializes its writers.
+// segment is the in-memory state of one segment.
+//
+// Two locks, always taken in the order wmu then mu. wmu serializes the
+// segment's writers and is held across their Pebble commit. mu guards the
+// fields below for readers and is held only briefly, except across commits
+// that remove data (a seal that trims, a deletion), so a reader never pairs
+// metadata with data from which batches it promises have gone. Every other
+// commit only adds keys past the published log end or changes metadata, so
+// a reader that sees the old metadata with the new data reads correctly;
+// such commits take mu only to publish the new metadata afterwards.
+// Writers read the fields below under wmu alone: only writers change them,
+// and always under both locks.
 type segment struct {
-	id SegmentID
-	mu sync.Mutex
-	// meta mirrors the last committed metadata. Guarded by mu.
+	id  SegmentID
+	wmu sync.Mutex
+	mu  sync.Mutex
+	// meta mirrors the last committed metadata.
 	meta segmentMeta
-	// gone is set (under mu) when the segment was deleted or its creation
-	// failed; a caller that looked it up before must treat it as absent.
+	// gone is set when the segment was deleted or its creation failed; a
+	// caller that looked it up before must treat it as absent.
 	gone bool
-	// broken is set (under mu) when a commit failed: memory and disk may
-	// disagree, so writes are refused until the store is reopened.
+	// broken is set when a commit failed: memory and disk may disagree, so
+	// writes are refused until the store is reopened.
 	broken error
 }
 
@@ -163,13 +175,21 @@ func (s *Store) enter() error {
 	return nil
 }
 
-// lockSegment returns the segment with its mutex held.
-func (s *Store) lockSegment(id SegmentID) (*segment, error) {
+func (s *Store) lookup(id SegmentID) (*segment, error) {
 	s.segsMu.Lock()
 	seg := s.segs[id]
 	s.segsMu.Unlock()
 	if seg == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return seg, nil
+}
+
+// lockReader returns the segment with seg.mu held.
+func (s *Store) lockReader(id SegmentID) (*segment, error) {
+	seg, err := s.lookup(id)
+	if err != nil {
+		return nil, err
 	}
 	seg.mu.Lock()
 	if seg.gone {
@@ -179,33 +199,54 @@ func (s *Store) lockSegment(id SegmentID) (*segment, error) {
 	return seg, nil
 }
 
-// lockWritable is lockSegment for writers: it also refuses a broken segment.
-func (s *Store) lockWritable(id SegmentID) (*segment, error) {
-	seg, err := s.lockSegment(id)
+// lockWriter returns the segment with seg.wmu held, refusing a broken one
+// unless allowBroken.
+func (s *Store) lockWriter(id SegmentID, allowBroken bool) (*segment, error) {
+	seg, err := s.lookup(id)
 	if err != nil {
 		return nil, err
 	}
-	if seg.broken != nil {
-		seg.mu.Unlock()
+	seg.wmu.Lock()
+	switch {
+	case seg.gone:
+		seg.wmu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case seg.broken != nil && !allowBroken:
+		seg.wmu.Unlock()
 		return nil, fmt.Errorf("segstore: segment %s refuses writes after a failed commit: %w", id, seg.broken)
 	}
 	return seg, nil
 }
 
 // commit commits b (closing it) and, on success, installs m as the
-// segment's metadata. Caller holds seg.mu.
-func (s *Store) commit(seg *segment, b *pebble.Batch, m segmentMeta, sync bool) error {
+// segment's metadata. Caller holds seg.wmu. removesData makes readers wait
+// for the commit (see segment).
+func (s *Store) commit(seg *segment, b *pebble.Batch, m segmentMeta, sync, removesData bool) error {
+	return s.commitThen(seg, b, sync, removesData, func() { seg.meta = m })
+}
+
+// commitThen commits b (closing it) and, on success, runs publish with
+// seg.mu held. Caller holds seg.wmu.
+func (s *Store) commitThen(seg *segment, b *pebble.Batch, sync, removesData bool, publish func()) error {
 	opts := pebble.NoSync
 	if sync {
 		opts = pebble.Sync
 	}
+	if removesData {
+		seg.mu.Lock()
+		defer seg.mu.Unlock()
+	}
 	err := b.Commit(opts)
 	_ = b.Close()
+	if !removesData {
+		seg.mu.Lock()
+		defer seg.mu.Unlock()
+	}
 	if err != nil {
 		seg.broken = err
 		return fmt.Errorf("segstore: commit segment %s: %w", seg.id, err)
 	}
-	seg.meta = m
+	publish()
 	return nil
 }
 
@@ -232,6 +273,7 @@ func (s *Store) CreateSegment(id SegmentID, startOffset, epoch uint64) error {
 			// callers wait for the outcome instead of racing the write,
 			// and the map lock is not held across the fsync.
 			seg := &segment{id: id}
+			seg.wmu.Lock()
 			seg.mu.Lock()
 			s.segs[id] = seg
 			s.segsMu.Unlock()
@@ -253,23 +295,27 @@ func (s *Store) CreateSegment(id SegmentID, startOffset, epoch uint64) error {
 	return fmt.Errorf("segstore: create %s: segment keeps being deleted concurrently", id)
 }
 
-// create writes the metadata of a placeholder segment; seg.mu is held and
-// released here.
+// create writes the metadata of a placeholder segment; both its locks are
+// held and released here.
 func (s *Store) create(seg *segment, startOffset, epoch uint64) error {
+	defer seg.wmu.Unlock()
 	defer seg.mu.Unlock()
 	m := newMeta(startOffset, epoch)
 	b := s.db.NewBatch()
-	if err := b.Set(metaKey(seg.id), m.encode(), nil); err != nil {
-		_ = b.Close()
+	err := b.Set(metaKey(seg.id), m.encode(), nil)
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	_ = b.Close()
+	if err != nil {
 		return s.abandon(seg, fmt.Errorf("segstore: create %s: %w", seg.id, err))
 	}
-	if err := s.commit(seg, b, m, true); err != nil {
-		return s.abandon(seg, err)
-	}
+	seg.meta = m
 	return nil
 }
 
-// abandon removes a placeholder whose creation failed. Caller holds seg.mu.
+// abandon removes a placeholder whose creation failed. Caller holds both
+// of its locks.
 func (s *Store) abandon(seg *segment, err error) error {
 	seg.gone = true
 	s.segsMu.Lock()
@@ -297,11 +343,11 @@ func (s *Store) Append(id SegmentID, epoch uint64, batch []byte) (first, next ui
 		return 0, 0, err
 	}
 	defer s.life.RUnlock()
-	seg, err := s.lockWritable(id)
+	seg, err := s.lockWriter(id, false)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer seg.mu.Unlock()
+	defer seg.wmu.Unlock()
 
 	m := seg.meta
 	if epoch < m.fenceEpoch {
@@ -353,11 +399,11 @@ func (s *Store) appendAt(id SegmentID, checkFence bool, epoch uint64, batch []by
 		return 0, err
 	}
 	defer s.life.RUnlock()
-	seg, err := s.lockWritable(id)
+	seg, err := s.lockWriter(id, false)
 	if err != nil {
 		return 0, err
 	}
-	defer seg.mu.Unlock()
+	defer seg.wmu.Unlock()
 
 	m := seg.meta
 	if checkFence && epoch < m.fenceEpoch {
@@ -425,7 +471,7 @@ func (s *Store) storedEquals(key, want []byte) (bool, error) {
 
 // store writes batch (header h, first offset at m.logEnd) with the
 // metadata m advanced past it, the time index entry if the batch raises the
-// segment's max timestamp, in one synced commit. Caller holds seg.mu.
+// segment's max timestamp, in one synced commit. Caller holds seg.wmu.
 func (s *Store) store(seg *segment, m segmentMeta, h recordbatch.Header, batch []byte) error {
 	b := s.db.NewBatch()
 	fail := func(err error) error {
@@ -446,7 +492,7 @@ func (s *Store) store(seg *segment, m segmentMeta, h recordbatch.Header, batch [
 	if err := b.Set(metaKey(seg.id), m.encode(), nil); err != nil {
 		return fail(err)
 	}
-	return s.commit(seg, b, m, true)
+	return s.commit(seg, b, m, true, false)
 }
 
 // AdvanceLAC raises the segment's LAC to min(lac, log end); a lower value
@@ -467,11 +513,11 @@ func (s *Store) AdvanceLAC(id SegmentID, lac uint64) error {
 		return err
 	}
 	defer s.life.RUnlock()
-	seg, err := s.lockWritable(id)
+	seg, err := s.lockWriter(id, false)
 	if err != nil {
 		return err
 	}
-	defer seg.mu.Unlock()
+	defer seg.wmu.Unlock()
 
 	m := seg.meta
 	lac = min(lac, m.logEnd)
@@ -484,7 +530,7 @@ func (s *Store) AdvanceLAC(id SegmentID, lac uint64) error {
 		_ = b.Close()
 		return fmt.Errorf("segstore: advance lac of %s: %w", id, err)
 	}
-	return s.commit(seg, b, m, false)
+	return s.commit(seg, b, m, false, false)
 }
 
 // Fence raises the segment's fence epoch to epoch if it is higher, durably
@@ -497,11 +543,11 @@ func (s *Store) Fence(id SegmentID, epoch uint64) (logEnd uint64, err error) {
 		return 0, err
 	}
 	defer s.life.RUnlock()
-	seg, err := s.lockWritable(id)
+	seg, err := s.lockWriter(id, false)
 	if err != nil {
 		return 0, err
 	}
-	defer seg.mu.Unlock()
+	defer seg.wmu.Unlock()
 
 	m := seg.meta
 	if epoch <= m.fenceEpoch {
@@ -517,7 +563,7 @@ func (s *Store) Fence(id SegmentID, epoch uint64) (logEnd uint64, err error) {
 		_ = b.Close()
 		return 0, fmt.Errorf("segstore: fence %s: %w", id, err)
 	}
-	if err := s.commit(seg, b, m, true); err != nil {
+	if err := s.commit(seg, b, m, true, false); err != nil {
 		return 0, err
 	}
 	return m.logEnd, nil
@@ -542,11 +588,11 @@ func (s *Store) Seal(id SegmentID, end uint64) error {
 		return err
 	}
 	defer s.life.RUnlock()
-	seg, err := s.lockWritable(id)
+	seg, err := s.lockWriter(id, false)
 	if err != nil {
 		return err
 	}
-	defer seg.mu.Unlock()
+	defer seg.wmu.Unlock()
 
 	m := seg.meta
 	switch {
@@ -567,7 +613,8 @@ func (s *Store) Seal(id SegmentID, end uint64) error {
 		_ = b.Close()
 		return err
 	}
-	if end < m.logEnd {
+	trims := end < m.logEnd
+	if trims {
 		trimmed, err := s.trimTail(b, id, m, end)
 		if err != nil {
 			return fail(err)
@@ -582,7 +629,7 @@ func (s *Store) Seal(id SegmentID, end uint64) error {
 	if err := b.Set(metaKey(id), m.encode(), nil); err != nil {
 		return fail(fmt.Errorf("segstore: seal %s: %w", id, err))
 	}
-	return s.commit(seg, b, m, true)
+	return s.commit(seg, b, m, true, trims)
 }
 
 // trimResult is what trimTail removed and what remains.
@@ -670,9 +717,12 @@ func (s *Store) iterErr(iter *pebble.Iterator, otherwise error) error {
 }
 
 // snapshot returns the segment's metadata and an iterator over [lo, hi)
-// opened under the segment mutex, so both describe the same moment.
+// opened after it under seg.mu: the iterator holds at least every batch the
+// metadata describes (appends publish metadata only after their commit is
+// visible; removals hold seg.mu across their commit). It may also hold
+// batches appended since, past the returned log end; callers ignore them.
 func (s *Store) snapshot(id SegmentID, lo, hi []byte) (segmentMeta, *pebble.Iterator, error) {
-	seg, err := s.lockSegment(id)
+	seg, err := s.lockReader(id)
 	if err != nil {
 		return segmentMeta{}, nil, err
 	}
@@ -810,7 +860,7 @@ func (s *Store) Describe(id SegmentID) (SegmentState, error) {
 		return SegmentState{}, err
 	}
 	defer s.life.RUnlock()
-	seg, err := s.lockSegment(id)
+	seg, err := s.lockReader(id)
 	if err != nil {
 		return SegmentState{}, err
 	}
@@ -861,11 +911,11 @@ func (s *Store) DeleteSegment(id SegmentID) error {
 		return err
 	}
 	defer s.life.RUnlock()
-	seg, err := s.lockSegment(id)
+	seg, err := s.lockWriter(id, true)
 	if err != nil {
 		return err
 	}
-	defer seg.mu.Unlock()
+	defer seg.wmu.Unlock()
 
 	b := s.db.NewBatch()
 	fail := func(err error) error {
@@ -881,10 +931,13 @@ func (s *Store) DeleteSegment(id SegmentID) error {
 			return fail(err)
 		}
 	}
-	if err := s.commit(seg, b, segmentMeta{}, true); err != nil {
+	publish := func() {
+		seg.gone = true
+		seg.meta = segmentMeta{}
+	}
+	if err := s.commitThen(seg, b, true, true, publish); err != nil {
 		return err
 	}
-	seg.gone = true
 	s.segsMu.Lock()
 	if s.segs[id] == seg {
 		delete(s.segs, id)

@@ -752,3 +752,61 @@ func TestInvalidBatchesRejected(t *testing.T) {
 		t.Fatalf("rejected batches changed the segment: %+v", st)
 	}
 }
+
+// TestReadsRacingTrimAndDeleteNeverSeeCorruption: readers asking for
+// everything (upTo unbounded) while a seal trims the tail or the segment is
+// deleted see either the before or the after state, never a hole that
+// would look like corruption.
+func TestReadsRacingTrimAndDeleteNeverSeeCorruption(t *testing.T) {
+	s, _ := openTemp(t)
+	const rounds, batches = 6, 30
+	for r := uint32(0); r < rounds; r++ {
+		id := segID(100 + r)
+		mustCreate(t, s, id, 0, 1)
+		var ends []uint64
+		for i := 0; i < batches; i++ {
+			_, next := mustAppend(t, s, id, 1, mkBatch(fmt.Sprintf("b%d", i), 1+i%3, int64(i)))
+			ends = append(ends, next)
+		}
+		done := make(chan struct{})
+		errs := make(chan error, 2)
+		var wg sync.WaitGroup
+		for reader := 0; reader < 2; reader++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 10_000; i++ {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					got, err := s.Read(id, 0, 1<<30, math.MaxUint64)
+					if errors.Is(err, ErrNotFound) {
+						continue
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					if n := len(got); n != batches && n != batches/2 {
+						errs <- fmt.Errorf("read %d batches", n)
+						return
+					}
+				}
+			}()
+		}
+		if err := s.Seal(id, ends[batches/2-1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteSegment(id); err != nil {
+			t.Fatal(err)
+		}
+		close(done)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", r, err)
+		}
+	}
+}
