@@ -55,7 +55,8 @@ bench-placement: build
 	scripts/bench-placement.sh
 
 bench-smoke: build
-	@if [ -x scripts/bench-placement.sh ]; then scripts/bench-placement.sh --smoke; fi
+	cd tests/bench && GOWORK=off $(GO) test -count=1 ./...
+	scripts/bench-placement.sh --smoke
 
 ## fuzz: longer fuzzing of every wire decoder (FUZZTIME=30s per target by default)
 fuzz:

@@ -83,6 +83,9 @@ type Node struct {
 	applyc      chan applyItem
 	applier     *applier
 	applyExited chan struct{}
+	// stopping is closed when Run begins to stop; peer stream handlers
+	// return on it so a graceful gRPC stop does not wait for them.
+	stopping    chan struct{}
 	applyErr    error // set before applyExited is closed
 	removed     bool  // Ready loop only
 	running     atomic.Bool
@@ -203,6 +206,7 @@ func newNode(cfg Config, sm StateMachine, store *raftstore.Store, log zerolog.Lo
 		applied:     newAppliedNotifier(applied),
 		applyc:      make(chan applyItem, applyQueueLen),
 		applyExited: make(chan struct{}),
+		stopping:    make(chan struct{}),
 		leadership:  newLeadershipHub(),
 	}
 	n.applier = &applier{n: n, applied: applied, lastSnap: store.SnapshotIndex(), conf: cs, members: members}
@@ -293,6 +297,8 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Peer stream handlers return once the member stops (see transportServer.Send).
+	context.AfterFunc(ctx, func() { close(n.stopping) })
 
 	tr := newTransport(ctx, n.cfg.Addr, n, n.log)
 	n.viewMu.Lock()
