@@ -20,9 +20,9 @@ trap stop INT TERM EXIT
 "$bin/placement-center" --config config/placement-center.toml &
 pids+=($!)
 
-# Wait until the placement center answers.
+# Wait until the placement center has a leader (kv list needs one).
 for _ in $(seq 1 100); do
-  if "$bin/robustctl" --placement 127.0.0.1:1228 --timeout 1s cluster status >/dev/null 2>&1; then break; fi
+  if "$bin/robustctl" --placement 127.0.0.1:1228 --timeout 1s kv list --limit 1 >/dev/null 2>&1; then break; fi
   sleep 0.2
 done
 "$bin/robustctl" --placement 127.0.0.1:1228 cluster status || true
