@@ -176,35 +176,11 @@ func (c *Cache) apply(resp *placementpb.WatchResponse) {
 		del := ev.GetType() == placementpb.EventType_EVENT_TYPE_DELETE
 		switch o := ev.GetObject().(type) {
 		case *placementpb.WatchEvent_Node:
-			k := o.Node.GetNodeId()
-			if cur, ok := c.nodes[k]; ok && cur.GetVersion() > ev.GetRevision() {
-				continue
-			}
-			if del {
-				delete(c.nodes, k)
-			} else {
-				c.nodes[k] = o.Node
-			}
+			merge(c.nodes, o.Node.GetNodeId(), o.Node, ev.GetRevision(), del)
 		case *placementpb.WatchEvent_Shard:
-			k := ShardKey{o.Shard.GetTenant(), o.Shard.GetName()}
-			if cur, ok := c.shards[k]; ok && cur.GetVersion() > ev.GetRevision() {
-				continue
-			}
-			if del {
-				delete(c.shards, k)
-			} else {
-				c.shards[k] = o.Shard
-			}
+			merge(c.shards, ShardKey{o.Shard.GetTenant(), o.Shard.GetName()}, o.Shard, ev.GetRevision(), del)
 		case *placementpb.WatchEvent_Segment:
-			k := SegmentKey{o.Segment.GetTenant(), o.Segment.GetShard(), o.Segment.GetSeq()}
-			if cur, ok := c.segments[k]; ok && cur.GetVersion() > ev.GetRevision() {
-				continue
-			}
-			if del {
-				delete(c.segments, k)
-			} else {
-				c.segments[k] = o.Segment
-			}
+			merge(c.segments, SegmentKey{o.Segment.GetTenant(), o.Segment.GetShard(), o.Segment.GetSeq()}, o.Segment, ev.GetRevision(), del)
 		}
 		if ev.GetRevision() > c.revision {
 			c.revision = ev.GetRevision()
@@ -308,4 +284,22 @@ func (c *Cache) Segments(keep func(*placementpb.Segment) bool) []*placementpb.Se
 		return a.GetSeq() < b.GetSeq()
 	})
 	return out
+}
+
+// versioned is every cached object: its version is the Raft index of its
+// last change.
+type versioned interface{ GetVersion() uint64 }
+
+// merge applies one event to m. An event older than the cached object's
+// version is already reflected (the list that filled the cache was newer)
+// and is skipped.
+func merge[K comparable, V versioned](m map[K]V, k K, v V, revision uint64, del bool) {
+	if cur, ok := m[k]; ok && cur.GetVersion() > revision {
+		return
+	}
+	if del {
+		delete(m, k)
+		return
+	}
+	m[k] = v
 }

@@ -443,19 +443,15 @@ func (p *Placement) CreateShard(ctx context.Context, req *placementpb.CreateShar
 		Epoch: 1, Status: placementpb.SegmentStatus_SEGMENT_STATUS_OPEN, AckQuorum: pl.AckQuorum}
 	shard := &placementpb.Shard{Tenant: tenant, Name: req.GetName(), ReplicaCount: uint32(len(pl.Replicas)),
 		AckQuorum: pl.AckQuorum, Status: placementpb.ShardStatus_SHARD_STATUS_ACTIVE, Config: req.GetConfig()}
-	if _, err := p.raft.Propose(ctx, &placementpb.Command{Op: &placementpb.Command_CreateShard{
-		CreateShard: &placementpb.CreateShardCmd{Shard: shard, FirstSegment: seg}}}); err != nil {
-		return nil, err
-	}
-	gotShard, err := p.state.GetShard(tenant, req.GetName())
+	// The applied outcome is the shard and segment as stored by this very
+	// entry; reading the state again could see a later change instead.
+	resp, err := propose[*placementpb.CreateShardResponse](ctx, p.raft, &placementpb.Command{Op: &placementpb.Command_CreateShard{
+		CreateShard: &placementpb.CreateShardCmd{Shard: shard, FirstSegment: seg}}})
 	if err != nil {
 		return nil, err
 	}
-	gotSeg, err := p.state.GetSegment(tenant, req.GetName(), 0)
-	if err != nil {
-		return nil, err
-	}
-	return &placementpb.CreateShardResponse{Shard: gotShard, Segment: gotSeg, Warnings: pl.Warnings}, nil
+	resp.Warnings = pl.Warnings
+	return resp, nil
 }
 
 // DeleteShard deletes a shard and its segments' metadata.
@@ -552,24 +548,9 @@ func (p *Placement) SealAndRoll(ctx context.Context, req *placementpb.SealAndRol
 	next := &placementpb.Segment{Tenant: tenant, Shard: req.GetShard(), Seq: req.GetSeq() + 1, Replicas: pl.Replicas,
 		Leader: pl.Leader, Epoch: cur.GetEpoch() + 1, Status: placementpb.SegmentStatus_SEGMENT_STATUS_OPEN,
 		StartOffset: req.GetEndOffset(), AckQuorum: pl.AckQuorum}
-	v, err := p.raft.Propose(ctx, &placementpb.Command{Op: &placementpb.Command_SealAndRoll{SealAndRoll: &placementpb.SealAndRollCmd{
+	return propose[*placementpb.SealAndRollResponse](ctx, p.raft, &placementpb.Command{Op: &placementpb.Command_SealAndRoll{SealAndRoll: &placementpb.SealAndRollCmd{
 		Tenant: tenant, Shard: req.GetShard(), Seq: req.GetSeq(), EndOffset: req.GetEndOffset(),
 		ExpectedVersion: req.GetExpectedVersion(), NextSegment: next}}})
-	if err != nil {
-		return nil, err
-	}
-	if resp, ok := v.(*placementpb.SealAndRollResponse); ok {
-		return resp, nil
-	}
-	sealed, err := p.state.GetSegment(tenant, req.GetShard(), req.GetSeq())
-	if err != nil {
-		return nil, err
-	}
-	opened, err := p.state.GetSegment(tenant, req.GetShard(), req.GetSeq()+1)
-	if err != nil {
-		return nil, err
-	}
-	return &placementpb.SealAndRollResponse{Sealed: sealed, Next: opened}, nil
 }
 
 // watchBuffer bounds how many responses a watcher may have queued before it
