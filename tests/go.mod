@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/robustmq/robustmq-go/common v0.0.0
 	github.com/robustmq/robustmq-go/proto v0.0.0
+	github.com/rs/zerolog v1.35.1
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -12,7 +13,6 @@ require (
 require (
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
-	github.com/rs/zerolog v1.35.1 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
