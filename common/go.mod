@@ -16,6 +16,7 @@ require (
 	github.com/spf13/viper v1.21.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
+	pgregory.net/rapid v1.3.0
 )
 
 require (

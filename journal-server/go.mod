@@ -4,9 +4,9 @@ go 1.26.8
 
 require (
 	github.com/cockroachdb/pebble/v2 v2.1.7
+	github.com/robustmq/robustmq-go/common v0.0.0-00010101000000-000000000000
 	github.com/rs/zerolog v1.35.1
 	github.com/spf13/pflag v1.1.0
-	pgregory.net/rapid v1.3.0
 )
 
 require (

@@ -8,7 +8,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/robustmq/robustmq-go/journal-server/internal/recordbatch"
+	"github.com/robustmq/robustmq-go/common/recordbatch"
 )
 
 func openAt(t *testing.T, dir string, fs vfs.FS) *Store {

@@ -12,7 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/rs/zerolog"
 
-	"github.com/robustmq/robustmq-go/journal-server/internal/recordbatch"
+	"github.com/robustmq/robustmq-go/common/recordbatch"
 )
 
 // Options tunes Open. The zero value works.

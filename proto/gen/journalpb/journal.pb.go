@@ -94,7 +94,7 @@ type AppendRequest struct {
 	Segment   *SegmentRef            `protobuf:"bytes,2,opt,name=segment,proto3" json:"segment,omitempty"`
 	// epoch is the segment epoch the writer saw in the placement center.
 	Epoch uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	// batch is an encoded record batch (journal-server/internal/recordbatch);
+	// batch is an encoded record batch (common/recordbatch);
 	// the leader assigns its offsets.
 	Batch         []byte `protobuf:"bytes,4,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
