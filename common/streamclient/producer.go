@@ -1,0 +1,632 @@
+package streamclient
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/robustmq/robustmq-go/common/recordbatch"
+	"github.com/robustmq/robustmq-go/common/rpcerr"
+	"github.com/robustmq/robustmq-go/proto/gen/commonpb"
+	"github.com/robustmq/robustmq-go/proto/gen/journalpb"
+	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
+)
+
+// Producer defaults.
+const (
+	DefaultMaxInFlight     = 32
+	DefaultMaxQueued       = 256
+	DefaultDeliveryTimeout = 30 * time.Second
+	// connectTimeout bounds one metadata lookup and stream open.
+	connectTimeout = 5 * time.Second
+	minBackoff     = 25 * time.Millisecond
+	maxBackoff     = time.Second
+)
+
+// ProducerOptions tunes a Producer. Zero fields take the defaults.
+type ProducerOptions struct {
+	// MaxInFlight bounds the batches sent to a leader and not yet answered,
+	// per partition.
+	MaxInFlight int
+	// MaxQueued bounds the batches a partition holds (in flight included)
+	// before Append blocks.
+	MaxQueued int
+	// DeliveryTimeout is a batch's retry deadline when the Append context
+	// has none.
+	DeliveryTimeout time.Duration
+	// ProducerID identifies the producer to the leaders' dedupe tables; 0
+	// picks a random 63-bit id. Two live producers must never share one.
+	ProducerID uint64
+	// Partitioner picks a partition for Send by key; nil: FNV-1a of the
+	// key, round robin for a nil key.
+	Partitioner func(key []byte, partitions int) int
+}
+
+// AppendResult is an acknowledged batch: record i has offset
+// FirstOffset+i. Duplicate says a resend found the batch already written;
+// OffsetsKnown is false only when the leader no longer remembered its
+// offsets.
+type AppendResult struct {
+	Partition    int
+	FirstOffset  uint64
+	NextOffset   uint64
+	Duplicate    bool
+	OffsetsKnown bool
+	// Attempts counts the sends of this batch (1 = no resend).
+	Attempts int
+}
+
+// Producer appends to the partitions of one stream. Safe for concurrent
+// use; batches to one partition are written in the order their Append
+// (or AppendAsync) calls returned from enqueueing.
+type Producer struct {
+	c          *Client
+	stream     string
+	opts       ProducerOptions
+	producerID uint64
+	parts      []*partWriter
+	rr         atomic.Uint64
+	closeOnce  sync.Once
+	ctx        context.Context // lives until the producer is closed
+	cancel     context.CancelFunc
+}
+
+// NewProducer returns a producer for every partition of stream.
+func (c *Client) NewProducer(ctx context.Context, stream string, opts ProducerOptions) (*Producer, error) {
+	if c.isClosed() {
+		return nil, ErrClosed
+	}
+	n, err := c.partitionCount(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.MaxQueued < opts.MaxInFlight {
+		opts.MaxQueued = max(DefaultMaxQueued, opts.MaxInFlight)
+	}
+	if opts.DeliveryTimeout <= 0 {
+		opts.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	if opts.Partitioner == nil {
+		opts.Partitioner = hashPartitioner
+	}
+	pid := opts.ProducerID
+	if pid == 0 {
+		pid = RandomProducerID()
+	}
+	pctx, cancel := context.WithCancel(context.Background())
+	p := &Producer{c: c, stream: stream, opts: opts, producerID: pid, ctx: pctx, cancel: cancel}
+	for i := 0; i < n; i++ {
+		w := newPartWriter(p, i)
+		p.parts = append(p.parts, w)
+		go w.run()
+	}
+	return p, nil
+}
+
+// RandomProducerID returns a random id in [1, 2^63).
+func RandomProducerID() uint64 {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic(err) // crypto/rand never fails on supported platforms
+		}
+		if id := binary.BigEndian.Uint64(b[:]) >> 1; id > 0 {
+			return id
+		}
+	}
+}
+
+func hashPartitioner(key []byte, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	return int(h.Sum32() % uint32(n))
+}
+
+// ProducerID is the id the producer's batches carry.
+func (p *Producer) ProducerID() uint64 { return p.producerID }
+
+// Partitions is the stream's partition count.
+func (p *Producer) Partitions() int { return len(p.parts) }
+
+// Append writes recs as one batch to a partition and waits for its outcome:
+// the offsets, a *TimeoutError when the deadline (ctx's, else
+// DeliveryTimeout) passed before a leader acknowledged it, an *AppendError
+// when a leader refused it for good, or ErrClosed. When ctx ends first the
+// batch stays queued until its deadline (it may still be written) and ctx's
+// error is returned.
+func (p *Producer) Append(ctx context.Context, partition int, recs []recordbatch.Record) (AppendResult, error) {
+	type outcome struct {
+		res AppendResult
+		err error
+	}
+	ch := make(chan outcome, 1)
+	if err := p.AppendAsync(ctx, partition, recs, func(r AppendResult, err error) { ch <- outcome{r, err} }); err != nil {
+		return AppendResult{}, err
+	}
+	select {
+	case o := <-ch:
+		return o.res, o.err
+	case <-ctx.Done():
+		return AppendResult{}, ctx.Err()
+	}
+}
+
+// Send appends recs to the partition the partitioner picks for key.
+func (p *Producer) Send(ctx context.Context, key []byte, recs []recordbatch.Record) (AppendResult, error) {
+	return p.Append(ctx, p.pick(key), recs)
+}
+
+func (p *Producer) pick(key []byte) int {
+	if key == nil && len(p.parts) > 0 {
+		return int(p.rr.Add(1)-1) % len(p.parts)
+	}
+	return p.opts.Partitioner(key, len(p.parts))
+}
+
+// AppendAsync queues recs as one batch and returns once it is queued
+// (blocking while the partition's queue is full, until ctx ends). done is
+// called exactly once, from the partition's goroutine, with the outcome;
+// it must not block. The batch deadline is ctx's deadline, else
+// DeliveryTimeout from now.
+func (p *Producer) AppendAsync(ctx context.Context, partition int, recs []recordbatch.Record, done func(AppendResult, error)) error {
+	if partition < 0 || partition >= len(p.parts) {
+		return rpcerr.InvalidArgument("partition", fmt.Sprintf("%d is not in [0, %d)", partition, len(p.parts)))
+	}
+	if len(recs) == 0 {
+		return rpcerr.InvalidArgument("records", "empty batch")
+	}
+	if len(recs) > recordbatch.DefaultLimits().MaxRecords {
+		return rpcerr.InvalidArgument("records", fmt.Sprintf("%d records in one batch, limit %d", len(recs), recordbatch.DefaultLimits().MaxRecords))
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(p.opts.DeliveryTimeout)
+	}
+	now := time.Now().UnixMilli()
+	own := make([]recordbatch.Record, len(recs))
+	for i, r := range recs {
+		if r.TimestampMs == 0 {
+			r.TimestampMs = now
+		}
+		own[i] = r
+	}
+	pe := &pending{recs: own, deadline: deadline, done: done}
+	w := p.parts[partition]
+	// A full queue holds the caller until the batch's own deadline at most.
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case w.in <- pe:
+		return nil
+	case <-w.closing:
+		return ErrClosed
+	case <-w.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return &TimeoutError{Partition: partition, Err: errors.New("partition queue full")}
+	}
+}
+
+// Close stops taking batches and waits until every queued batch has its
+// outcome or ctx ends; batches still queued then fail with ErrClosed.
+func (p *Producer) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		for _, w := range p.parts {
+			close(w.closing)
+		}
+	})
+	var err error
+	for _, w := range p.parts {
+		select {
+		case <-w.stopped:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	p.cancel() // aborts writers still draining
+	for _, w := range p.parts {
+		<-w.stopped
+	}
+	return err
+}
+
+// pending is one batch from Append to its outcome.
+type pending struct {
+	recs     []recordbatch.Record
+	deadline time.Time
+	done     func(AppendResult, error)
+
+	// Set by the partition writer.
+	seq      int32
+	epoch    uint32
+	buf      []byte
+	reqID    uint64
+	attempts int
+	// reported: its caller has its outcome (a timeout). It stays queued
+	// and is resent so the sequence numbers behind it stay contiguous
+	// (the leader would refuse a gap); its late outcome is dropped.
+	reported bool
+}
+
+func (pe *pending) report(r AppendResult, err error) {
+	if !pe.reported {
+		pe.reported = true
+		pe.done(r, err)
+	}
+}
+
+// appendStream is one open Append stream to a segment leader.
+type appendStream struct {
+	gen    uint64
+	seg    *placementpb.Segment
+	addr   string
+	stream journalpb.JournalService_AppendClient
+	cancel context.CancelFunc
+}
+
+type appendResp struct {
+	gen  uint64
+	resp *journalpb.AppendResponse
+	err  error
+}
+
+// partWriter owns one partition's queue and stream; every field below
+// "loop state" is touched only by run.
+type partWriter struct {
+	p         *Producer
+	partition int
+	shard     string
+	in        chan *pending
+	closing   chan struct{}
+	stopped   chan struct{}
+	respCh    chan appendResp
+
+	// loop state
+	queue    []*pending // unanswered batches in sequence order
+	sent     int        // queue[:sent] are on the current stream
+	nextSeq  int32
+	epoch    uint32
+	nextReq  uint64
+	gen      uint64
+	cur      *appendStream
+	retryAt  time.Time
+	backoff  time.Duration
+	avoid    *placementpb.Segment // the segment whose leader last failed us
+	lastErr  error
+	draining bool
+}
+
+func newPartWriter(p *Producer, i int) *partWriter {
+	return &partWriter{
+		p: p, partition: i, shard: PartitionName(p.stream, i),
+		in:      make(chan *pending),
+		closing: make(chan struct{}),
+		stopped: make(chan struct{}),
+		respCh:  make(chan appendResp, 2*p.opts.MaxInFlight+2),
+	}
+}
+
+func (w *partWriter) run() {
+	defer close(w.stopped)
+	var notify <-chan struct{}
+	if mc := w.p.c.cache; mc != nil {
+		ch, unsubscribe := mc.Subscribe()
+		defer unsubscribe()
+		notify = ch
+	}
+	closing := w.closing
+	for {
+		now := time.Now()
+		w.expire(now)
+		if w.draining && w.allReported() {
+			w.teardown()
+			for _, pe := range w.queue {
+				pe.report(AppendResult{}, ErrClosed)
+			}
+			return
+		}
+		if w.cur == nil && len(w.queue) > 0 && !now.Before(w.retryAt) {
+			w.connect()
+		}
+		if w.cur != nil {
+			w.sendMore()
+		}
+
+		var in chan *pending
+		if len(w.queue) < w.p.opts.MaxQueued && !w.draining {
+			in = w.in
+		}
+		var timer *time.Timer
+		var timerC <-chan time.Time
+		if wake := w.nextWake(); !wake.IsZero() {
+			timer = time.NewTimer(time.Until(wake))
+			timerC = timer.C
+		}
+		select {
+		case pe := <-in:
+			w.add(pe)
+		case r := <-w.respCh:
+			w.handle(r)
+		case <-timerC:
+		case <-notify:
+			if w.cur == nil {
+				w.retryAt = time.Time{}
+			}
+		case <-closing:
+			closing = nil
+			w.draining = true
+		case <-w.p.ctx.Done():
+			w.teardown()
+			for _, pe := range w.queue {
+				pe.report(AppendResult{}, ErrClosed)
+			}
+			return
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// allReported: nothing left that a caller waits for.
+func (w *partWriter) allReported() bool {
+	for _, pe := range w.queue {
+		if !pe.reported {
+			return false
+		}
+	}
+	return true
+}
+
+// nextWake is the earliest of the next unreported deadline and, while
+// disconnected, the next connect attempt.
+func (w *partWriter) nextWake() time.Time {
+	var t time.Time
+	for _, pe := range w.queue {
+		if !pe.reported && (t.IsZero() || pe.deadline.Before(t)) {
+			t = pe.deadline
+		}
+	}
+	if w.cur == nil && len(w.queue) > 0 && (t.IsZero() || w.retryAt.Before(t)) {
+		t = w.retryAt
+		if t.IsZero() {
+			t = time.Now()
+		}
+	}
+	return t
+}
+
+// expire reports every batch whose deadline passed as timed out.
+func (w *partWriter) expire(now time.Time) {
+	for _, pe := range w.queue {
+		if !pe.reported && !now.Before(pe.deadline) {
+			pe.report(AppendResult{}, &TimeoutError{Partition: w.partition, Attempts: pe.attempts, Err: w.lastErr})
+		}
+	}
+}
+
+// add numbers and encodes a new batch.
+func (w *partWriter) add(pe *pending) {
+	if int64(w.nextSeq)+int64(len(pe.recs)) > math.MaxInt32 {
+		// The sequence would wrap: a new producer epoch restarts it (the
+		// leader takes a higher epoch as a fresh start).
+		w.epoch++
+		w.nextSeq = 0
+	}
+	w.number(pe)
+	w.queue = append(w.queue, pe)
+}
+
+func (w *partWriter) number(pe *pending) {
+	pe.seq, pe.epoch = w.nextSeq, w.epoch
+	w.nextSeq += int32(len(pe.recs))
+	pe.buf = recordbatch.Encode(recordbatch.Batch{
+		Header:  recordbatch.Header{ProducerID: w.p.producerID, ProducerEpoch: pe.epoch, BaseSequence: pe.seq},
+		Records: pe.recs,
+	})
+}
+
+// resequence restarts the sequence under a new producer epoch for every
+// queued batch; used after a batch was refused for good (the leader would
+// see a gap) or the leader reported a gap.
+func (w *partWriter) resequence() {
+	w.epoch++
+	w.nextSeq = 0
+	for _, pe := range w.queue {
+		w.number(pe)
+	}
+}
+
+func (w *partWriter) connect() {
+	ctx, cancel := context.WithTimeout(w.p.ctx, connectTimeout)
+	defer cancel()
+	seg, addr, err := w.p.c.writeTarget(ctx, w.shard, w.avoid)
+	if err == nil {
+		var cc journalpb.JournalServiceClient
+		cc, err = w.openClient(addr)
+		if err == nil {
+			sctx, scancel := context.WithCancel(w.p.ctx)
+			var stream journalpb.JournalService_AppendClient
+			stream, err = cc.Append(sctx)
+			if err == nil {
+				w.gen++
+				w.cur = &appendStream{gen: w.gen, seg: seg, addr: addr, stream: stream, cancel: scancel}
+				go w.receive(sctx, w.gen, stream)
+				return
+			}
+			scancel()
+		}
+	}
+	w.lastErr = err
+	if _, ok := rpcerr.Detail[*commonpb.NotFound](err); ok {
+		// The placement center has no such shard: the stream was deleted.
+		for _, pe := range w.queue {
+			pe.report(AppendResult{}, &AppendError{Partition: w.partition, Err: fmt.Errorf("%w: %w", ErrStreamNotFound, err)})
+		}
+		w.queue = nil
+		return
+	}
+	w.scheduleRetry()
+}
+
+func (w *partWriter) openClient(addr string) (journalpb.JournalServiceClient, error) {
+	cc, err := w.p.c.pool.get(addr)
+	if err != nil {
+		return nil, err
+	}
+	return journalpb.NewJournalServiceClient(cc), nil
+}
+
+func (w *partWriter) receive(ctx context.Context, gen uint64, stream journalpb.JournalService_AppendClient) {
+	for {
+		resp, err := stream.Recv()
+		select {
+		case w.respCh <- appendResp{gen: gen, resp: resp, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (w *partWriter) scheduleRetry() {
+	if w.backoff == 0 {
+		w.backoff = minBackoff
+	} else {
+		w.backoff = min(2*w.backoff, maxBackoff)
+	}
+	w.retryAt = time.Now().Add(w.backoff)
+}
+
+// teardown drops the current stream; unanswered batches are resent on the
+// next one.
+func (w *partWriter) teardown() {
+	if w.cur == nil {
+		return
+	}
+	w.cur.cancel()
+	w.avoid = w.cur.seg
+	w.cur = nil
+	w.sent = 0
+	w.gen++
+}
+
+func (w *partWriter) sendMore() {
+	for w.sent < len(w.queue) && w.sent < w.p.opts.MaxInFlight {
+		pe := w.queue[w.sent]
+		w.nextReq++
+		pe.reqID = w.nextReq
+		pe.attempts++
+		err := w.cur.stream.Send(&journalpb.AppendRequest{
+			RequestId: pe.reqID, Segment: segRef(w.cur.seg), Epoch: w.cur.seg.GetEpoch(), Batch: pe.buf,
+		})
+		if err != nil {
+			// The stream's real error comes from Recv; resend from scratch.
+			w.lastErr = err
+			w.teardown()
+			w.scheduleRetry()
+			return
+		}
+		w.sent++
+	}
+}
+
+func (w *partWriter) handle(r appendResp) {
+	if w.cur == nil || r.gen != w.cur.gen {
+		return // a stream already dropped
+	}
+	if r.err != nil {
+		w.lastErr = r.err
+		w.teardown()
+		w.scheduleRetry()
+		return
+	}
+	if w.sent == 0 || r.resp.GetRequestId() != w.queue[0].reqID {
+		w.lastErr = status.Errorf(codes.Internal, "streamclient: leader %s answered request %d, expected %d", w.cur.addr, r.resp.GetRequestId(), w.headReq())
+		w.teardown()
+		w.scheduleRetry()
+		return
+	}
+	head := w.queue[0]
+	err := rpcerr.FromProto(r.resp.GetError())
+	if err == nil {
+		w.pop()
+		w.backoff = 0
+		w.avoid = nil
+		first, next := r.resp.GetFirstOffset(), r.resp.GetNextOffset()
+		known := next-first == uint64(len(head.recs)) && next > first
+		head.report(AppendResult{Partition: w.partition, FirstOffset: first, NextOffset: next,
+			Duplicate: r.resp.GetDuplicate(), OffsetsKnown: known, Attempts: head.attempts}, nil)
+		return
+	}
+	w.lastErr = err
+	switch classifyAppend(err) {
+	case actRetry:
+		w.teardown()
+		w.scheduleRetry()
+	case actResequence:
+		// The leader saw a gap before head: restart the sequence.
+		w.teardown()
+		w.resequence()
+		w.retryAt = time.Time{}
+	case actStaleEpoch:
+		if head.epoch < w.epoch {
+			// A later batch of ours, under the newer epoch, was written:
+			// so was this one, at offsets the leader no longer ties to us.
+			w.pop()
+			head.report(AppendResult{Partition: w.partition, Duplicate: true, Attempts: head.attempts}, nil)
+			return
+		}
+		w.failHead(err)
+	case actFail:
+		w.failHead(err)
+	}
+}
+
+func (w *partWriter) headReq() uint64 {
+	if len(w.queue) == 0 {
+		return 0
+	}
+	return w.queue[0].reqID
+}
+
+// failHead reports the head as refused; the batches behind it were sent
+// with sequence numbers that now leave a gap, so they are renumbered under
+// a new producer epoch and resent.
+func (w *partWriter) failHead(err error) {
+	head := w.pop()
+	head.report(AppendResult{}, &AppendError{Partition: w.partition, Err: err})
+	w.teardown()
+	w.resequence()
+	w.retryAt = time.Time{}
+}
+
+func (w *partWriter) pop() *pending {
+	head := w.queue[0]
+	w.queue[0] = nil
+	w.queue = w.queue[1:]
+	if w.sent > 0 {
+		w.sent--
+	}
+	return head
+}
