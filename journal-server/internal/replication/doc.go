@@ -1,0 +1,37 @@
+// Package replication is the journal node's segment leader and follower
+// logic (DESIGN section 3, /tmp journal contract "Append", "Replication",
+// "Roll / early seal"). It owns, per segment this node leads: the append
+// path (local segstore.Append, then forwarding), the Replicate streams to
+// the followers, the LAC (lac.Tracker) and the acknowledgement of writers at
+// LAC, the idempotent producer table (seeded from segment n-1 when segment
+// n is taken), and the roll: seal on size or age, early seal when a replica
+// is no longer ALIVE, then placement SealAndRoll. It also owns the
+// follower side of Replicate (create on first contact, AppendReplica,
+// AdvanceLAC), the per-segment change notification readers long-poll on,
+// and the mapping of segstore errors to rpcerr typed errors.
+//
+// It must never: decide placement (leader, replicas, epochs come from the
+// placement center through Metadata); recover RECOVERING segments or
+// reconcile stale local replicas (internal/recovery, internal/reconcile);
+// acknowledge a batch before LAC covers it; or expose a gRPC server (the
+// server package maps requests onto it).
+//
+// Streams. Each (segment, follower) pair has its own Replicate stream and
+// goroutine (a replicator). A per-node stream multiplexed across segments
+// would need the follower to demultiplex to per-segment workers to keep
+// segments independent, and one segment's resend (NotContiguous) or slow
+// fsync would otherwise stall every other segment behind it on the stream.
+// With one stream per segment the follower applies each segment in order
+// on its own goroutine, segstore group-commits the fsyncs of concurrent
+// segments, and the resend state (generation, in-flight window) is local
+// to one goroutine. gRPC multiplexes all of them over one HTTP/2
+// connection per follower node (Peers), so the cost is a stream, not a
+// connection, per open segment replica.
+//
+// Replicators are pull-based: they send the leader's batches from the
+// follower's acknowledged log end upward, out of an in-memory tail of
+// recent batches or, for a follower far behind (or back after a failure),
+// out of the leader's store. So a follower that returns is caught up from
+// its log end and a failed follower never blocks appends: the LAC follows
+// the ack_quorum-th highest log end.
+package replication

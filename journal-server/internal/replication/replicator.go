@@ -1,0 +1,224 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/robustmq/robustmq-go/common/rpcerr"
+	"github.com/robustmq/robustmq-go/proto/gen/journalpb"
+)
+
+// replicator streams one segment's batches to one follower (see the
+// package doc). It owns its stream; the leader only pokes it.
+type replicator struct {
+	l      *leader
+	node   uint64
+	pokeCh chan struct{}
+}
+
+func (r *replicator) poke() {
+	select {
+	case r.pokeCh <- struct{}{}:
+	default:
+	}
+}
+
+// errStopReplica ends a replicator for good (not retried).
+var errStopReplica = errors.New("replication to this follower stopped")
+
+// run keeps a session with the follower going, reconnecting with backoff,
+// until the leader stops.
+func (r *replicator) run() {
+	defer r.l.wg.Done()
+	log := r.l.m.log.With().Str("segment", r.l.id.String()).Uint64("follower", r.node).Logger()
+	backoff := 50 * time.Millisecond
+	for r.l.ctx.Err() == nil {
+		progressed, err := r.session()
+		if r.l.ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errStopReplica) {
+			log.Debug().Err(err).Msg("replicator stopped")
+			return
+		}
+		if progressed {
+			backoff = 50 * time.Millisecond
+		}
+		log.Debug().Err(err).Dur("retry_in", backoff).Msg("replication session ended")
+		select {
+		case <-r.l.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+type inflight struct {
+	gen uint64
+	end uint64
+}
+
+// session runs one Replicate stream. It reports whether the follower
+// acknowledged anything.
+func (r *replicator) session() (progressed bool, err error) {
+	l := r.l
+	cc, err := l.m.cfg.Peers.Conn(r.node)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	defer cancel()
+	stream, err := journalpb.NewJournalServiceClient(cc).Replicate(ctx)
+	if err != nil {
+		return false, err
+	}
+	ref := Ref(l.id)
+	send := func(batch []byte, lacV uint64) error {
+		return stream.Send(&journalpb.ReplicateRequest{Segment: ref, Epoch: l.epoch, Batch: batch, Lac: lacV, StartOffset: l.start})
+	}
+	// Probe: a LAC-only request creates the replica if needed and tells
+	// its log end.
+	lacSent := l.LAC()
+	if err := send(nil, lacSent); err != nil {
+		return false, err
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		return false, err
+	}
+	if err := r.checkError(resp); err != nil {
+		return false, err
+	}
+	sentEnd := resp.GetLogEnd()
+	if _, logEnd, _ := l.snapshot(); sentEnd > logEnd {
+		return false, fmt.Errorf("%w: follower log end %d above the leader's %d", errStopReplica, sentEnd, logEnd)
+	}
+	l.updateEnd(r.node, sentEnd)
+	progressed = true
+
+	resps := make(chan *journalpb.ReplicateResponse, l.m.cfg.ReplicaWindow+1)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case resps <- resp:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	var (
+		gen    uint64
+		queue  []inflight
+		ticker = time.NewTicker(time.Second)
+	)
+	defer ticker.Stop()
+	for {
+		// Fill the window.
+		for len(queue) < l.m.cfg.ReplicaWindow {
+			batches, err := l.batchesFrom(sentEnd)
+			if err != nil {
+				return progressed, err
+			}
+			if len(batches) == 0 {
+				break
+			}
+			for _, b := range batches {
+				if len(queue) >= l.m.cfg.ReplicaWindow {
+					break
+				}
+				lacSent = l.LAC()
+				if err := send(b.data, lacSent); err != nil {
+					return progressed, err
+				}
+				queue = append(queue, inflight{gen: gen, end: b.next})
+				sentEnd = b.next
+			}
+		}
+		// Idle: carry a LAC move on its own.
+		if len(queue) == 0 {
+			if cur := l.LAC(); cur > lacSent {
+				lacSent = cur
+				if err := send(nil, cur); err != nil {
+					return progressed, err
+				}
+				queue = append(queue, inflight{gen: gen, end: sentEnd})
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return progressed, ctx.Err()
+		case err := <-recvErr:
+			return progressed, err
+		case <-r.pokeCh:
+		case <-ticker.C:
+		case resp := <-resps:
+			if len(queue) == 0 {
+				return progressed, fmt.Errorf("unexpected response from follower")
+			}
+			front := queue[0]
+			queue = queue[1:]
+			if e := rpcerr.FromProto(resp.GetError()); e != nil {
+				if status.Code(e) == codes.FailedPrecondition && !isTyped(e) {
+					// Not contiguous: resend from the follower's log end.
+					l.updateEnd(r.node, resp.GetLogEnd())
+					if front.gen == gen {
+						gen++
+						if _, logEnd, _ := l.snapshot(); resp.GetLogEnd() > logEnd {
+							return progressed, fmt.Errorf("%w: follower log end %d above the leader's %d", errStopReplica, resp.GetLogEnd(), logEnd)
+						}
+						sentEnd = resp.GetLogEnd()
+					}
+					continue
+				}
+				if err := r.checkError(resp); err != nil {
+					return progressed, err
+				}
+				continue
+			}
+			progressed = true
+			l.updateEnd(r.node, resp.GetLogEnd())
+		}
+	}
+}
+
+// isTyped reports whether err carries a Fenced or SegmentSealed detail.
+func isTyped(err error) bool {
+	if _, ok := rpcerr.AsFenced(err); ok {
+		return true
+	}
+	_, ok := rpcerr.AsSegmentSealed(err)
+	return ok
+}
+
+// checkError turns a follower's in-band error into what the replicator
+// does: a fenced follower fences this leader (recovery has started), a
+// sealed follower ends replication to it, anything else is retried.
+func (r *replicator) checkError(resp *journalpb.ReplicateResponse) error {
+	e := rpcerr.FromProto(resp.GetError())
+	if e == nil {
+		return nil
+	}
+	if f, ok := rpcerr.AsFenced(e); ok {
+		if f.GetEpoch() > r.l.epoch {
+			go r.l.fail(rpcerr.Fenced(f.GetEpoch()))
+		}
+		return fmt.Errorf("%w: %v", errStopReplica, e)
+	}
+	if _, ok := rpcerr.AsSegmentSealed(e); ok {
+		return fmt.Errorf("%w: %v", errStopReplica, e)
+	}
+	return e
+}

@@ -1,0 +1,336 @@
+package server
+
+import (
+	"context"
+	"io"
+	"math"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc/status"
+
+	"github.com/robustmq/robustmq-go/common/rpcerr"
+	"github.com/robustmq/robustmq-go/journal-server/internal/replication"
+	"github.com/robustmq/robustmq-go/journal-server/internal/segstore"
+	"github.com/robustmq/robustmq-go/proto/gen/journalpb"
+)
+
+// Defaults of Options.
+const (
+	DefaultReadBytes = 1 << 20
+	// DefaultPipeline bounds the appends of one stream accepted but not yet
+	// acknowledged; a writer past it waits (backpressure).
+	DefaultPipeline = 1024
+	// DefaultFollowPoll bounds one long-poll wait of a following reader,
+	// so a change nobody notified is still seen.
+	DefaultFollowPoll = time.Second
+)
+
+// Options configures a Server.
+type Options struct {
+	Store    *segstore.Store
+	Manager  *replication.Manager
+	Follower *replication.Follower
+	// MaxReadBytes caps one Read/ReadReplica response (the send limit
+	// minus room for framing); 0 means 4 MiB.
+	MaxReadBytes int
+	Pipeline     int
+	FollowPoll   time.Duration
+	Metrics      *Metrics
+	Logger       zerolog.Logger
+}
+
+// Server implements journalpb.JournalServiceServer.
+type Server struct {
+	journalpb.UnimplementedJournalServiceServer
+	o       Options
+	changes *replication.Changes
+}
+
+// New returns the service.
+func New(o Options) *Server {
+	if o.MaxReadBytes <= 0 {
+		o.MaxReadBytes = 4 << 20
+	}
+	if o.Pipeline <= 0 {
+		o.Pipeline = DefaultPipeline
+	}
+	if o.FollowPoll <= 0 {
+		o.FollowPoll = DefaultFollowPoll
+	}
+	if o.Metrics == nil {
+		o.Metrics, _ = NewMetrics(nil)
+	}
+	return &Server{o: o, changes: o.Manager.Changes()}
+}
+
+type pending struct {
+	reqID    uint64
+	received time.Time
+	ack      replication.Ack
+	bytes    int
+	err      error
+}
+
+// Append is the pipelined writer stream: requests are checked and written
+// locally as they arrive, and answered in order once the LAC covers them.
+func (s *Server) Append(stream journalpb.JournalService_AppendServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	queue := make(chan pending, s.o.Pipeline)
+	sendDone := make(chan error, 1)
+	go func() {
+		var sendErr error
+		for p := range queue {
+			if sendErr != nil {
+				continue // drain
+			}
+			resp := &journalpb.AppendResponse{RequestId: p.reqID}
+			err := p.err
+			if err == nil {
+				err = p.ack.Wait(ctx)
+			}
+			if err != nil {
+				resp.Error = rpcerr.ToProto(err)
+				s.o.Metrics.appendErrors.WithLabelValues(status.Code(err).String()).Inc()
+			} else {
+				resp.FirstOffset, resp.NextOffset, resp.Duplicate = p.ack.First, p.ack.Next, p.ack.Duplicate
+				if !p.ack.Duplicate {
+					s.o.Metrics.appendBytes.Add(float64(p.bytes))
+					s.o.Metrics.appendRecords.Add(float64(p.ack.Records))
+				}
+				s.o.Metrics.appendLatency.Observe(time.Since(p.received).Seconds())
+			}
+			if err := stream.Send(resp); err != nil {
+				sendErr = err
+				cancel()
+			}
+		}
+		sendDone <- sendErr
+	}()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			close(queue)
+			sendErr := <-sendDone
+			if err == io.EOF {
+				return sendErr
+			}
+			if sendErr != nil {
+				return sendErr
+			}
+			return err
+		}
+		p := pending{reqID: req.GetRequestId(), received: time.Now(), bytes: len(req.GetBatch())}
+		p.ack, p.err = s.o.Manager.Append(ctx, req)
+		select {
+		case queue <- p:
+		case <-ctx.Done():
+			close(queue)
+			if err := <-sendDone; err != nil {
+				return err
+			}
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// readBound is how far a reader of the local replica may go: the sealed
+// end, else the LAC (the live one when this node leads the segment).
+func (s *Server) readBound(id segstore.SegmentID) (st segstore.SegmentState, bound uint64, err error) {
+	st, err = s.o.Store.Describe(id)
+	if err != nil {
+		return st, 0, replication.StoreError(id, err)
+	}
+	if st.Sealed {
+		return st, st.SealedEnd, nil
+	}
+	bound = st.LAC
+	if lac, ok := s.o.Manager.LAC(id); ok && lac > bound {
+		bound = lac
+	}
+	return st, bound, nil
+}
+
+func (s *Server) readLimit(req uint32) int {
+	n := int(req)
+	if n <= 0 {
+		n = DefaultReadBytes
+	}
+	return min(n, s.o.MaxReadBytes)
+}
+
+// Read streams committed batches (see the package doc).
+func (s *Server) Read(req *journalpb.ReadRequest, stream journalpb.JournalService_ReadServer) error {
+	ctx := stream.Context()
+	id, err := replication.SegmentID(req.GetSegment())
+	if err != nil {
+		return err
+	}
+	maxBytes := s.readLimit(req.GetMaxBytes())
+	from := req.GetFromOffset()
+	if ts := req.GetFromTimestampMs(); ts != 0 {
+		if from, err = s.o.Store.FindOffsetByTime(id, ts); err != nil {
+			return replication.StoreError(id, err)
+		}
+	}
+	sent := false
+	for {
+		wake := s.changes.Wait(id)
+		st, bound, err := s.readBound(id)
+		if err != nil {
+			return err
+		}
+		batches, err := s.o.Store.Read(id, from, maxBytes, bound)
+		if err != nil {
+			return replication.StoreError(id, err)
+		}
+		if len(batches) > 0 {
+			resp := &journalpb.ReadResponse{Lac: bound, Batches: make([][]byte, len(batches))}
+			var bytes, records int
+			for i, b := range batches {
+				resp.Batches[i] = b.Data
+				bytes += len(b.Data)
+				records += int(b.Header.Count)
+			}
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+			s.o.Metrics.readBytes.Add(float64(bytes))
+			s.o.Metrics.readRecords.Add(float64(records))
+			from = batches[len(batches)-1].Header.NextOffset()
+			sent = true
+			continue
+		}
+		if st.Sealed && from >= st.SealedEnd {
+			return stream.Send(&journalpb.ReadResponse{Lac: st.SealedEnd, Sealed: true, SealedEnd: st.SealedEnd})
+		}
+		if !req.GetFollow() {
+			if !sent {
+				return stream.Send(&journalpb.ReadResponse{Lac: bound})
+			}
+			return nil
+		}
+		t := time.NewTimer(s.o.FollowPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return status.FromContextError(ctx.Err()).Err()
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// Fence raises a replica's fence epoch and reports its log end.
+func (s *Server) Fence(ctx context.Context, req *journalpb.FenceRequest) (*journalpb.FenceResponse, error) {
+	id, err := replication.SegmentID(req.GetSegment())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetEpoch() == 0 {
+		return nil, rpcerr.InvalidArgument("epoch", "must be positive")
+	}
+	logEnd, err := s.o.Store.Fence(id, req.GetEpoch())
+	if err != nil {
+		return nil, replication.StoreError(id, err)
+	}
+	s.o.Manager.Fenced(id, req.GetEpoch())
+	s.changes.Notify(id)
+	st, err := s.o.Store.Describe(id)
+	if err != nil {
+		return nil, replication.StoreError(id, err)
+	}
+	return &journalpb.FenceResponse{LogEnd: logEnd, Lac: st.LAC}, nil
+}
+
+// Seal seals a replica at end_offset, trimming a tail past it.
+func (s *Server) Seal(ctx context.Context, req *journalpb.SealRequest) (*journalpb.SealResponse, error) {
+	id, err := replication.SegmentID(req.GetSegment())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.o.Store.Seal(id, req.GetEndOffset()); err != nil {
+		return nil, replication.StoreError(id, err)
+	}
+	s.o.Manager.Sealed(id, req.GetEndOffset())
+	s.changes.Notify(id)
+	return &journalpb.SealResponse{}, nil
+}
+
+// Replicate is the follower side of the leader's stream: one response per
+// request, in order; errors in-band.
+func (s *Server) Replicate(stream journalpb.JournalService_ReplicateServer) error {
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(s.o.Follower.Apply(req)); err != nil {
+			return err
+		}
+	}
+}
+
+// Describe reports the local replica's state.
+func (s *Server) Describe(ctx context.Context, req *journalpb.DescribeRequest) (*journalpb.DescribeResponse, error) {
+	id, err := replication.SegmentID(req.GetSegment())
+	if err != nil {
+		return nil, err
+	}
+	st, bound, err := s.readBound(id)
+	if err != nil {
+		return nil, err
+	}
+	return &journalpb.DescribeResponse{
+		Segment: replication.Ref(id), StartOffset: st.StartOffset, LogEnd: st.LogEnd, Lac: bound,
+		FenceEpoch: st.FenceEpoch, Sealed: st.Sealed, SealedEnd: st.SealedEnd, Bytes: st.Bytes,
+	}, nil
+}
+
+// ReadReplica streams the replica's batches in [from_offset, to_offset)
+// regardless of the LAC (to_offset 0: up to the log end), then ends.
+func (s *Server) ReadReplica(req *journalpb.ReadReplicaRequest, stream journalpb.JournalService_ReadReplicaServer) error {
+	id, err := replication.SegmentID(req.GetSegment())
+	if err != nil {
+		return err
+	}
+	to := req.GetToOffset()
+	if to == 0 {
+		to = math.MaxUint64
+	}
+	if to < req.GetFromOffset() {
+		return rpcerr.InvalidArgument("to_offset", "below from_offset")
+	}
+	from := req.GetFromOffset()
+	for {
+		batches, err := s.o.Store.Read(id, from, s.o.MaxReadBytes, to)
+		if err != nil {
+			return replication.StoreError(id, err)
+		}
+		if len(batches) == 0 {
+			return nil
+		}
+		resp := &journalpb.ReadResponse{Batches: make([][]byte, len(batches))}
+		for i, b := range batches {
+			resp.Batches[i] = b.Data
+		}
+		if st, err := s.o.Store.Describe(id); err == nil {
+			resp.Lac = st.LAC
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+		from = batches[len(batches)-1].Header.NextOffset()
+		if from >= to {
+			return nil
+		}
+		if err := stream.Context().Err(); err != nil {
+			return status.FromContextError(err).Err()
+		}
+	}
+}
