@@ -73,6 +73,7 @@ type Node struct {
 	transport *transport // non-nil while Run runs
 
 	confMu      sync.Mutex // serializes AddMember/RemoveMember
+	propq       proposalQueue
 	proposals   *proposalWaiters
 	reads       *readWaiters
 	applied     *appliedNotifier
@@ -85,13 +86,17 @@ type Node struct {
 	applyExited chan struct{}
 	// stopping is closed when Run begins to stop; peer stream handlers
 	// return on it so a graceful gRPC stop does not wait for them.
-	stopping    chan struct{}
-	applyErr    error // set before applyExited is closed
-	removed     bool  // Ready loop only
-	running     atomic.Bool
-	closeOnce   sync.Once
-	snapshotsIn atomic.Uint64
-	leadership  *leadershipHub
+	stopping chan struct{}
+	applyErr error // set before applyExited is closed
+	removed  bool  // Ready loop only
+	// hardTerm and hardVote are the term and vote of the last HardState
+	// persisted (Ready loop only): a Ready that keeps them needs no
+	// HardState on disk before its messages go out.
+	hardTerm, hardVote uint64
+	running            atomic.Bool
+	closeOnce          sync.Once
+	snapshotsIn        atomic.Uint64
+	leadership         *leadershipHub
 }
 
 type pendingConfChange struct {
@@ -141,7 +146,26 @@ func newNode(cfg Config, sm StateMachine, store *raftstore.Store, log zerolog.Lo
 	applied := sm.AppliedIndex()
 	hs := store.HardState()
 	if applied > hs.GetCommit() {
-		return nil, fmt.Errorf("raftnode: state machine applied index %d beyond the log's commit index %d", applied, hs.GetCommit())
+		// Commit-index-only HardState updates are persisted without sync
+		// (see raftstore.SaveReady), so a crash can leave the durable
+		// commit index behind what the state machine (a separate
+		// database) synced. Entries are synced before they are applied and
+		// only committed entries are applied, so the log holds them and
+		// they are committed: raise the commit index to match, as raft
+		// refuses to start with applied beyond commit.
+		last, err := store.LastIndex()
+		if err != nil {
+			return nil, fmt.Errorf("raftnode: %w", err)
+		}
+		if applied > last {
+			return nil, fmt.Errorf("raftnode: state machine applied index %d beyond the log's last index %d", applied, last)
+		}
+		log.Warn().Uint64("applied", applied).Uint64("commit", hs.GetCommit()).
+			Msg("durable commit index behind the state machine after a crash; raising it")
+		if err := store.RaiseCommit(applied); err != nil {
+			return nil, fmt.Errorf("raftnode: %w", err)
+		}
+		hs = store.HardState()
 	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        cfg.ID,
@@ -209,6 +233,7 @@ func newNode(cfg Config, sm StateMachine, store *raftstore.Store, log zerolog.Lo
 		stopping:    make(chan struct{}),
 		leadership:  newLeadershipHub(),
 	}
+	n.hardTerm, n.hardVote = hs.GetTerm(), hs.GetVote()
 	n.applier = &applier{n: n, applied: applied, lastSnap: store.SnapshotIndex(), conf: cs, members: members}
 	n.commitIndex.Store(hs.GetCommit())
 	var seed [8]byte
@@ -334,6 +359,10 @@ func (n *Node) Run(ctx context.Context) error {
 		n.metrics.isLeader.Set(0)
 	}
 	stopErr := rpcerr.NotLeader(0, "")
+	// Closed first: a Propose racing with this either queues before (and
+	// its waiter, registered before it queued, is failed below) or is
+	// refused.
+	n.propq.close()
 	n.proposals.failAll(stopErr)
 	n.closeOnce.Do(func() {
 		if cerr := n.store.Close(); cerr != nil && err == nil {
@@ -387,6 +416,7 @@ func (n *Node) runRaft(ctx context.Context) error {
 				n.signal()
 				break
 			}
+			n.flushProposals()
 			n.mu.Lock()
 			if !n.rn.HasReady() {
 				n.mu.Unlock()
@@ -416,8 +446,23 @@ func (n *Node) runRaft(ctx context.Context) error {
 }
 
 // handleReady processes one Ready in the order raft's doc.go requires:
-// persist snapshot, entries and HardState in one synced batch; only then
-// send messages; then apply the snapshot and committed entries.
+// persist snapshot, entries and HardState in one batch (synced when
+// rd.MustSync or a snapshot is in it); only then send messages; then apply
+// the snapshot and committed entries.
+//
+// One exception, the leader optimization of the Raft thesis (10.2.1) that
+// raft's doc.go allows: a leader whose HardState keeps its persisted term
+// and vote sends its MsgApp and MsgHeartbeat messages before persisting the
+// Ready, so followers write the new entries while the leader does. This is
+// safe because (1) those messages depend on no unpersisted term or vote
+// (only the commit index may be new, which needs no disk), (2) every entry
+// of earlier Readies is already persisted (Readies are handled one after
+// the other), and (3) raft counts the leader's own copy of an entry towards
+// the quorum only after Advance, i.e. after Save returned (the leader's
+// self-acknowledgement is stepped on Advance), so an entry is never
+// committed on the strength of an unpersisted leader copy. Every other
+// message, and every message of a Ready that changes term or vote, is sent
+// after Save.
 func (n *Node) handleReady(ctx context.Context, rd raft.Ready, gen uint64, pending *pendingConfChange) error {
 	if rd.HardState != nil {
 		n.commitIndex.Store(rd.HardState.GetCommit())
@@ -432,8 +477,21 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready, gen uint64, pendi
 	}
 	n.trackAppended(rd.Entries, gen, pending)
 
-	if err := n.store.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+	msgs := rd.Messages
+	hsKept := raft.IsEmptyHardState(rd.HardState) ||
+		(rd.HardState.GetTerm() == n.hardTerm && rd.HardState.GetVote() == n.hardVote)
+	// n.raftState was set from this Ready's SoftState by onSoftState above
+	// and is written only by this goroutine.
+	if n.raftState == raft.StateLeader && hsKept && raft.IsEmptySnap(rd.Snapshot) && len(msgs) > 0 {
+		var early []*raftpb.Message
+		early, msgs = splitLeaderEarly(msgs)
+		n.sendMessages(early)
+	}
+	if err := n.store.SaveReady(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
 		return fmt.Errorf("raftnode: persist ready: %w", err)
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		n.hardTerm, n.hardVote = rd.HardState.GetTerm(), rd.HardState.GetVote()
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := n.installSnapshot(ctx, rd.Snapshot); err != nil {
@@ -443,7 +501,7 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready, gen uint64, pendi
 	if err := n.hook(CrashBeforeSend); err != nil {
 		return err
 	}
-	n.sendMessages(rd.Messages)
+	n.sendMessages(msgs)
 	if err := n.commitEntries(ctx, rd.CommittedEntries); err != nil {
 		return err
 	}
@@ -451,6 +509,21 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready, gen uint64, pendi
 		n.reads.resolve(rs.RequestCtx, rs.Index)
 	}
 	return nil
+}
+
+// splitLeaderEarly splits a leader's messages into the MsgApp and
+// MsgHeartbeat ones it may send before persisting (see handleReady) and
+// the rest, keeping each list's order.
+func splitLeaderEarly(msgs []*raftpb.Message) (early, late []*raftpb.Message) {
+	for _, m := range msgs {
+		switch m.GetType() {
+		case raftpb.MsgApp, raftpb.MsgHeartbeat:
+			early = append(early, m)
+		default:
+			late = append(late, m)
+		}
+	}
+	return early, late
 }
 
 // onSoftState records leadership changes, fails proposals that can no

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/robustmq/robustmq-go/common/rpcerr"
+	"github.com/robustmq/robustmq-go/placement-center/internal/raftstore"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
 
@@ -604,5 +605,56 @@ func TestWaitersFailUncommitted(t *testing.T) {
 	case <-w9:
 		t.Fatal("wait(9) released at 8")
 	default:
+	}
+}
+
+// TestRestartRaisesLaggingCommit: commit-index-only HardState updates are
+// written without sync, so after a crash the raft store's durable commit
+// index can be behind what the state machine synced. The member must
+// restart (raising the commit index to its applied index) instead of
+// refusing to start or letting raft panic.
+func TestRestartRaisesLaggingCommit(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	m := c.waitLeader()
+	ks := keys("lag", 10)
+	for _, k := range ks {
+		if err := put(m.node, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.stop(m)
+	if err := m.sm.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	applied := m.sm.AppliedIndex()
+
+	// What a crash can leave: the commit index of an earlier Ready.
+	st, err := raftstore.Open(m.dir, raftstore.Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := st.HardState()
+	if hs.GetCommit() != applied {
+		t.Fatalf("stored commit %d, applied %d", hs.GetCommit(), applied)
+	}
+	hs.Commit = new(applied - 4)
+	if err := st.Save(hs, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c.start(m, nil, false)
+	c.waitLeader()
+	waitApplied(t, c.members, ks)
+	if err := put(m.node, "after"); err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, c.members, append(ks, "after"))
+	for _, k := range ks {
+		if got := m.sm.count(k); got != 1 {
+			t.Fatalf("key %s applied %d times", k, got)
+		}
 	}
 }

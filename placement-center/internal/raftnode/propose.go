@@ -63,6 +63,11 @@ func (n *Node) notLeaderErr() error {
 // rpcerr.ResourceExhausted for a command over MaxProposalBytes;
 // context.DeadlineExceeded when it is not applied in time (DefaultRequestTimeout
 // if ctx has no deadline) - the command may still be applied later.
+//
+// The command is not stepped into raft here: it joins the proposal queue,
+// which the Ready loop drains into one raft proposal (MsgProp) carrying
+// every queued entry, so concurrent proposals share one append, one MsgApp
+// per follower and one synced write (see flushProposals).
 func (n *Node) Propose(ctx context.Context, cmd *placementpb.Command) (proto.Message, error) {
 	if cmd == nil {
 		return nil, rpcerr.InvalidArgument("command", "nil")
@@ -86,11 +91,14 @@ func (n *Node) Propose(ctx context.Context, cmd *placementpb.Command) (proto.Mes
 		n.metrics.proposals.WithLabelValues(resultTooLarge).Inc()
 		return nil, rpcerr.ResourceExhausted("proposal bytes", uint64(n.cfg.MaxProposalBytes), uint64(len(data)))
 	}
-	res, err := n.propose(ctx, id, func(rn *raft.RawNode) error { return rn.Propose(data) })
+	res, err := n.proposeQueued(ctx, id, data)
 	switch {
 	case err == nil && res.err == nil:
 		n.metrics.proposals.WithLabelValues(resultApplied).Inc()
 		return res.value, nil
+	case err == nil && res.notApplied:
+		n.metrics.proposals.WithLabelValues(resultNotLeader).Inc()
+		return nil, res.err
 	case err == nil:
 		n.metrics.proposals.WithLabelValues(resultRejected).Inc()
 		return nil, res.err
@@ -104,10 +112,88 @@ func (n *Node) Propose(ctx context.Context, cmd *placementpb.Command) (proto.Mes
 	return nil, err
 }
 
+// proposeQueued registers a waiter for id, queues data for the Ready loop
+// and waits for the waiter. Every queued proposal is resolved exactly once
+// by someone: flushProposals fails it if raft does not take it, the
+// applier resolves it with its Outcome, onSoftState fails it if leadership
+// is lost before it committed, and Run fails whatever is left when it stops
+// (the queue is closed first, so nothing is queued after that). A caller
+// whose ctx ends first removes its waiter and gets ctx's error; its entry
+// may still be proposed and applied.
+func (n *Node) proposeQueued(ctx context.Context, id uint64, data []byte) (proposalResult, error) {
+	w := n.proposals.register(id)
+	if !n.propq.push(queuedProposal{id: id, data: data}) {
+		n.proposals.remove(id)
+		return proposalResult{}, rpcerr.NotLeader(0, "")
+	}
+	n.signal()
+	select {
+	case res := <-w.ch:
+		return res, nil
+	case <-ctx.Done():
+		n.proposals.remove(id)
+		return proposalResult{}, ctx.Err()
+	}
+}
+
+// maxProposalBatchBytes bounds the entries stepped into raft as one
+// MsgProp: about one MsgApp's worth (raft caps each MsgApp at
+// maxSizePerMsg anyway), and a batch that would exceed raft's
+// uncommitted-size limit is dropped as a whole.
+const maxProposalBatchBytes = maxSizePerMsg
+
+// flushProposals steps every queued proposal into raft, in batches of up
+// to maxProposalBatchBytes, each as one MsgProp with one entry per
+// proposal (entries keep the one-command-per-entry format the applier and
+// trackAppended read). Called by the Ready loop only, before it looks for a
+// Ready, so proposals that arrived while the previous Ready was being
+// persisted go out together. A batch raft refuses (not leader, leadership
+// transfer, uncommitted-size limit) fails every waiter in it with NotLeader:
+// a dropped proposal is an error, never silence.
+func (n *Node) flushProposals() {
+	queued := n.propq.take()
+	for len(queued) > 0 {
+		size, k := 0, 0
+		for k < len(queued) && (k == 0 || size+len(queued[k].data) <= maxProposalBatchBytes) {
+			size += len(queued[k].data)
+			k++
+		}
+		batch := queued[:k]
+		queued = queued[k:]
+		ents := make([]*raftpb.Entry, len(batch))
+		for i, p := range batch {
+			ents[i] = &raftpb.Entry{Data: p.data}
+		}
+		n.mu.Lock()
+		var err error
+		switch {
+		case n.stopped:
+			err = rpcerr.NotLeader(0, "")
+		case n.rn.BasicStatus().RaftState != raft.StateLeader:
+			err = errNotLeaderHere
+		default:
+			err = n.rn.Step(&raftpb.Message{Type: raftpb.MsgProp.Enum(), From: new(n.cfg.ID), Entries: ents})
+		}
+		n.mu.Unlock()
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, errNotLeaderHere) || errors.Is(err, raft.ErrProposalDropped) {
+			err = n.notLeaderErr()
+		} else if rpcerr.Code(err) == codes.Unknown {
+			err = fmt.Errorf("raftnode: propose: %w", err)
+		}
+		for _, p := range batch {
+			n.proposals.resolve(p.id, proposalResult{err: err, notApplied: true})
+		}
+	}
+}
+
 // propose registers a waiter for id, runs prop on the RawNode if this
 // member leads, and waits for the waiter. A non-nil error means no result
 // (not leader, dropped, stopped, ctx done); a result may still carry the
-// state machine's error.
+// state machine's error. Only membership changes use it; commands go
+// through the proposal queue.
 func (n *Node) propose(ctx context.Context, id uint64, prop func(*raft.RawNode) error) (proposalResult, error) {
 	w := n.proposals.register(id)
 	n.mu.Lock()

@@ -172,12 +172,16 @@ func (t *transport) stream(ctx context.Context, p *peerSender) (delivered bool, 
 	if err != nil {
 		return false, err
 	}
+	// The sender's address rides only on the stream's first envelope: the
+	// receiver learns it from that one (a stream has one sender), and
+	// later envelopes stay small.
+	fromAddr := t.selfAddr
 	for {
 		select {
 		case <-ctx.Done():
 			return delivered, ctx.Err()
 		case m := <-p.queue:
-			err := st.Send(&placementpb.RaftEnvelope{Message: m.data, FromAddr: t.selfAddr})
+			err := st.Send(&placementpb.RaftEnvelope{Message: m.data, FromAddr: fromAddr})
 			if errors.Is(err, io.EOF) {
 				// The real error is in the stream's status.
 				_, err = st.CloseAndRecv()
@@ -192,6 +196,7 @@ func (t *transport) stream(ctx context.Context, p *peerSender) (delivered bool, 
 				return delivered, err
 			}
 			delivered = true
+			fromAddr = ""
 			if m.snap {
 				// Handed to the stream: raft moves the follower to probing
 				// and resends a snapshot if it did not arrive.

@@ -16,6 +16,9 @@ type proposalResult struct {
 	value   proto.Message
 	err     error
 	members raftstore.Membership
+	// notApplied: err says why the proposal could not complete (not
+	// leader, dropped, stopped), not the state machine's verdict.
+	notApplied bool
 }
 
 type proposalWaiter struct {
@@ -89,12 +92,56 @@ func (w *proposalWaiters) failUncommitted(commit uint64, err error) {
 	}
 	w.mu.Unlock()
 	for _, pw := range failed {
-		pw.ch <- proposalResult{err: err}
+		pw.ch <- proposalResult{err: err, notApplied: true}
 	}
 }
 
 func (w *proposalWaiters) failAll(err error) {
 	w.failUncommitted(0, err)
+}
+
+// queuedProposal is a command waiting in the proposal queue: its id (its
+// waiter's key) and the marshalled Command.
+type queuedProposal struct {
+	id   uint64
+	data []byte
+}
+
+// proposalQueue carries commands from Propose to the Ready loop. Once
+// closed (Run stopping) it refuses new proposals, so none is queued after
+// Run failed every waiter.
+type proposalQueue struct {
+	mu     sync.Mutex
+	items  []queuedProposal
+	closed bool
+}
+
+func (q *proposalQueue) push(p queuedProposal) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	q.items = append(q.items, p)
+	return true
+}
+
+// take removes and returns everything queued.
+func (q *proposalQueue) take() []queuedProposal {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	return items
+}
+
+// close refuses later pushes and drops what is queued (Run fails the
+// waiters).
+func (q *proposalQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	q.items = nil
 }
 
 // readWaiters maps ReadIndex request contexts to the callers waiting for

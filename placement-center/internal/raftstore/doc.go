@@ -5,8 +5,12 @@
 // snapshot envelope format that carries that membership next to the state
 // machine's data.
 //
-// Every mutation is one Pebble batch committed with pebble.Sync, so a crash
-// leaves either all of a Save (snapshot, entries, HardState) or none of it.
+// Every mutation is one Pebble batch, so a crash leaves either all of a Save
+// (snapshot, entries, HardState) or none of it. Batches are committed with
+// pebble.Sync, except a HardState change of the commit index alone
+// (SaveReady with a Ready that does not MustSync), which Raft does not need
+// on stable storage. The newest entries are also kept in memory (a bounded
+// tail cache) so raft's reads of its own recent log do not go to Pebble.
 // It must never interpret state machine data or decide anything about Raft:
 // it stores what the Raft node hands it and answers raft.Storage queries.
 package raftstore

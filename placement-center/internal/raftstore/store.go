@@ -52,8 +52,11 @@ var (
 	keyLogStart = []byte{0x06}
 )
 
+// entryKeyLen is the length of an entry key: prefix and big-endian index.
+const entryKeyLen = 9
+
 func entryKey(index uint64) []byte {
-	k := make([]byte, 9)
+	k := make([]byte, entryKeyLen)
 	k[0] = keyEntryPrefix
 	binary.BigEndian.PutUint64(k[1:], index)
 	return k
@@ -82,6 +85,32 @@ type Store struct {
 	members  Membership
 	logStart logPosition
 	last     uint64
+	// tail caches the newest saved entries so raft's reads of the log
+	// (committed entries to apply, entries for followers, terms) are served
+	// from memory instead of Pebble. Invariants, kept by Save and Compact
+	// under mu: when non-empty, tail holds the contiguous entries
+	// tail[0].index .. s.last exactly as durably stored (the same entries,
+	// never a stale version of a truncated index), tail[0].index >
+	// s.logStart.index, and it is bounded by maxTailEntries and
+	// maxTailBytes (oldest dropped first). A read outside it goes to Pebble.
+	tail      []cachedEntry
+	tailBytes uint64
+}
+
+// Bounds of the in-memory tail of the log. The leader and followers read
+// back entries just written, and a follower at most a few thousand entries
+// behind; older reads (a follower catching up from far behind) go to Pebble.
+// Variables only so tests can shrink them.
+var (
+	maxTailEntries        = 8192
+	maxTailBytes   uint64 = 32 << 20
+)
+
+// cachedEntry is one entry of the tail cache with its marshalled size, the
+// size raft's size limits count.
+type cachedEntry struct {
+	e    *raftpb.Entry
+	size uint64
 }
 
 // logPosition is the index and term of one log entry.
@@ -247,6 +276,9 @@ func (s *Store) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	if s.last == s.logStart.index || lo >= hi {
 		return nil, raft.ErrUnavailable
 	}
+	if ents, ok := s.tailEntries(lo, hi, maxSize); ok {
+		return ents, nil
+	}
 	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: entryKey(lo), UpperBound: entryKey(hi)})
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: entries: %w", err)
@@ -301,6 +333,9 @@ func (s *Store) termLocked(i uint64) (uint64, error) {
 	case i > s.last:
 		return 0, raft.ErrUnavailable
 	}
+	if ce, ok := s.tailAt(i); ok {
+		return ce.e.GetTerm(), nil
+	}
 	v, err := s.get(entryKey(i))
 	if err != nil {
 		return 0, fmt.Errorf("raftstore: term %d: %w", i, err)
@@ -354,7 +389,50 @@ func (s *Store) writable() error {
 // snapshot (which replaces the whole log, the ConfState and the membership),
 // then the entries (discarding any stored entry at or after the first new
 // index), then the HardState. Any argument may be nil or empty.
+//
+// The store keeps the entries it is handed (in its tail cache) and hands
+// them back to raft: the caller must not modify them afterwards, as raft
+// itself does not.
 func (s *Store) Save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb.Snapshot) error {
+	return s.save(hs, entries, snap, true)
+}
+
+// SaveReady is Save for one raft.Ready, syncing only when Raft needs it:
+// mustSync is the Ready's MustSync. A batch is written without sync only
+// when it holds no entries and no snapshot and its HardState changes
+// nothing but the commit index (checked here against the stored one, not
+// just taken from mustSync): term, vote and log entries are what Raft
+// requires on stable storage before any message goes out, while a lost
+// commit index is learnt again from the leader. Such a batch still reaches
+// the disk in order: Pebble's WAL is one ordered log, so the next synced
+// batch (or Close) makes it durable too, and a crash loses at most a suffix
+// of unsynced commit-index updates, never a write that follows a synced
+// one. After such a crash the durable commit index can lag what the state
+// machine (a separate database) made durable; the node repairs that on
+// start with RaiseCommit.
+func (s *Store) SaveReady(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb.Snapshot, mustSync bool) error {
+	return s.save(hs, entries, snap, mustSync)
+}
+
+// RaiseCommit durably raises the stored commit index to index, which must
+// be within the log; it is a no-op if the commit index is already there.
+// The node calls it on start when its state machine durably applied
+// entries past the stored commit index (whose last updates were written
+// without sync and lost in a crash): those entries were committed, since
+// only committed entries are applied, and are in the log, since entries are
+// synced before they are applied.
+func (s *Store) RaiseCommit(index uint64) error {
+	s.mu.RLock()
+	hs := proto.Clone(s.hard).(*raftpb.HardState)
+	s.mu.RUnlock()
+	if hs.GetCommit() >= index {
+		return nil
+	}
+	hs.Commit = new(index)
+	return s.save(hs, nil, nil, true)
+}
+
+func (s *Store) save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb.Snapshot, mustSync bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
@@ -373,8 +451,15 @@ func (s *Store) Save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
+	// sync: see SaveReady. Everything but a commit-index-only HardState
+	// change is synced whatever the caller says.
+	sync := mustSync
+	resetTail := false
+	var sizes []uint64 // marshalled size of each entry written
 
 	if snap != nil && !raft.IsEmptySnap(snap) {
+		sync = true
+		resetTail = true
 		meta := snap.GetMetadata()
 		if cur := s.snap.GetMetadata().GetIndex(); cur != 0 && cur >= meta.GetIndex() {
 			return raft.ErrSnapOutOfDate
@@ -424,6 +509,8 @@ func (s *Store) Save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 		}
 	}
 	if len(entries) > 0 {
+		sync = true
+		sizes = make([]uint64, len(entries))
 		first := entries[0].GetIndex()
 		newLast := entries[len(entries)-1].GetIndex()
 		if first > next.last+1 {
@@ -435,16 +522,27 @@ func (s *Store) Save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 				return fmt.Errorf("raftstore: truncate tail: %w", err)
 			}
 		}
-		for _, e := range entries {
-			raw, err := proto.Marshal(e)
+		for i, e := range entries {
+			size := proto.Size(e)
+			// The value is written in place into the batch: the term
+			// prefix, then the marshalled entry.
+			op := b.SetDeferred(entryKeyLen, termPrefixLen+size)
+			op.Key[0] = keyEntryPrefix
+			binary.BigEndian.PutUint64(op.Key[1:], e.GetIndex())
+			binary.BigEndian.PutUint64(op.Value, e.GetTerm())
+			// The capacity is capped so a marshal that disagreed with
+			// Size could not write past this value into the batch.
+			out, err := proto.MarshalOptions{}.MarshalAppend(op.Value[:termPrefixLen:termPrefixLen+size], e)
 			if err != nil {
 				return fmt.Errorf("raftstore: marshal entry %d: %w", e.GetIndex(), err)
 			}
-			v := make([]byte, termPrefixLen, termPrefixLen+len(raw))
-			binary.BigEndian.PutUint64(v, e.GetTerm())
-			if err := b.Set(entryKey(e.GetIndex()), append(v, raw...), nil); err != nil {
+			if len(out) != termPrefixLen+size || &out[0] != &op.Value[0] {
+				return fmt.Errorf("raftstore: entry %d marshalled to %d bytes, sized %d", e.GetIndex(), len(out)-termPrefixLen, size)
+			}
+			if err := op.Finish(); err != nil {
 				return fmt.Errorf("raftstore: put entry %d: %w", e.GetIndex(), err)
 			}
+			sizes[i] = uint64(size)
 		}
 		next.last = newLast
 	}
@@ -452,6 +550,9 @@ func (s *Store) Save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 	if hs != nil && !raft.IsEmptyHardState(hs) {
 		if hs.GetCommit() > next.last {
 			return fmt.Errorf("raftstore: save: commit %d beyond last index %d", hs.GetCommit(), next.last)
+		}
+		if hs.GetTerm() != s.hard.GetTerm() || hs.GetVote() != s.hard.GetVote() {
+			sync = true
 		}
 		next.hard = proto.Clone(hs).(*raftpb.HardState)
 		if err := s.putProto(b, keyHardState, next.hard); err != nil {
@@ -465,12 +566,108 @@ func (s *Store) Save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 	if err := s.hook(CrashBeforeBatch); err != nil {
 		return err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	wo := pebble.NoSync
+	if sync {
+		wo = pebble.Sync
+	}
+	if err := b.Commit(wo); err != nil {
 		return fmt.Errorf("raftstore: commit save: %w", err)
 	}
 	s.hard, s.conf, s.snap, s.members, s.logStart, s.last =
 		next.hard, next.conf, next.snap, next.members, next.logStart, next.last
+	if resetTail {
+		s.tail, s.tailBytes = nil, 0
+	}
+	s.cacheAppend(entries, sizes)
 	return s.hook(CrashAfterBatch)
+}
+
+// cacheAppend adds entries just saved (contiguous, ending at s.last) to the
+// tail cache, first dropping every cached entry at or after the first new
+// index (they were replaced, in Pebble too), and then the oldest entries
+// beyond the bounds.
+func (s *Store) cacheAppend(entries []*raftpb.Entry, sizes []uint64) {
+	if len(entries) == 0 {
+		return
+	}
+	first := entries[0].GetIndex()
+	if len(s.tail) > 0 {
+		tailFirst := s.tail[0].e.GetIndex()
+		switch {
+		case first < tailFirst:
+			s.tail, s.tailBytes = s.tail[:0], 0
+		case first <= tailFirst+uint64(len(s.tail)):
+			for _, ce := range s.tail[first-tailFirst:] {
+				s.tailBytes -= ce.size
+			}
+			s.tail = s.tail[:first-tailFirst]
+		default:
+			// A gap cannot happen (Save refuses it), but a cache that is
+			// not contiguous must not survive.
+			s.tail, s.tailBytes = s.tail[:0], 0
+		}
+	}
+	for i, e := range entries {
+		s.tail = append(s.tail, cachedEntry{e: e, size: sizes[i]})
+		s.tailBytes += sizes[i]
+	}
+	drop := 0
+	for len(s.tail)-drop > 1 && (len(s.tail)-drop > maxTailEntries || s.tailBytes > maxTailBytes) {
+		s.tailBytes -= s.tail[drop].size
+		drop++
+	}
+	s.dropTailFront(drop)
+}
+
+// dropTailFront removes the n oldest cached entries.
+func (s *Store) dropTailFront(n int) {
+	if n <= 0 {
+		return
+	}
+	if n >= len(s.tail) {
+		s.tail, s.tailBytes = nil, 0
+		return
+	}
+	// Clear the dropped slots so the entries can be collected before the
+	// backing array is reallocated by a later append.
+	clear(s.tail[:n])
+	s.tail = s.tail[n:]
+}
+
+// tailAt returns the cached entry at index i, if cached.
+func (s *Store) tailAt(i uint64) (cachedEntry, bool) {
+	if len(s.tail) == 0 {
+		return cachedEntry{}, false
+	}
+	first := s.tail[0].e.GetIndex()
+	if i < first || i >= first+uint64(len(s.tail)) {
+		return cachedEntry{}, false
+	}
+	return s.tail[i-first], true
+}
+
+// tailEntries answers Entries(lo, hi, maxSize) from the tail cache when it
+// holds lo (it always reaches s.last, hence hi-1). The slice is new: raft
+// may append to it.
+func (s *Store) tailEntries(lo, hi, maxSize uint64) ([]*raftpb.Entry, bool) {
+	if len(s.tail) == 0 {
+		return nil, false
+	}
+	first := s.tail[0].e.GetIndex()
+	if lo < first || hi > first+uint64(len(s.tail)) {
+		return nil, false
+	}
+	cached := s.tail[lo-first : hi-first]
+	out := make([]*raftpb.Entry, 0, len(cached))
+	var size uint64
+	for _, ce := range cached {
+		size += ce.size
+		if len(out) > 0 && size > maxSize {
+			break
+		}
+		out = append(out, ce.e)
+	}
+	return out, true
 }
 
 // hook runs the crash hook; once it fires the store is dead.
@@ -617,6 +814,15 @@ func (s *Store) Compact(index uint64) error {
 		return fmt.Errorf("raftstore: commit compact: %w", err)
 	}
 	s.logStart = start
+	if len(s.tail) > 0 {
+		if first := s.tail[0].e.GetIndex(); first <= index {
+			drop := int(min(index-first+1, uint64(len(s.tail))))
+			for _, c := range s.tail[:drop] {
+				s.tailBytes -= c.size
+			}
+			s.dropTailFront(drop)
+		}
+	}
 	return nil
 }
 
