@@ -204,6 +204,8 @@ type Placement struct {
 	segments map[metacache.SegmentKey]*placementpb.Segment
 	calls    []*placementpb.SealAndRollRequest
 	getCalls int
+	// failGetShard, when > 0, fails that many GetShard calls.
+	failGetShard int
 	// failSealAndRoll, when > 0, fails that many SealAndRoll calls with
 	// Unavailable before applying.
 	failSealAndRoll int
@@ -291,6 +293,13 @@ func (p *Placement) Calls() []*placementpb.SealAndRollRequest {
 	return out
 }
 
+// FailGetShard makes the next n GetShard calls fail with Unavailable.
+func (p *Placement) FailGetShard(n int) {
+	p.mu.Lock()
+	p.failGetShard = n
+	p.mu.Unlock()
+}
+
 // GetShardCalls counts GetShard requests.
 func (p *Placement) GetShardCalls() int {
 	p.mu.Lock()
@@ -372,6 +381,10 @@ func (p *Placement) GetShard(_ context.Context, req *placementpb.GetShardRequest
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.getCalls++
+	if p.failGetShard > 0 {
+		p.failGetShard--
+		return nil, rpcerr.NotLeader(0, "")
+	}
 	sh, ok := p.shards[metacache.ShardKey{Tenant: req.GetTenant(), Name: req.GetName()}]
 	if !ok {
 		return nil, rpcerr.NotFound("shard", req.GetTenant()+"/"+req.GetName())

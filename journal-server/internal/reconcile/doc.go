@@ -1,0 +1,28 @@
+// Package reconcile brings this journal node's local segment replicas in
+// line with the placement center's metadata (the journal contract,
+// "Reconciling local replicas"). On start and on every metadata change (and
+// periodically) it lists the local replicas (segstore.ListSegments) and,
+// for each:
+//
+//   - placement says SEALED at E and the replica is not sealed: Seal(E).
+//     An old leader thereby trims the unacknowledged tail it wrote past E.
+//     A replica that lacks data up to E (*segstore.IncompleteError) gets the
+//     missing batches from another replica of the segment (ReadReplica over
+//     gRPC, then AppendRecovered) and is sealed.
+//   - the segment, or its whole shard, is gone from placement: the replica
+//     is deleted (segstore.DeleteSegment). A miss in the cache is only a
+//     candidate: it is acted on after the cache's first full sync and only
+//     when a linearizable GetShard confirms it (NotFound, or the shard
+//     without that segment), never on a transient miss or an error.
+//
+// Work is bounded per pass (MaxActionsPerPass seals or copies, plus one
+// GetShard per candidate shard); a segment whose action failed is retried
+// with capped exponential backoff, the others are not held up by it.
+//
+// It owns only these local corrections. It must never: seal a segment that
+// placement does not say is SEALED, seal at any end but placement's, trim
+// below the replica's LAC (segstore refuses; reconcile reports it), write to
+// other nodes, change placement state, or delete a replica on the strength
+// of the cache alone. A replica sealed locally at an end other than
+// placement's is reported, not repaired.
+package reconcile
