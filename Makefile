@@ -15,6 +15,7 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	cd placement-center && $(GO) build -o $(BIN)/placement-center ./cmd/placement-center
+	cd journal-server && $(GO) build -o $(BIN)/journal-server ./cmd/journal-server
 	cd common && $(GO) build -o $(BIN)/robustctl ./cmd/robustctl
 
 ## proto: regenerate proto/gen from the .proto files (protoc + pinned plugins)

@@ -21,6 +21,9 @@ type Config struct {
 	DataDir  string `mapstructure:"data_dir"`
 	GRPCAddr string `mapstructure:"grpc_addr"`
 	HTTPAddr string `mapstructure:"http_addr"`
+	// AdvertiseAddr is the gRPC address registered with the placement
+	// center for clients and peers; empty means the bound gRPC address.
+	AdvertiseAddr string `mapstructure:"advertise_addr"`
 	// Placement lists the placement center members as host:port.
 	Placement []string      `mapstructure:"placement"`
 	Segment   SegmentConfig `mapstructure:"segment"`
@@ -76,6 +79,7 @@ var flagKeys = map[string]string{
 	"node-id":           "node_id",
 	"grpc-addr":         "grpc_addr",
 	"http-addr":         "http_addr",
+	"advertise-addr":    "advertise_addr",
 	"placement":         "placement",
 	"segment-max-bytes": "segment.max_bytes",
 	"segment-max-age":   "segment.max_age",
@@ -99,6 +103,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.Uint64("node-id", d.NodeID, "this journal node's id (keep it across restarts)")
 	fs.String("grpc-addr", d.GRPCAddr, "gRPC listen address")
 	fs.String("http-addr", d.HTTPAddr, "HTTP listen address for /metrics and /healthz")
+	fs.String("advertise-addr", "", "gRPC address registered with the placement center (default: the bound gRPC address)")
 	fs.StringSlice("placement", d.Placement, "placement center members host:port,...")
 	fs.Uint64("segment-max-bytes", d.Segment.MaxBytes, "roll a segment past this many bytes")
 	fs.Duration("segment-max-age", d.Segment.MaxAge, "roll a segment older than this")
@@ -129,6 +134,11 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.GRPCAddr); err != nil {
 		return fmt.Errorf("grpc_addr: %w", err)
+	}
+	if c.AdvertiseAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
+			return fmt.Errorf("advertise_addr: %w", err)
+		}
 	}
 	if len(c.PlacementAddrs()) == 0 {
 		return fmt.Errorf("placement must list at least one placement center address")

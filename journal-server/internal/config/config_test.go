@@ -16,6 +16,7 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.Placement = nil },
 		func(c *Config) { c.Placement = []string{"nohost"} },
 		func(c *Config) { c.GRPCAddr = "x" },
+		func(c *Config) { c.AdvertiseAddr = "nohostport" },
 		func(c *Config) { c.Limits.MaxRequestBytes = 1 },
 	}
 	for i, f := range bad {

@@ -559,9 +559,32 @@ func (m *Manager) seedFromReplica(ctx context.Context, node uint64, id segstore.
 	return nil
 }
 
-// check looks at every led segment: placement changes end a leadership;
+// check takes the open segments placement gives this node to lead (so
+// their replicas exist and an idle one still seals when a replica dies),
+// then looks at every led segment: placement changes end a leadership;
 // size, age and dead replicas start a seal.
 func (m *Manager) check() {
+	self := m.cfg.NodeID
+	for _, seg := range m.cfg.Meta.Segments(func(s *placementpb.Segment) bool {
+		return s.GetLeader() == self && s.GetStatus() == placementpb.SegmentStatus_SEGMENT_STATUS_OPEN
+	}) {
+		id := segstore.SegmentID{Tenant: seg.GetTenant(), Shard: seg.GetShard(), Seq: seg.GetSeq()}
+		m.mu.Lock()
+		_, have := m.leaders[id]
+		m.mu.Unlock()
+		if have {
+			continue
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+			defer cancel()
+			if _, err := m.leaderFor(ctx, id, seg); err != nil {
+				m.log.Debug().Err(err).Str("segment", id.String()).Msg("taking segment leadership; will retry")
+			}
+		}()
+	}
 	m.mu.Lock()
 	ls := make([]*leader, 0, len(m.leaders))
 	for _, l := range m.leaders {

@@ -19,6 +19,8 @@ type Metadata interface {
 	NodeSource
 	Segment(tenant, shard string, seq uint32) (*placementpb.Segment, bool)
 	Shard(tenant, name string) (*placementpb.Shard, []*placementpb.Segment, bool)
+	// Segments returns every segment for which keep returns true.
+	Segments(keep func(*placementpb.Segment) bool) []*placementpb.Segment
 	// Subscribe returns a channel that receives a value after changes.
 	Subscribe() (<-chan struct{}, func())
 }

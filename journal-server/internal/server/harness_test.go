@@ -94,6 +94,18 @@ func (f *fakePlacement) Shard(tenant, name string) (*placementpb.Shard, []*place
 	return proto.Clone(sh).(*placementpb.Shard), segs, true
 }
 
+func (f *fakePlacement) Segments(keep func(*placementpb.Segment) bool) []*placementpb.Segment {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*placementpb.Segment
+	for _, s := range f.segments {
+		if keep(s) {
+			out = append(out, proto.Clone(s).(*placementpb.Segment))
+		}
+	}
+	return out
+}
+
 func (f *fakePlacement) Subscribe() (<-chan struct{}, func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -194,6 +206,7 @@ type node struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	peers  *replication.Peers
+	quit   chan struct{} // Options.Done
 }
 
 type testLimits struct {
@@ -248,8 +261,9 @@ func (n *node) start() {
 		t.Fatalf("replication.New: %v", err)
 	}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(n.limits.maxRequest))
+	n.quit = make(chan struct{})
 	journalpb.RegisterJournalServiceServer(gs, New(Options{Store: store, Manager: mgr,
-		Follower: replication.NewFollower(store, changes), FollowPoll: 200 * time.Millisecond, Logger: log}))
+		Follower: replication.NewFollower(store, changes), FollowPoll: 200 * time.Millisecond, Done: n.quit, Logger: log}))
 	ctx, cancel := context.WithCancel(context.Background())
 	n.store, n.mgr, n.gs, n.cancel, n.done = store, mgr, gs, cancel, make(chan struct{})
 	go func() {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/robustmq/robustmq-go/common/rpcerr"
@@ -37,7 +38,13 @@ type Options struct {
 	Pipeline     int
 	FollowPoll   time.Duration
 	Metrics      *Metrics
-	Logger       zerolog.Logger
+	// Ready, when set, gates Append: an error (metadata not loaded yet)
+	// is answered in-band instead of a misleading NotFound.
+	Ready func() error
+	// Done, when closed, ends Append and following Read streams with
+	// Unavailable so a graceful stop does not wait for them.
+	Done   <-chan struct{}
+	Logger zerolog.Logger
 }
 
 // Server implements journalpb.JournalServiceServer.
@@ -72,67 +79,106 @@ type pending struct {
 	err      error
 }
 
-// Append is the pipelined writer stream: requests are checked and written
-// locally as they arrive, and answered in order once the LAC covers them.
-func (s *Server) Append(stream journalpb.JournalService_AppendServer) error {
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	queue := make(chan pending, s.o.Pipeline)
-	sendDone := make(chan error, 1)
-	go func() {
-		var sendErr error
-		for p := range queue {
-			if sendErr != nil {
-				continue // drain
-			}
-			resp := &journalpb.AppendResponse{RequestId: p.reqID}
-			err := p.err
-			if err == nil {
-				err = p.ack.Wait(ctx)
-			}
-			if err != nil {
-				resp.Error = rpcerr.ToProto(err)
-				s.o.Metrics.appendErrors.WithLabelValues(status.Code(err).String()).Inc()
-			} else {
-				resp.FirstOffset, resp.NextOffset, resp.Duplicate = p.ack.First, p.ack.Next, p.ack.Duplicate
-				if !p.ack.Duplicate {
-					s.o.Metrics.appendBytes.Add(float64(p.bytes))
-					s.o.Metrics.appendRecords.Add(float64(p.ack.Records))
-				}
-				s.o.Metrics.appendLatency.Observe(time.Since(p.received).Seconds())
-			}
-			if err := stream.Send(resp); err != nil {
-				sendErr = err
+// streamContext is the stream's context, also cancelled when the server
+// stops (Options.Done), so long-lived streams do not hold a graceful stop.
+func (s *Server) streamContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	if s.o.Done != nil {
+		go func() {
+			select {
+			case <-s.o.Done:
 				cancel()
+			case <-ctx.Done():
 			}
-		}
-		sendDone <- sendErr
-	}()
-	for {
-		req, err := stream.Recv()
-		if err != nil {
-			close(queue)
-			sendErr := <-sendDone
-			if err == io.EOF {
-				return sendErr
-			}
-			if sendErr != nil {
-				return sendErr
-			}
-			return err
-		}
-		p := pending{reqID: req.GetRequestId(), received: time.Now(), bytes: len(req.GetBatch())}
-		p.ack, p.err = s.o.Manager.Append(ctx, req)
+		}()
+	}
+	return ctx, cancel
+}
+
+// endErr is the status a stream ends with when ctx ended.
+func (s *Server) endErr(ctx context.Context) error {
+	if s.o.Done != nil {
 		select {
-		case queue <- p:
-		case <-ctx.Done():
-			close(queue)
-			if err := <-sendDone; err != nil {
-				return err
-			}
-			return status.FromContextError(ctx.Err()).Err()
+		case <-s.o.Done:
+			return status.Error(codes.Unavailable, "journal node stopping")
+		default:
 		}
 	}
+	return status.FromContextError(ctx.Err()).Err()
+}
+
+// Append is the pipelined writer stream: requests are checked and written
+// locally as they arrive (a receiving goroutine), and answered in order
+// once the LAC covers them (this goroutine).
+func (s *Server) Append(stream journalpb.JournalService_AppendServer) error {
+	ctx, cancel := s.streamContext(stream.Context())
+	defer cancel()
+	queue := make(chan pending, s.o.Pipeline)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(queue)
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			p := pending{reqID: req.GetRequestId(), received: time.Now(), bytes: len(req.GetBatch())}
+			if s.o.Ready != nil {
+				p.err = s.o.Ready()
+			}
+			if p.err == nil {
+				p.ack, p.err = s.o.Manager.Append(ctx, req)
+			}
+			select {
+			case queue <- p:
+			case <-ctx.Done():
+				recvErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case p, ok := <-queue:
+			if !ok {
+				err := <-recvErr
+				if err == io.EOF {
+					return nil
+				}
+				if ctx.Err() != nil {
+					return s.endErr(ctx)
+				}
+				return err
+			}
+			if err := stream.Send(s.answer(ctx, p)); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return s.endErr(ctx)
+		}
+	}
+}
+
+// answer waits for p's acknowledgement and builds its response.
+func (s *Server) answer(ctx context.Context, p pending) *journalpb.AppendResponse {
+	resp := &journalpb.AppendResponse{RequestId: p.reqID}
+	err := p.err
+	if err == nil {
+		err = p.ack.Wait(ctx)
+	}
+	if err != nil {
+		resp.Error = rpcerr.ToProto(err)
+		s.o.Metrics.appendErrors.WithLabelValues(status.Code(err).String()).Inc()
+		return resp
+	}
+	resp.FirstOffset, resp.NextOffset, resp.Duplicate = p.ack.First, p.ack.Next, p.ack.Duplicate
+	if !p.ack.Duplicate {
+		s.o.Metrics.appendBytes.Add(float64(p.bytes))
+		s.o.Metrics.appendRecords.Add(float64(p.ack.Records))
+	}
+	s.o.Metrics.appendLatency.Observe(time.Since(p.received).Seconds())
+	return resp
 }
 
 // readBound is how far a reader of the local replica may go: the sealed
@@ -162,7 +208,8 @@ func (s *Server) readLimit(req uint32) int {
 
 // Read streams committed batches (see the package doc).
 func (s *Server) Read(req *journalpb.ReadRequest, stream journalpb.JournalService_ReadServer) error {
-	ctx := stream.Context()
+	ctx, cancel := s.streamContext(stream.Context())
+	defer cancel()
 	id, err := replication.SegmentID(req.GetSegment())
 	if err != nil {
 		return err
@@ -215,7 +262,7 @@ func (s *Server) Read(req *journalpb.ReadRequest, stream journalpb.JournalServic
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return status.FromContextError(ctx.Err()).Err()
+			return s.endErr(ctx)
 		case <-wake:
 		case <-t.C:
 		}

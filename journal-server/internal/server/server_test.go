@@ -491,3 +491,25 @@ func TestReadFromTimestampAndReadReplica(t *testing.T) {
 		t.Fatalf("describe after seal: %v", d)
 	}
 }
+
+func TestStoppingEndsLongStreams(t *testing.T) {
+	c := newCluster(t, 3, testLimits{})
+	seg := c.meta.addShard("s", []uint64{1, 2, 3}, 2, nil)
+	cl := dial(t, c.nodes[1].addr)
+	a := openAppend(t, cl)
+	a.mustDo(seg, batch("a", 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	follow, err := cl.Read(ctx, &journalpb.ReadRequest{Segment: ref(seg), Follow: true, FromOffset: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(c.nodes[1].quit)
+	if _, err := follow.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("follow read on stop: %v", err)
+	}
+	if _, err := a.stream.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("append stream on stop: %v", err)
+	}
+}
