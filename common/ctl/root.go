@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/robustmq/robustmq-go/common/leaderclient"
+	"github.com/robustmq/robustmq-go/common/streamclient"
 	"github.com/robustmq/robustmq-go/proto/gen/commonpb"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
@@ -42,6 +43,7 @@ type env struct {
 	out       io.Writer
 	errOut    io.Writer
 	client    *leaderclient.Client
+	sc        *streamclient.Client
 }
 
 // addrs is --placement split on commas, blanks dropped.
@@ -68,6 +70,10 @@ func (e *env) dial() (*leaderclient.Client, error) {
 }
 
 func (e *env) close() {
+	if e.sc != nil {
+		_ = e.sc.Close()
+		e.sc = nil
+	}
 	if e.client != nil {
 		// A failed close of a short-lived CLI's connections changes
 		// nothing the operator can act on.
@@ -130,7 +136,7 @@ Errors are printed to stderr as "error: <message>" with the typed detail, and ex
 	pf.StringVar(&e.placement, "placement", defaultPlacement, "placement center members host:port[,host:port...] (env "+PlacementEnv+")")
 	pf.StringVarP(&e.output, "output", "o", outputTable, "output format: table or json")
 	pf.DurationVar(&e.timeout, "timeout", 10*time.Second, "deadline of the whole command, retries included")
-	root.AddCommand(clusterCmd(e), nodeCmd(e), kvCmd(e), tenantCmd(e), userCmd(e), aclCmd(e), shardCmd(e))
+	root.AddCommand(clusterCmd(e), nodeCmd(e), kvCmd(e), tenantCmd(e), userCmd(e), aclCmd(e), shardCmd(e), streamCmd(e), benchCmd(e))
 
 	// Create cobra's built-in help and completion commands now (cobra
 	// would add them lazily on Execute) so they get examples too.

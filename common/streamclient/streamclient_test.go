@@ -9,14 +9,34 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/robustmq/robustmq-go/common/recordbatch"
 	"github.com/robustmq/robustmq-go/common/rpcerr"
+	"github.com/robustmq/robustmq-go/common/streamclient/streamtest"
 	"github.com/robustmq/robustmq-go/proto/gen/journalpb"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
+
+func newFake(t *testing.T, nodes int) *streamtest.Cluster { return streamtest.NewCluster(t, nodes) }
+
+// newClient returns a client over the fake's placement center.
+func newClient(t *testing.T, fc *streamtest.Cluster, opts Options) *Client {
+	t.Helper()
+	cc, err := grpc.NewClient(fc.Center(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(cc, opts)
+	t.Cleanup(func() {
+		_ = c.Close()
+		_ = cc.Close()
+	})
+	return c
+}
 
 func bg(t *testing.T) context.Context {
 	t.Helper()
@@ -75,9 +95,9 @@ func produceAll(t *testing.T, p *Producer, partition, batches, size int, timeout
 
 // checkExactlyOnce verifies the shard's log holds values v0..v<n-1>
 // exactly once in order, and that the acknowledged offsets match.
-func checkExactlyOnce(t *testing.T, fc *fakeCluster, shard string, outs []outcome, size int) {
+func checkExactlyOnce(t *testing.T, fc *streamtest.Cluster, shard string, outs []outcome, size int) {
 	t.Helper()
-	log := fc.records(shard)
+	log := fc.Records(shard)
 	if len(log) != len(outs)*size {
 		t.Fatalf("%s holds %d records, want %d", shard, len(log), len(outs)*size)
 	}
@@ -97,8 +117,8 @@ func checkExactlyOnce(t *testing.T, fc *fakeCluster, shard string, outs []outcom
 }
 
 func TestProduceAndReadBack(t *testing.T) {
-	fc := newFakeCluster(t, 3)
-	c := fc.client(Options{})
+	fc := newFake(t, 3)
+	c := newClient(t, fc, Options{})
 	mustCreate(t, c, "s1", 2)
 	p, err := c.NewProducer(bg(t), "s1", ProducerOptions{MaxInFlight: 4})
 	if err != nil {
@@ -115,7 +135,7 @@ func TestProduceAndReadBack(t *testing.T) {
 			t.Fatalf("batch %d: %+v", i, o.res)
 		}
 	}
-	if n := len(fc.records("s1/0")); n != 0 {
+	if n := len(fc.Records("s1/0")); n != 0 {
 		t.Fatalf("partition 0 got %d records", n)
 	}
 
@@ -154,14 +174,14 @@ func readUntilCaughtUp(t *testing.T, r *Reader) []Message {
 // answered: the resend finds the batch already written (duplicate=true with
 // its offsets) and nothing is written twice.
 func TestResendAfterLostAcksIsExactlyOnce(t *testing.T) {
-	fc := newFakeCluster(t, 3)
-	c := fc.client(Options{})
+	fc := newFake(t, 3)
+	c := newClient(t, fc, Options{})
 	mustCreate(t, c, "s", 1)
 	n := 0
-	fc.onAppend = func(uint64, *journalpb.AppendRequest) appendFault {
+	fc.SetAppendHook(func(uint64, *journalpb.AppendRequest) streamtest.Fault {
 		n++
-		return appendFault{dropAfter: n%7 == 3}
-	}
+		return streamtest.Fault{DropAfter: n%7 == 3}
+	})
 	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 8})
 	if err != nil {
 		t.Fatal(err)
@@ -186,31 +206,31 @@ func TestResendAfterLostAcksIsExactlyOnce(t *testing.T) {
 // Leader failures of every kind: the producer refreshes and resends to
 // whoever leads now, in order.
 func TestRetriesThroughLeaderErrorsAndRolls(t *testing.T) {
-	fc := newFakeCluster(t, 3)
-	c := fc.client(Options{WatchMetadata: true})
+	fc := newFake(t, 3)
+	c := newClient(t, fc, Options{WatchMetadata: true})
 	mustCreate(t, c, "s", 1)
 	var once sync.Map
-	fc.onAppend = func(node uint64, req *journalpb.AppendRequest) appendFault {
+	fc.SetAppendHook(func(node uint64, req *journalpb.AppendRequest) streamtest.Fault {
 		h, _ := recordbatch.DecodeHeader(req.GetBatch())
 		fire := func(key string) bool { _, loaded := once.LoadOrStore(key, true); return !loaded }
 		switch {
 		case h.BaseSequence == 10 && fire("notleader"):
-			return appendFault{err: rpcerr.NotLeader(0, "")}
+			return streamtest.Fault{Err: rpcerr.NotLeader(0, "")}
 		case h.BaseSequence == 20 && fire("unavailable"):
-			return appendFault{err: status.Error(codes.Unavailable, "quorum lost")}
+			return streamtest.Fault{Err: status.Error(codes.Unavailable, "quorum lost")}
 		case h.BaseSequence == 30 && fire("break"):
-			return appendFault{breakFirst: true}
+			return streamtest.Fault{BreakFirst: true}
 		case h.BaseSequence == 40 && fire("roll"):
 			// The leader rolls: seal at the log end, next segment
 			// elsewhere; this batch is refused as sealed.
-			go fc.roll("s/0", 2)
-			return appendFault{err: rpcerr.SegmentSealed(0)}
+			go fc.Roll("s/0", 2)
+			return streamtest.Fault{Err: rpcerr.SegmentSealed(0)}
 		case h.BaseSequence == 60 && fire("fenced"):
-			go fc.roll("s/0", 3)
-			return appendFault{err: rpcerr.Fenced(9)}
+			go fc.Roll("s/0", 3)
+			return streamtest.Fault{Err: rpcerr.Fenced(9)}
 		}
-		return appendFault{}
-	}
+		return streamtest.Fault{}
+	})
 	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -218,9 +238,7 @@ func TestRetriesThroughLeaderErrorsAndRolls(t *testing.T) {
 	defer p.Close(bg(t))
 	outs := produceAll(t, p, 0, 40, 2, 20*time.Second)
 	checkExactlyOnce(t, fc, "s/0", outs, 2)
-	fc.mu.Lock()
-	segs := len(fc.segments["s/0"])
-	fc.mu.Unlock()
+	segs := len(fc.Segments("s/0"))
 	if segs != 3 {
 		t.Fatalf("%d segments, want 3 (two rolls)", segs)
 	}
@@ -236,18 +254,18 @@ func TestRetriesThroughLeaderErrorsAndRolls(t *testing.T) {
 // A batch refused for good fails alone; the ones pipelined behind it are
 // renumbered under a new producer epoch and written once.
 func TestRefusedBatchFailsAloneAndTheRestResequence(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	c := fc.client(Options{})
+	fc := newFake(t, 1)
+	c := newClient(t, fc, Options{})
 	mustCreate(t, c, "s", 1)
 	var hit bool
-	fc.onAppend = func(_ uint64, req *journalpb.AppendRequest) appendFault {
+	fc.SetAppendHook(func(_ uint64, req *journalpb.AppendRequest) streamtest.Fault {
 		b, _ := recordbatch.Decode(req.GetBatch(), recordbatch.Limits{})
 		if !hit && string(b.Records[0].Value) == "v10" {
 			hit = true
-			return appendFault{err: rpcerr.ResourceExhausted("batch_bytes", 10, 20)}
+			return streamtest.Fault{Err: rpcerr.ResourceExhausted("batch_bytes", 10, 20)}
 		}
-		return appendFault{}
-	}
+		return streamtest.Fault{}
+	})
 	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 8})
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +276,7 @@ func TestRefusedBatchFailsAloneAndTheRestResequence(t *testing.T) {
 	if !errors.As(outs[10].err, &ae) || rpcerr.Code(ae) != codes.ResourceExhausted {
 		t.Fatalf("batch 10: %v", outs[10].err)
 	}
-	log := fc.records("s/0")
+	log := fc.Records("s/0")
 	if len(log) != 19 {
 		t.Fatalf("%d records written, want 19", len(log))
 	}
@@ -282,8 +300,8 @@ func TestRefusedBatchFailsAloneAndTheRestResequence(t *testing.T) {
 // deadline; once the leader is back, later appends succeed and the timed
 // out batch is kept in sequence (written once, not lost from the order).
 func TestDeadlineThenRecovery(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	c := fc.client(Options{})
+	fc := newFake(t, 1)
+	c := newClient(t, fc, Options{})
 	mustCreate(t, c, "s", 1)
 	p, err := c.NewProducer(bg(t), "s", ProducerOptions{})
 	if err != nil {
@@ -293,7 +311,7 @@ func TestDeadlineThenRecovery(t *testing.T) {
 	if _, err := p.Append(bg(t), 0, recs(0, 1)); err != nil {
 		t.Fatal(err)
 	}
-	fc.setDown(1, true)
+	fc.SetDown(1, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	_, err = p.Append(ctx, 0, recs(1, 1))
 	cancel()
@@ -314,20 +332,20 @@ func TestDeadlineThenRecovery(t *testing.T) {
 	if err := <-done; !errors.As(err, &te) || te.Attempts == 0 || status.Code(te.Err) != codes.Unavailable {
 		t.Fatalf("async outcome %v", err)
 	}
-	fc.setDown(1, false)
+	fc.SetDown(1, false)
 	res, err := p.Append(bg(t), 0, recs(3, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := fc.records("s/0")
+	log := fc.Records("s/0")
 	if len(log) != 4 || res.FirstOffset != 3 {
 		t.Fatalf("log %d records, last acked at %d", len(log), res.FirstOffset)
 	}
 }
 
 func TestCloseDrainsAndThenRefuses(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	c := fc.client(Options{})
+	fc := newFake(t, 1)
+	c := newClient(t, fc, Options{})
 	mustCreate(t, c, "s", 1)
 	p, err := c.NewProducer(bg(t), "s", ProducerOptions{})
 	if err != nil {
@@ -353,8 +371,8 @@ func TestCloseDrainsAndThenRefuses(t *testing.T) {
 }
 
 func TestReaderPositions(t *testing.T) {
-	fc := newFakeCluster(t, 3)
-	c := fc.client(Options{})
+	fc := newFake(t, 3)
+	c := newClient(t, fc, Options{})
 	mustCreate(t, c, "s", 1)
 	p, err := c.NewProducer(bg(t), "s", ProducerOptions{})
 	if err != nil {
@@ -362,7 +380,7 @@ func TestReaderPositions(t *testing.T) {
 	}
 	defer p.Close(bg(t))
 	produceAll(t, p, 0, 10, 5, 10*time.Second) // offsets 0..49, ts 1000..1049
-	fc.roll("s/0", 2)
+	fc.Roll("s/0", 2)
 	produceAll(t, p, 0, 2, 5, 10*time.Second) // 50..59 (values restart at v0)
 
 	read := func(opts ReaderOptions) []Message {
@@ -401,7 +419,7 @@ func TestReaderPositions(t *testing.T) {
 	}
 
 	// The leader of segment 1 stops serving reads: a replica answers.
-	fc.setDown(2, true)
+	fc.SetDown(2, true)
 	got := read(ReaderOptions{Start: AtOffset(55)})
 	if len(got) != 6 || got[0].Offset != 55 {
 		t.Fatalf("read with the leader down: %d records", len(got))
@@ -409,8 +427,8 @@ func TestReaderPositions(t *testing.T) {
 }
 
 func TestReaderFollowsAcrossARollWhileTailing(t *testing.T) {
-	fc := newFakeCluster(t, 2)
-	c := fc.client(Options{WatchMetadata: true})
+	fc := newFake(t, 2)
+	c := newClient(t, fc, Options{WatchMetadata: true})
 	mustCreate(t, c, "s", 1)
 	p, err := c.NewProducer(bg(t), "s", ProducerOptions{})
 	if err != nil {
@@ -435,7 +453,7 @@ func TestReaderFollowsAcrossARollWhileTailing(t *testing.T) {
 	}()
 	for i := 0; i < 30; i++ {
 		if i == 15 {
-			fc.roll("s/0", 2)
+			fc.Roll("s/0", 2)
 		}
 		if _, err := p.Append(bg(t), 0, recs(i, 1)); err != nil {
 			t.Fatal(err)
@@ -450,14 +468,10 @@ func TestReaderFollowsAcrossARollWhileTailing(t *testing.T) {
 }
 
 func TestReaderOffsetOutOfRange(t *testing.T) {
-	fc := newFakeCluster(t, 1)
-	c := fc.client(Options{})
+	fc := newFake(t, 1)
+	c := newClient(t, fc, Options{})
 	mustCreate(t, c, "s", 1)
-	fc.mu.Lock()
-	// Retention dropped offsets below 100.
-	fc.segments["s/0"][0].StartOffset = 100
-	fc.logs[logKey("s/0", 0)].start, fc.logs[logKey("s/0", 0)].end = 100, 100
-	fc.mu.Unlock()
+	fc.TrimStart("s/0", 100) // retention dropped offsets below 100
 	r, _ := c.NewReader("s", 0, ReaderOptions{Start: AtOffset(5)})
 	_, err := r.Next(bg(t))
 	var oe *OffsetOutOfRangeError
@@ -467,8 +481,8 @@ func TestReaderOffsetOutOfRange(t *testing.T) {
 }
 
 func TestStreamAdmin(t *testing.T) {
-	fc := newFakeCluster(t, 3)
-	c := fc.client(Options{})
+	fc := newFake(t, 3)
+	c := newClient(t, fc, Options{})
 	ctx := bg(t)
 	st, warnings, err := c.CreateStream(ctx, "orders", StreamConfig{Partitions: 3, Replicas: 5, AckQuorum: 2,
 		SegmentMaxBytes: 1 << 20, RetentionTime: time.Hour})
@@ -493,14 +507,14 @@ func TestStreamAdmin(t *testing.T) {
 		t.Fatalf("create with other partitions: %v", err)
 	}
 	// A create interrupted half way resumes.
-	if _, err := fc.placement.DeleteShard(ctx, &placementpb.DeleteShardRequest{Name: "orders/1"}); err != nil {
+	if _, err := fc.Placement().DeleteShard(ctx, &placementpb.DeleteShardRequest{Name: "orders/1"}); err != nil {
 		t.Fatal(err)
 	}
 	if st, _, err := c.CreateStream(ctx, "orders", StreamConfig{Partitions: 3}); err != nil || len(st.Partitions) != 3 {
 		t.Fatalf("resumed create: %v", err)
 	}
 	// A shard that is not a stream partition is not listed.
-	if _, err := fc.placement.CreateShard(ctx, &placementpb.CreateShardRequest{Name: "plain"}); err != nil {
+	if _, err := fc.Placement().CreateShard(ctx, &placementpb.CreateShardRequest{Name: "plain"}); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, c, "audit", 1)

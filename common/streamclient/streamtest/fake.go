@@ -1,4 +1,12 @@
-package streamclient
+// Package streamtest is an in-memory placement center and journal cluster
+// served over real gRPC on 127.0.0.1, for tests of the stream client and of
+// the commands built on it. It keeps one log per segment shared by every
+// replica (replication is the journal's business, not the client's) and
+// follows the journal contract's rules for leaders, epochs, seals, reads
+// and the idempotent producer table, with hooks to inject the failures a
+// client must survive. Test code only: it must never be linked into a
+// binary.
+package streamtest
 
 import (
 	"context"
@@ -13,7 +21,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -23,27 +30,27 @@ import (
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
 
-// fakeCluster is an in-memory placement center plus journal nodes, served
+// Cluster is an in-memory placement center plus journal nodes, served
 // over real gRPC on 127.0.0.1. It sits below the unit under test: it keeps
 // one log per segment shared by every replica (replication is the
 // journal's business, not the client's) and follows the contract's rules
 // for leaders, epochs, seals and the idempotent producer table, with hooks
 // to inject the failures the client must survive.
-type fakeCluster struct {
+type Cluster struct {
 	t         *testing.T
-	placement *fakePlacement
-	nodes     map[uint64]*fakeNode
+	placement *placement
+	nodes     map[uint64]*node
 	center    string // placement address
 
 	mu       sync.Mutex
 	shards   map[string]*placementpb.Shard
 	segments map[string][]*placementpb.Segment // shard -> by seq
-	logs     map[string]*segLog                // "shard/seq" -> log
+	logs     map[string]*segLog                // "shard#seq" -> log
 	dedupe   map[string]*producerState         // "shard/pid"
 	version  uint64
 	appends  int // append requests handled, all nodes
-	// hooks, consulted under mu for each append request
-	onAppend func(node uint64, req *journalpb.AppendRequest) appendFault
+	// onAppend, when set, decides a fault for each append request.
+	onAppend func(node uint64, req *journalpb.AppendRequest) Fault
 }
 
 type segLog struct {
@@ -59,30 +66,30 @@ type producerState struct {
 	recent  map[int32][2]uint64 // base seq -> offsets
 }
 
-// appendFault is what a hook makes the node do with one append.
-type appendFault struct {
-	err        error // answer with this error, write nothing
-	dropAfter  bool  // write, then break the stream without answering
-	breakFirst bool  // break the stream without writing or answering
+// Fault is what a hook makes the node do with one append.
+type Fault struct {
+	Err        error // answer with this error, write nothing
+	DropAfter  bool  // write, then break the stream without answering
+	BreakFirst bool  // break the stream without writing or answering
 }
 
-type fakeNode struct {
+type node struct {
 	journalpb.UnimplementedJournalServiceServer
 	id   uint64
-	c    *fakeCluster
+	c    *Cluster
 	addr string
 	mu   sync.Mutex
 	down bool // every call answers Unavailable
 }
 
-func newFakeCluster(t *testing.T, nodes int) *fakeCluster {
+func NewCluster(t *testing.T, nodes int) *Cluster {
 	t.Helper()
-	c := &fakeCluster{t: t, nodes: map[uint64]*fakeNode{}, shards: map[string]*placementpb.Shard{},
+	c := &Cluster{t: t, nodes: map[uint64]*node{}, shards: map[string]*placementpb.Shard{},
 		segments: map[string][]*placementpb.Segment{}, logs: map[string]*segLog{}, dedupe: map[string]*producerState{}}
-	c.placement = &fakePlacement{c: c}
+	c.placement = &placement{c: c}
 	c.center = serveGRPC(t, func(s *grpc.Server) { placementpb.RegisterPlacementServiceServer(s, c.placement) })
 	for id := uint64(1); id <= uint64(nodes); id++ {
-		n := &fakeNode{id: id, c: c}
+		n := &node{id: id, c: c}
 		n.addr = serveGRPC(t, func(s *grpc.Server) { journalpb.RegisterJournalServiceServer(s, n) })
 		c.nodes[id] = n
 	}
@@ -109,25 +116,56 @@ func serveGRPC(t *testing.T, register func(*grpc.Server)) string {
 	return lis.Addr().String()
 }
 
-// client returns a streamclient over the fake placement center.
-func (c *fakeCluster) client(opts Options) *Client {
-	c.t.Helper()
-	cc, err := grpc.NewClient(c.center, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cl := New(cc, opts)
-	c.t.Cleanup(func() {
-		_ = cl.Close()
-		_ = cc.Close()
-	})
-	return cl
+// Center is the placement center's address.
+func (c *Cluster) Center() string { return c.center }
+
+// NodeAddr is a journal node's address.
+func (c *Cluster) NodeAddr(id uint64) string { return c.nodes[id].addr }
+
+// SetAppendHook installs (nil: removes) a function that picks a fault for
+// every append request, called under the cluster's lock.
+func (c *Cluster) SetAppendHook(h func(node uint64, req *journalpb.AppendRequest) Fault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onAppend = h
 }
+
+// Appends counts the append requests the nodes handled.
+func (c *Cluster) Appends() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.appends
+}
+
+// Segments returns copies of a shard's segments, by seq.
+func (c *Cluster) Segments(shard string) []*placementpb.Segment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*placementpb.Segment
+	for _, s := range c.segments[shard] {
+		out = append(out, proto.Clone(s).(*placementpb.Segment))
+	}
+	return out
+}
+
+// TrimStart makes an empty shard start at offset, as if retention had
+// deleted everything below it.
+func (c *Cluster) TrimStart(shard string, offset uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	segs := c.segments[shard]
+	segs[0].StartOffset = offset
+	lg := c.logs[logKey(shard, segs[0].GetSeq())]
+	lg.start, lg.end = offset, offset
+}
+
+// Placement is the placement service, for calls a test makes directly.
+func (c *Cluster) Placement() placementpb.PlacementServiceServer { return c.placement }
 
 func logKey(shard string, seq uint32) string { return fmt.Sprintf("%s#%d", shard, seq) }
 
 // segment returns the placement segment (the live object, under c.mu).
-func (c *fakeCluster) segmentLocked(shard string, seq uint32) *placementpb.Segment {
+func (c *Cluster) segmentLocked(shard string, seq uint32) *placementpb.Segment {
 	for _, s := range c.segments[shard] {
 		if s.GetSeq() == seq {
 			return s
@@ -136,9 +174,9 @@ func (c *fakeCluster) segmentLocked(shard string, seq uint32) *placementpb.Segme
 	return nil
 }
 
-// roll seals the shard's open segment at its log end and opens the next
+// Roll seals the shard's open segment at its log end and opens the next
 // one led by leader, as a leader's roll or a recovery would.
-func (c *fakeCluster) roll(shard string, leader uint64) {
+func (c *Cluster) Roll(shard string, leader uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	segs := c.segments[shard]
@@ -157,13 +195,19 @@ func (c *fakeCluster) roll(shard string, leader uint64) {
 	c.shards[shard].ActiveSegment = next.GetSeq()
 }
 
-// records returns every record of a shard in offset order, checking that
-// the segments' offsets are contiguous.
-func (c *fakeCluster) records(shard string) []Message {
+// Record is a stored record and its offset.
+type Record struct {
+	Offset uint64
+	recordbatch.Record
+}
+
+// Records returns every record of a shard in offset order, failing the
+// test unless the segments' offsets are contiguous.
+func (c *Cluster) Records(shard string) []Record {
 	c.t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []Message
+	var out []Record
 	var want uint64
 	for _, seg := range c.segments[shard] {
 		lg := c.logs[logKey(shard, seg.GetSeq())]
@@ -176,7 +220,7 @@ func (c *fakeCluster) records(shard string) []Message {
 				c.t.Fatalf("%s: batch at %d, expected %d", shard, b.FirstOffset, want)
 			}
 			for i, r := range b.Records {
-				out = append(out, Message{Offset: b.FirstOffset + uint64(i), Record: r})
+				out = append(out, Record{Offset: b.FirstOffset + uint64(i), Record: r})
 			}
 			want = b.NextOffset()
 		}
@@ -184,14 +228,15 @@ func (c *fakeCluster) records(shard string) []Message {
 	return out
 }
 
-func (c *fakeCluster) setDown(node uint64, down bool) {
-	n := c.nodes[node]
+// SetDown makes a node answer every call with Unavailable (or serve again).
+func (c *Cluster) SetDown(id uint64, down bool) {
+	n := c.nodes[id]
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.down = down
 }
 
-func (n *fakeNode) isDown() bool {
+func (n *node) isDown() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.down
@@ -199,7 +244,7 @@ func (n *fakeNode) isDown() bool {
 
 var errDown = status.Error(codes.Unavailable, "fake node is down")
 
-func (n *fakeNode) Append(stream journalpb.JournalService_AppendServer) error {
+func (n *node) Append(stream journalpb.JournalService_AppendServer) error {
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
@@ -212,7 +257,7 @@ func (n *fakeNode) Append(stream journalpb.JournalService_AppendServer) error {
 			return errDown
 		}
 		resp, fault := n.c.append(n.id, req)
-		if fault.breakFirst || fault.dropAfter {
+		if fault.BreakFirst || fault.DropAfter {
 			return status.Error(codes.Unavailable, "fake stream break")
 		}
 		if err := stream.Send(resp); err != nil {
@@ -222,23 +267,23 @@ func (n *fakeNode) Append(stream journalpb.JournalService_AppendServer) error {
 }
 
 // append applies one request under the contract's checks.
-func (c *fakeCluster) append(node uint64, req *journalpb.AppendRequest) (*journalpb.AppendResponse, appendFault) {
+func (c *Cluster) append(node uint64, req *journalpb.AppendRequest) (*journalpb.AppendResponse, Fault) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.appends++
 	resp := &journalpb.AppendResponse{RequestId: req.GetRequestId()}
-	var fault appendFault
+	var fault Fault
 	if c.onAppend != nil {
 		fault = c.onAppend(node, req)
 	}
-	if fault.breakFirst {
+	if fault.BreakFirst {
 		return nil, fault
 	}
-	if fault.err != nil {
-		resp.Error = rpcerr.ToProto(fault.err)
+	if fault.Err != nil {
+		resp.Error = rpcerr.ToProto(fault.Err)
 		return resp, fault
 	}
-	fail := func(err error) (*journalpb.AppendResponse, appendFault) {
+	fail := func(err error) (*journalpb.AppendResponse, Fault) {
 		resp.Error = rpcerr.ToProto(err)
 		return resp, fault
 	}
@@ -294,7 +339,7 @@ func (c *fakeCluster) append(node uint64, req *journalpb.AppendRequest) (*journa
 	return resp, fault
 }
 
-func (n *fakeNode) Read(req *journalpb.ReadRequest, stream journalpb.JournalService_ReadServer) error {
+func (n *node) Read(req *journalpb.ReadRequest, stream journalpb.JournalService_ReadServer) error {
 	if n.isDown() {
 		return errDown
 	}
@@ -363,7 +408,7 @@ func (n *fakeNode) Read(req *journalpb.ReadRequest, stream journalpb.JournalServ
 	}
 }
 
-func (n *fakeNode) Describe(_ context.Context, req *journalpb.DescribeRequest) (*journalpb.DescribeResponse, error) {
+func (n *node) Describe(_ context.Context, req *journalpb.DescribeRequest) (*journalpb.DescribeResponse, error) {
 	if n.isDown() {
 		return nil, errDown
 	}
@@ -382,13 +427,13 @@ func (n *fakeNode) Describe(_ context.Context, req *journalpb.DescribeRequest) (
 	return resp, nil
 }
 
-// fakePlacement answers the calls the stream client makes.
-type fakePlacement struct {
+// placement answers the calls the stream client makes.
+type placement struct {
 	placementpb.UnimplementedPlacementServiceServer
-	c *fakeCluster
+	c *Cluster
 }
 
-func (p *fakePlacement) CreateShard(_ context.Context, req *placementpb.CreateShardRequest) (*placementpb.CreateShardResponse, error) {
+func (p *placement) CreateShard(_ context.Context, req *placementpb.CreateShardRequest) (*placementpb.CreateShardResponse, error) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -425,7 +470,7 @@ func (p *fakePlacement) CreateShard(_ context.Context, req *placementpb.CreateSh
 	return &placementpb.CreateShardResponse{Shard: proto.Clone(sh).(*placementpb.Shard), Segment: proto.Clone(seg).(*placementpb.Segment), Warnings: warnings}, nil
 }
 
-func (p *fakePlacement) GetShard(_ context.Context, req *placementpb.GetShardRequest) (*placementpb.GetShardResponse, error) {
+func (p *placement) GetShard(_ context.Context, req *placementpb.GetShardRequest) (*placementpb.GetShardResponse, error) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -440,13 +485,13 @@ func (p *fakePlacement) GetShard(_ context.Context, req *placementpb.GetShardReq
 	return resp, nil
 }
 
-func (p *fakePlacement) ListShards(_ context.Context, req *placementpb.ListShardsRequest) (*placementpb.ListShardsResponse, error) {
+func (p *placement) ListShards(_ context.Context, req *placementpb.ListShardsRequest) (*placementpb.ListShardsResponse, error) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	resp := &placementpb.ListShardsResponse{Revision: c.version}
 	for name, sh := range c.shards {
-		if strings.HasPrefix(name, req.GetPrefix()) {
+		if strings.HasPrefix(name, req.GetPrefix()) && (req.GetTenant() == "" || req.GetTenant() == sh.GetTenant()) {
 			resp.Shards = append(resp.Shards, proto.Clone(sh).(*placementpb.Shard))
 		}
 	}
@@ -454,7 +499,7 @@ func (p *fakePlacement) ListShards(_ context.Context, req *placementpb.ListShard
 	return resp, nil
 }
 
-func (p *fakePlacement) DeleteShard(_ context.Context, req *placementpb.DeleteShardRequest) (*placementpb.DeleteShardResponse, error) {
+func (p *placement) DeleteShard(_ context.Context, req *placementpb.DeleteShardRequest) (*placementpb.DeleteShardResponse, error) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -466,7 +511,7 @@ func (p *fakePlacement) DeleteShard(_ context.Context, req *placementpb.DeleteSh
 	return &placementpb.DeleteShardResponse{}, nil
 }
 
-func (p *fakePlacement) ListNodes(context.Context, *placementpb.ListNodesRequest) (*placementpb.ListNodesResponse, error) {
+func (p *placement) ListNodes(context.Context, *placementpb.ListNodesRequest) (*placementpb.ListNodesResponse, error) {
 	c := p.c
 	resp := &placementpb.ListNodesResponse{}
 	for id := uint64(1); id <= uint64(len(c.nodes)); id++ {
@@ -478,7 +523,7 @@ func (p *fakePlacement) ListNodes(context.Context, *placementpb.ListNodesRequest
 
 // Watch sends nothing and holds the stream: the metacache then serves its
 // first listing, and the client's fresh lookups see every change.
-func (p *fakePlacement) Watch(_ *placementpb.WatchRequest, stream placementpb.PlacementService_WatchServer) error {
+func (p *placement) Watch(_ *placementpb.WatchRequest, stream placementpb.PlacementService_WatchServer) error {
 	<-stream.Context().Done()
 	return nil
 }
