@@ -41,6 +41,9 @@ type Deps struct {
 	// Peers reaches other journal nodes by id (JournalService clients:
 	// journalpb.NewJournalServiceClient(conn)).
 	Peers *replication.Peers
+	// Manager must hear of local fences and seals made outside the gRPC
+	// API (Manager.Fenced, Manager.Sealed) so a leadership ends at once.
+	Manager *replication.Manager
 	// Changes must be notified after a worker changes a local replica
 	// (Seal, AppendRecovered, DeleteSegment) so readers wake at once.
 	Changes  *replication.Changes
@@ -48,21 +51,29 @@ type Deps struct {
 	Logger   zerolog.Logger
 }
 
-// Worker is a background loop run under the node's lifecycle group: it
-// returns nil when ctx ends; an error stops the node.
+// Worker is a background loop run under the node's lifecycle group once
+// the metadata cache has synced: it returns nil when ctx ends; an error
+// stops the node.
 type Worker struct {
 	Name string
 	Run  func(ctx context.Context) error
 }
 
-// workers lists the background workers. ADD RECOVERY AND RECONCILE HERE,
-// one line each, e.g.:
+// workers builds the background workers.
 //
-//	{"recovery", recovery.New(recovery.Config{NodeID: d.NodeID, Store: d.Store, Meta: d.Meta, Placement: d.Placement, Peers: d.Peers, Changes: d.Changes, Logger: d.Logger.With().Str("component", "recovery").Logger()}).Run},
-//	{"reconcile", reconcile.New(reconcile.Config{...}).Run},
-func workers(d Deps) []Worker {
+// RECOVERY AND RECONCILE PLUG IN HERE, one entry each, e.g. with
+// hooks := recovery.Hooks{OnFenced: d.Manager.Fenced, OnSealed: d.Manager.Sealed, OnChanged: d.Changes.Notify}
+// and dial := recovery.NewDialer(d.Meta).Dial:
+//
+//	rec, err := recovery.New(recovery.Config{NodeID: d.NodeID, Store: d.Store, Cache: d.Meta, Placement: d.Placement, Dial: dial, Hooks: hooks, Log: d.Logger.With().Str("component", "recovery").Logger()})
+//	if err != nil { return nil, err }
+//	rc, err := reconcile.New(reconcile.Config{NodeID: d.NodeID, Store: d.Store, Cache: d.Meta, Placement: d.Placement, Dial: dial, Hooks: hooks, Log: d.Logger.With().Str("component", "reconcile").Logger()})
+//	if err != nil { return nil, err }
+//	ws = append(ws, Worker{"recovery", rec.Run}, Worker{"reconcile", rc.Run})
+func workers(d Deps) ([]Worker, error) {
 	_ = d
-	return []Worker{}
+	var ws []Worker
+	return ws, nil
 }
 
 // Run starts a journal node and blocks until ctx ends or a part fails.
@@ -168,6 +179,13 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	log.Info().Uint64("node_id", cfg.NodeID).Str("grpc", gs.Addr().String()).Str("advertise", advertise).
 		Str("http", hs.Addr().String()).Str("data_dir", cfg.DataDir).Strs("placement", cfg.PlacementAddrs()).Msg("journal server starting")
 
+	ws, err := workers(Deps{NodeID: cfg.NodeID, Config: cfg, Store: store, Meta: cache, Placement: placement, Peers: peers,
+		Manager: mgr, Changes: changes, Registry: reg, Logger: log})
+	if err != nil {
+		gs.Stop()
+		_ = hs.Close()
+		return fmt.Errorf("workers: %w", err)
+	}
 	g.Go("grpc", gs.Serve)
 	g.Go("http", hs.Serve)
 	g.Go("metacache", cache.Run)
@@ -187,9 +205,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		synced.Store(true)
 		return mgr.Run(ctx)
 	})
-	deps := Deps{NodeID: cfg.NodeID, Config: cfg, Store: store, Meta: cache, Placement: placement, Peers: peers,
-		Changes: changes, Registry: reg, Logger: log}
-	for _, w := range workers(deps) {
+	for _, w := range ws {
 		g.Go(w.Name, func(ctx context.Context) error {
 			if err := cache.Ready(ctx); err != nil {
 				return nil

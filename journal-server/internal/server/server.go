@@ -307,18 +307,40 @@ func (s *Server) Seal(ctx context.Context, req *journalpb.SealRequest) (*journal
 }
 
 // Replicate is the follower side of the leader's stream: one response per
-// request, in order; errors in-band.
+// request, in order; errors in-band. It ends with Unavailable when the
+// server stops (the leader reconnects elsewhere or later).
 func (s *Server) Replicate(stream journalpb.JournalService_ReplicateServer) error {
+	ctx, cancel := s.streamContext(stream.Context())
+	defer cancel()
+	reqs := make(chan *journalpb.ReplicateRequest)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	for {
-		req, err := stream.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
+		select {
+		case req := <-reqs:
+			if err := stream.Send(s.o.Follower.Apply(req)); err != nil {
+				return err
+			}
+		case err := <-recvErr:
+			if err == io.EOF {
+				return nil
+			}
 			return err
-		}
-		if err := stream.Send(s.o.Follower.Apply(req)); err != nil {
-			return err
+		case <-ctx.Done():
+			return s.endErr(ctx)
 		}
 	}
 }

@@ -512,4 +512,13 @@ func TestStoppingEndsLongStreams(t *testing.T) {
 	if _, err := a.stream.Recv(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("append stream on stop: %v", err)
 	}
+	// A follower's Replicate streams end too.
+	close(c.nodes[2].quit)
+	rs, err := dial(t, c.nodes[2].addr).Replicate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("replicate stream on stop: %v", err)
+	}
 }
