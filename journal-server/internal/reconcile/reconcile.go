@@ -43,6 +43,12 @@ type Config struct {
 	Dial recovery.DialFunc
 	Log  zerolog.Logger
 
+	// Hooks, all optional, are told after a local replica was sealed,
+	// appended to or deleted (production: OnSealed =
+	// (*replication.Manager).Sealed, OnChanged = (*replication.Changes).Notify),
+	// so a leader state the node still holds for it ends and readers wake.
+	recovery.Hooks
+
 	// MaxActionsPerPass bounds seals, copies and deletion checks per pass
 	// (32); the rest waits for the next pass, which follows at once.
 	MaxActionsPerPass int
@@ -255,6 +261,7 @@ func (r *Reconciler) seal(ctx context.Context, st segstore.SegmentState, seg *pl
 	var sealed *segstore.SealedError
 	switch {
 	case err == nil:
+		r.cfg.Sealed(id, end)
 		ev := log.Info().Uint64("log_end", st.LogEnd)
 		if st.LogEnd > end {
 			ev = ev.Uint64("trimmed_offsets", st.LogEnd-end)
@@ -295,6 +302,7 @@ func (r *Reconciler) seal(ctx context.Context, st segstore.SegmentState, seg *pl
 	if err := r.cfg.Store.Seal(id, end); err != nil {
 		return fmt.Errorf("seal after copying: %w", err)
 	}
+	r.cfg.Sealed(id, end)
 	log.Info().Uint64("copied_from", inc.Have).Msg("completed local replica from another replica and sealed it")
 	return nil
 }
@@ -309,6 +317,11 @@ func (r *Reconciler) copyFrom(ctx context.Context, node uint64, id segstore.Segm
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.CopyTimeout)
 	defer cancel()
 	have := from
+	defer func() {
+		if have > from {
+			r.cfg.Changed(id)
+		}
+	}()
 	err = recovery.ReadRange(ctx, client, id, from, end, func(b []byte) error {
 		next, err := r.cfg.Store.AppendRecovered(id, b)
 		if err != nil {
@@ -358,6 +371,7 @@ func (r *Reconciler) dropIfGone(ctx context.Context, k metacache.ShardKey, sts [
 			continue
 		}
 		delete(r.retry, st.ID)
+		r.cfg.Changed(st.ID)
 		r.log.Info().Str("segment", st.ID.String()).Bool("shard_gone", shardGone).
 			Msg("deleted local replica of a segment placement no longer has")
 	}

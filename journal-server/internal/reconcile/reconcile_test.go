@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,22 @@ type env struct {
 	meta   *replicatest.Meta
 	pl     *replicatest.Placement
 	stored [][]byte
+
+	mu      sync.Mutex
+	sealed  map[segstore.SegmentID]uint64
+	changed map[segstore.SegmentID]int
+}
+
+func (e *env) hookSealed(id segstore.SegmentID) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sealed[id]
+}
+
+func (e *env) hookChanged(id segstore.SegmentID) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.changed[id]
 }
 
 // newEnv: leader 1 wrote five batches of 3 records at epoch 1, follower 2
@@ -31,7 +48,8 @@ type env struct {
 // published (each test says what placement knows).
 func newEnv(t *testing.T, ready bool) *env {
 	t.Helper()
-	e := &env{cl: replicatest.NewCluster(t, 1, 2, 3), meta: replicatest.NewMeta(ready)}
+	e := &env{cl: replicatest.NewCluster(t, 1, 2, 3), meta: replicatest.NewMeta(ready),
+		sealed: map[segstore.SegmentID]uint64{}, changed: map[segstore.SegmentID]int{}}
 	e.pl = replicatest.NewPlacement(e.meta)
 	var batches [][]byte
 	for _, tag := range []string{"b0", "b1", "b2", "b3", "b4"} {
@@ -74,6 +92,10 @@ func (e *env) config(t *testing.T, node uint64) reconcile.Config {
 		MinBackoff: 20 * time.Millisecond,
 		MaxBackoff: 100 * time.Millisecond,
 		Rescan:     time.Second,
+		Hooks: recovery.Hooks{
+			OnSealed:  func(id segstore.SegmentID, end uint64) { e.mu.Lock(); e.sealed[id] = end; e.mu.Unlock() },
+			OnChanged: func(id segstore.SegmentID) { e.mu.Lock(); e.changed[id]++; e.mu.Unlock() },
+		},
 	}
 }
 
@@ -151,6 +173,9 @@ func TestReconcileTrimsOldLeaderTail(t *testing.T) {
 	e.run(t, 1)
 	waitFor(t, 10*time.Second, "node 1 sealed", func() bool { return sealedAt(e.cl.Nodes[1].Store, segID, e.end(t, 4)) })
 	checkHolds(t, e.cl.Nodes[1].Store, e.end(t, 4), e.stored[:4])
+	if got := e.hookSealed(segID); got != e.end(t, 4) {
+		t.Fatalf("OnSealed saw end %d, want %d", got, e.end(t, 4))
+	}
 }
 
 // A follower that missed batches copies them from another replica and
@@ -175,6 +200,9 @@ func TestReconcileCompletesFollower(t *testing.T) {
 	e.cl.Nodes[2].Start(t)
 	waitFor(t, 10*time.Second, "node 3 sealed", func() bool { return sealedAt(e.cl.Nodes[3].Store, segID, e.end(t, 4)) })
 	checkHolds(t, e.cl.Nodes[3].Store, e.end(t, 4), e.stored[:4])
+	if e.hookSealed(segID) != e.end(t, 4) || e.hookChanged(segID) < 2 {
+		t.Fatalf("hooks: sealed %d changed %d times; want sealed at %d after a change", e.hookSealed(segID), e.hookChanged(segID), e.end(t, 4))
+	}
 }
 
 // Open and recovering segments are never sealed by reconcile.
@@ -250,6 +278,9 @@ func TestReconcileDropsDeletedShards(t *testing.T) {
 	waitFor(t, 10*time.Second, "deleted shard's replicas dropped", func() bool {
 		return !exists(gone0) && !exists(gone1) && !exists(orphan)
 	})
+	if e.hookChanged(gone0) != 1 || e.hookChanged(orphan) != 1 {
+		t.Fatalf("OnChanged not told of the deletions")
+	}
 	if e.pl.GetShardCalls() <= 3 {
 		t.Fatalf("GetShard calls %d: the failing ones must have been retried", e.pl.GetShardCalls())
 	}

@@ -50,6 +50,13 @@ type Config struct {
 	Dial DialFunc
 	Log  zerolog.Logger
 
+	// Hooks, all optional, are told after this package changed a local
+	// replica directly through Store, so the node's leader state and
+	// waiting readers react at once (production: OnFenced =
+	// (*replication.Manager).Fenced, OnSealed = (*replication.Manager).Sealed,
+	// OnChanged = (*replication.Changes).Notify).
+	Hooks
+
 	// RPCTimeout bounds one Fence, Describe, Seal or SealAndRoll call (5s).
 	RPCTimeout time.Duration
 	// CopyTimeout bounds copying a tail to one replica (2m).
@@ -63,6 +70,38 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Rescan re-reads the cache even without a change notification (30s).
 	Rescan time.Duration
+}
+
+// Hooks are called after a local replica was changed directly through the
+// segstore; nil fields are skipped. OnChanged follows every change,
+// including those OnFenced and OnSealed report.
+type Hooks struct {
+	OnFenced  func(id segstore.SegmentID, epoch uint64)
+	OnSealed  func(id segstore.SegmentID, end uint64)
+	OnChanged func(id segstore.SegmentID)
+}
+
+// Fenced reports a local fence.
+func (h Hooks) Fenced(id segstore.SegmentID, epoch uint64) {
+	if h.OnFenced != nil {
+		h.OnFenced(id, epoch)
+	}
+	h.Changed(id)
+}
+
+// Sealed reports a local seal.
+func (h Hooks) Sealed(id segstore.SegmentID, end uint64) {
+	if h.OnSealed != nil {
+		h.OnSealed(id, end)
+	}
+	h.Changed(id)
+}
+
+// Changed reports any other local change (appended, deleted).
+func (h Hooks) Changed(id segstore.SegmentID) {
+	if h.OnChanged != nil {
+		h.OnChanged(id)
+	}
 }
 
 func (c Config) withDefaults() Config {
@@ -327,7 +366,7 @@ func (d *Driver) replicas(seg *placementpb.Segment) []replica {
 	var out []replica
 	for _, n := range seg.GetReplicas() {
 		if n == d.cfg.NodeID && d.cfg.Store != nil {
-			out = append([]replica{&localReplica{node: n, store: d.cfg.Store, id: id}}, out...)
+			out = append([]replica{&localReplica{node: n, store: d.cfg.Store, id: id, hooks: d.cfg.Hooks}}, out...)
 			continue
 		}
 		out = append(out, &remoteReplica{node: n, dial: d.cfg.Dial, id: id})

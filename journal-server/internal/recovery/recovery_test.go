@@ -3,6 +3,7 @@ package recovery_test
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,30 @@ type env struct {
 	pl     *replicatest.Placement
 	stored [][]byte // the five batches the leader wrote, with offsets
 	seg    *placementpb.Segment
+	hooks  hookLog
+}
+
+// hookLog records the hook calls of the driver on its local replica.
+type hookLog struct {
+	mu     sync.Mutex
+	fenced map[segstore.SegmentID]uint64
+	sealed map[segstore.SegmentID]uint64
+}
+
+func (h *hookLog) hooks() recovery.Hooks {
+	h.mu.Lock()
+	h.fenced, h.sealed = map[segstore.SegmentID]uint64{}, map[segstore.SegmentID]uint64{}
+	h.mu.Unlock()
+	return recovery.Hooks{
+		OnFenced: func(id segstore.SegmentID, epoch uint64) { h.mu.Lock(); h.fenced[id] = epoch; h.mu.Unlock() },
+		OnSealed: func(id segstore.SegmentID, end uint64) { h.mu.Lock(); h.sealed[id] = end; h.mu.Unlock() },
+	}
+}
+
+func (h *hookLog) get() (fenced, sealed uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fenced[segID], h.sealed[segID]
 }
 
 // newEnv writes five batches of 3 records at epoch 1 on leader 1; follower
@@ -35,8 +60,20 @@ type env struct {
 // 3 hold the segment at all.
 func newEnv(t *testing.T, recoveryNode uint64, followers ...uint64) *env {
 	t.Helper()
-	e := &env{cl: replicatest.NewCluster(t, 1, 2, 3), meta: replicatest.NewMeta(true)}
+	return newEnvWith(t, nil, recoveryNode, followers...)
+}
+
+// newEnvWith is newEnv with nodes serving the JournalService server makes
+// (nil: replicatest's).
+func newEnvWith(t *testing.T, server func(*replicatest.Meta, *replicatest.Placement) replicatest.Register, recoveryNode uint64, followers ...uint64) *env {
+	t.Helper()
+	e := &env{meta: replicatest.NewMeta(true)}
 	e.pl = replicatest.NewPlacement(e.meta)
+	var reg replicatest.Register
+	if server != nil {
+		reg = server(e.meta, e.pl)
+	}
+	e.cl = replicatest.NewClusterWith(t, reg, 1, 2, 3)
 	var batches [][]byte
 	for _, tag := range []string{"b0", "b1", "b2", "b3", "b4"} {
 		batches = append(batches, replicatest.Batch(tag, 3))
@@ -83,6 +120,7 @@ func (e *env) run(t *testing.T, node uint64) {
 		MinBackoff: 20 * time.Millisecond,
 		MaxBackoff: 100 * time.Millisecond,
 		Rescan:     time.Second,
+		Hooks:      e.hooks.hooks(),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -184,6 +222,9 @@ func TestRecoveryDifferentLogEnds(t *testing.T) {
 			e.checkOneCall(t, oldLAC)
 			e.checkSealed(t, 2, oldLAC, e.stored[:4])
 			e.checkSealed(t, 3, oldLAC, e.stored[:4])
+			if fenced, sealed := e.hooks.get(); fenced != 2 || sealed != oldLAC {
+				t.Fatalf("hooks saw the local replica fenced at %d, sealed at %d; want 2, %d", fenced, sealed, oldLAC)
+			}
 			// The dead leader's replica is untouched (reconcile trims it
 			// when it comes back).
 			if st, _ := e.cl.Nodes[1].Store.Describe(segID); st.Sealed || st.LogEnd != e.end(t, 5) {

@@ -127,6 +127,7 @@ type localReplica struct {
 	node  uint64
 	store *segstore.Store
 	id    segstore.SegmentID
+	hooks Hooks
 }
 
 func (l *localReplica) nodeID() uint64 { return l.node }
@@ -144,6 +145,7 @@ func (l *localReplica) fence(_ context.Context, epoch, start uint64) (replicaSta
 	if err != nil {
 		return replicaState{}, err
 	}
+	l.hooks.Fenced(l.id, epoch)
 	return l.describe(context.Background())
 }
 
@@ -186,16 +188,22 @@ func (l *localReplica) read(ctx context.Context, from, to uint64, fn func([]byte
 }
 
 func (l *localReplica) copyFrom(ctx context.Context, src replica, _, _, from, to uint64) error {
-	return src.read(ctx, from, to, func(b []byte) error {
+	err := src.read(ctx, from, to, func(b []byte) error {
 		if _, err := l.store.AppendRecovered(l.id, b); err != nil {
 			return fmt.Errorf("append recovered to local %s: %w", l.id, err)
 		}
 		return nil
 	})
+	l.hooks.Changed(l.id) // even a partial copy appended
+	return err
 }
 
 func (l *localReplica) seal(_ context.Context, end uint64) error {
-	return l.store.Seal(l.id, end)
+	if err := l.store.Seal(l.id, end); err != nil {
+		return err
+	}
+	l.hooks.Sealed(l.id, end)
+	return nil
 }
 
 // remoteReplica is another node's replica, reached over gRPC.

@@ -31,20 +31,29 @@ type Node struct {
 	ID    uint64
 	Store *segstore.Store
 
+	register Register
+
 	mu   sync.Mutex
 	srv  *grpc.Server
 	addr string
 	done chan struct{}
 }
 
+// Register installs a JournalService for node n on srv; nil installs this
+// package's replica-only service.
+type Register func(n *Node, srv *grpc.Server)
+
 // NewNode opens a store in a temp dir and starts serving.
-func NewNode(t testing.TB, id uint64) *Node {
+func NewNode(t testing.TB, id uint64) *Node { return NewNodeWith(t, id, nil) }
+
+// NewNodeWith is NewNode serving the service register installs.
+func NewNodeWith(t testing.TB, id uint64, register Register) *Node {
 	t.Helper()
 	st, err := segstore.Open(t.TempDir(), segstore.Options{CacheBytes: 4 << 20})
 	if err != nil {
 		t.Fatalf("open store of node %d: %v", id, err)
 	}
-	n := &Node{ID: id, Store: st}
+	n := &Node{ID: id, Store: st, register: register}
 	t.Cleanup(func() {
 		n.Stop()
 		_ = st.Close()
@@ -66,7 +75,11 @@ func (n *Node) Start(t testing.TB) {
 		t.Fatalf("listen: %v", err)
 	}
 	srv := grpc.NewServer()
-	journalpb.RegisterJournalServiceServer(srv, &service{store: n.Store})
+	if n.register != nil {
+		n.register(n, srv)
+	} else {
+		journalpb.RegisterJournalServiceServer(srv, &service{store: n.Store})
+	}
 	n.srv, n.addr, n.done = srv, lis.Addr().String(), make(chan struct{})
 	go func(done chan struct{}) {
 		defer close(done)
@@ -116,9 +129,15 @@ type Cluster struct {
 // NewCluster starts nodes with the given ids.
 func NewCluster(t testing.TB, ids ...uint64) *Cluster {
 	t.Helper()
+	return NewClusterWith(t, nil, ids...)
+}
+
+// NewClusterWith is NewCluster serving the service register installs.
+func NewClusterWith(t testing.TB, register Register, ids ...uint64) *Cluster {
+	t.Helper()
 	c := &Cluster{Nodes: map[uint64]*Node{}, conns: map[string]*grpc.ClientConn{}}
 	for _, id := range ids {
-		c.Nodes[id] = NewNode(t, id)
+		c.Nodes[id] = NewNodeWith(t, id, register)
 	}
 	t.Cleanup(func() {
 		c.mu.Lock()
