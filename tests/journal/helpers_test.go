@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,12 @@ const (
 	recoverTimeout = 60 * time.Second
 	// callTimeout bounds one unary call or one stream exchange.
 	callTimeout = 10 * time.Second
+	// loadRecords, loadSize and loadConcurrency shape the bench produce
+	// the fault tests kill things under: it runs several seconds (about
+	// 50000 records/s on a 2-core machine).
+	loadRecords     = 200_000
+	loadSize        = 100
+	loadConcurrency = 4
 	// maxReadResponses bounds the responses one read loop takes.
 	maxReadResponses = 100_000
 )
@@ -103,15 +110,30 @@ func produceArgs(stream string, count, size, concurrency int) []string {
 		"--count", fmt.Sprint(count), "--size", fmt.Sprint(size), "--concurrency", fmt.Sprint(concurrency), "--verifiable"}
 }
 
-// produce runs a verifiable bench produce to its end.
+// produce runs a verifiable bench produce to its end. A run that failed
+// records exits 1 but still prints its summary, which is returned; the
+// exit status is logged.
 func (c *cluster) produce(t *testing.T, stream string, count, size, concurrency int) harness.ProduceResult {
 	t.Helper()
-	out := c.jc.Robustctl(produceArgs(stream, count, size, concurrency)...)
-	r, err := harness.ParseProduce(out)
+	res := c.run(t, produceArgs(stream, count, size, concurrency)...)
+	r, err := harness.ParseProduce(res.Stdout)
 	if err != nil {
-		t.Fatalf("bench produce: %v\n%s", err, out)
+		t.Fatalf("%s: %v (exit: %v)\n---- stdout ----\n%s\n---- stderr (tail) ----\n%s", res.Command, err, res.Err, res.Stdout, tail(res.Stderr, 40))
 	}
 	return r
+}
+
+// run runs robustctl bounded by benchTimeout plus a margin, logging a
+// failed exit with its stderr.
+func (c *cluster) run(t *testing.T, args ...string) harness.RobustctlResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout+30*time.Second)
+	defer cancel()
+	res := harness.RunRobustctl(ctx, harness.BinDir(t), c.jc.PlacementAddrs(), args...)
+	if res.Err != nil {
+		t.Logf("%s: exit %v after %s; stderr tail:\n%s", res.Command, res.Err, res.Duration.Round(time.Millisecond), tail(res.Stderr, 20))
+	}
+	return res
 }
 
 // startProduce starts a verifiable bench produce in the background.
@@ -128,18 +150,60 @@ func waitProduce(t *testing.T, bg *harness.BackgroundRobustctl) (harness.Produce
 	if err != nil {
 		t.Fatalf("%s: %v (exit: %v)\n---- stdout ----\n%s\n---- stderr (tail) ----\n%s", res.Command, err, res.Err, res.Stdout, tail(res.Stderr, 40))
 	}
+	if res.Err != nil {
+		t.Logf("%s: exit %v; stderr tail:\n%s", res.Command, res.Err, tail(res.Stderr, 20))
+	}
 	return r, res
 }
 
-// consume runs a verifying bench consume of the whole stream.
-func (c *cluster) consume(t *testing.T, stream string, expect int64) harness.ConsumeResult {
+// consume runs a verifying bench consume of the whole stream: it reads
+// until it saw every sequence number in [0, expect) or its timeout; the
+// summary is returned whatever the exit status.
+func (c *cluster) consume(t *testing.T, stream string, expect int64, timeout time.Duration) harness.ConsumeResult {
 	t.Helper()
-	out := c.jc.Robustctl("--timeout", benchTimeout.String(), "bench", "consume", "--stream", stream, "--verify", "--expect", fmt.Sprint(expect))
-	r, err := harness.ParseConsume(out)
+	res := c.run(t, "--timeout", timeout.String(), "bench", "consume", "--stream", stream, "--verify", "--expect", fmt.Sprint(expect))
+	r, err := harness.ParseConsume(res.Stdout)
 	if err != nil {
-		t.Fatalf("bench consume: %v\n%s", err, out)
+		t.Fatalf("%s: %v (exit: %v)\n---- stdout ----\n%s\n---- stderr (tail) ----\n%s", res.Command, err, res.Err, res.Stdout, tail(res.Stderr, 40))
 	}
 	return r
+}
+
+// streamView is the part of `robustctl stream describe -o json` the
+// tests read.
+type streamView struct {
+	Name       string `json:"name"`
+	Partitions int    `json:"partitions"`
+	Replicas   uint32 `json:"replicas"`
+	AckQuorum  uint32 `json:"ackQuorum"`
+	Parts      []struct {
+		Partition     int    `json:"partition"`
+		Shard         string `json:"shard"`
+		ActiveSegment uint32 `json:"activeSegment"`
+		Segments      []struct {
+			Seq           uint32   `json:"seq"`
+			Status        string   `json:"status"`
+			Replicas      []uint64 `json:"replicas"`
+			Leader        uint64   `json:"leader"`
+			Epoch         uint64   `json:"epoch"`
+			StartOffset   uint64   `json:"startOffset"`
+			EndOffset     *uint64  `json:"endOffset"`
+			LAC           *uint64  `json:"lac"`
+			LogEnd        *uint64  `json:"logEnd"`
+			DescribeError string   `json:"describeError"`
+		} `json:"segments"`
+	} `json:"partitionList"`
+}
+
+// describeStream runs `robustctl stream describe NAME -o json`.
+func (c *cluster) describeStream(t *testing.T, name string) (streamView, string) {
+	t.Helper()
+	out := c.jc.Robustctl("stream", "describe", name, "-o", "json")
+	var v streamView
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("stream describe %s -o json: %v\n%s", name, err, out)
+	}
+	return v, out
 }
 
 // tail is the last n lines of s.
@@ -227,8 +291,12 @@ func segString(s *placementpb.Segment) string {
 	if s.GetStatus() == sealed {
 		end = fmt.Sprint(s.GetEndOffset())
 	}
-	return fmt.Sprintf("%s#%d %s replicas %v leader %d epoch %d [%d,%s)", s.GetShard(), s.GetSeq(),
-		strings.TrimPrefix(s.GetStatus().String(), "SEGMENT_STATUS_"), s.GetReplicas(), s.GetLeader(), s.GetEpoch(), s.GetStartOffset(), end)
+	rec := ""
+	if s.GetRecoveryNode() != 0 {
+		rec = fmt.Sprintf(" recovery node %d", s.GetRecoveryNode())
+	}
+	return fmt.Sprintf("%s#%d %s replicas %v leader %d epoch %d%s [%d,%s)", s.GetShard(), s.GetSeq(),
+		strings.TrimPrefix(s.GetStatus().String(), "SEGMENT_STATUS_"), s.GetReplicas(), s.GetLeader(), s.GetEpoch(), rec, s.GetStartOffset(), end)
 }
 
 // describe asks node for its replica of seg.
