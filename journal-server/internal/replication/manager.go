@@ -698,9 +698,13 @@ func (m *Manager) sealAndRoll(l *leader, reason string, dead []uint64) {
 	ctx, cancel := context.WithTimeout(l.ctx, m.cfg.SettleTimeout)
 	_, _ = l.tracker.WaitFor(ctx, logEnd)
 	cancel()
-	end := l.tracker.LAC()
-	// Stop replicating; the seal below carries the end to the followers.
+	// Stop replicating and wait until the replicators are gone: only then
+	// is the LAC final (no appends run, nobody else updates the tracker),
+	// so no append past the end can be acknowledged. The seal below
+	// carries the end to the followers.
 	l.cancel()
+	l.wg.Wait()
+	end := l.tracker.LAC()
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if err = m.cfg.Store.Seal(l.id, end); err == nil {
