@@ -3,6 +3,8 @@ package raftnode
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -34,8 +36,10 @@ type restoreItem struct {
 }
 
 // applier owns the state machine side: it applies committed entries off
-// the Ready loop, resolves proposal waiters with their Outcomes and takes
-// snapshots. It runs in one goroutine started by Run.
+// the Ready loop, resolves proposal waiters with their Outcomes and
+// triggers snapshots. It runs in one goroutine started by Run; a snapshot
+// is taken by one more goroutine it starts (at most one at a time) and
+// waits for before run returns.
 type applier struct {
 	n        *Node
 	applied  uint64
@@ -44,34 +48,82 @@ type applier struct {
 	// a snapshot at applied must carry.
 	conf    *raftpb.ConfState
 	members raftstore.Membership
+
+	// confEpoch counts the conf changes and snapshot restores the applier
+	// started to apply. It is bumped before the state machine sees them, so
+	// a snapshot goroutine that finds it unchanged after StateMachine.Snapshot
+	// returned knows the configuration it started from is the one at the
+	// snapshot's index.
+	confEpoch atomic.Uint64
+	// snapping: a snapshot goroutine runs and will send on snapDone
+	// (buffered 1). Applier goroutine only.
+	snapping bool
+	snapDone chan snapResult
 }
 
-// run applies items until items is closed or applying fails.
-func (a *applier) run(items <-chan applyItem) error {
-	for it := range items {
-		var err error
-		switch {
-		case it.barrier != nil:
-			err = a.n.sm.Sync()
-			if err == nil {
-				close(it.barrier)
+// snapBase is the applier's position when it starts a snapshot.
+type snapBase struct {
+	applied uint64
+	conf    *raftpb.ConfState
+	members raftstore.Membership
+	epoch   uint64
+}
+
+// snapResult is what a snapshot goroutine reports: the index it stored a
+// snapshot at, or skipped (a newer snapshot exists, or the configuration
+// changed under it; the next trigger retries), or an error.
+type snapResult struct {
+	index   uint64
+	skipped bool
+	err     error
+	bytes   int
+	took    time.Duration
+}
+
+// run applies items until items is closed or applying fails. It returns
+// only once no snapshot goroutine runs, so the caller may close the store.
+func (a *applier) run(items <-chan applyItem) (err error) {
+	defer func() {
+		if a.snapping {
+			r := <-a.snapDone
+			a.snapping = false
+			if err == nil && r.err != nil {
+				err = r.err
 			}
-		case it.restore != nil:
-			err = a.restore(it.restore)
-		default:
-			err = a.apply(it.entries)
+		}
+	}()
+	for {
+		select {
+		case it, ok := <-items:
+			if !ok {
+				return nil
+			}
+			switch {
+			case it.barrier != nil:
+				err = a.n.sm.Sync()
+				if err == nil {
+					close(it.barrier)
+				}
+			case it.restore != nil:
+				err = a.restore(it.restore)
+			default:
+				err = a.apply(it.entries)
+			}
+		case r := <-a.snapDone:
+			a.snapping = false
+			err = a.snapshotDone(r)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 func (a *applier) restore(r *restoreItem) error {
 	if r.index <= a.applied {
 		return nil
 	}
+	a.confEpoch.Add(1) // before the state machine changes: see confEpoch
 	if err := a.n.sm.Restore(r.data, r.index); err != nil {
 		return fmt.Errorf("raftnode: restore snapshot %d: %w", r.index, err)
 	}
@@ -110,6 +162,12 @@ func (a *applier) apply(entries []committedEntry) error {
 	if err := a.n.hook(CrashBeforeApply); err != nil {
 		return err
 	}
+	for _, ce := range kept {
+		if ce.conf != nil {
+			a.confEpoch.Add(1) // before the state machine applies it: see confEpoch
+			break
+		}
+	}
 	outcomes, err := a.n.sm.Apply(cmds)
 	if err != nil {
 		return fmt.Errorf("raftnode: apply entries %d..%d: %w", cmds[0].Index, cmds[len(cmds)-1].Index, err)
@@ -139,43 +197,80 @@ func (a *applier) apply(entries []committedEntry) error {
 	return a.maybeSnapshot()
 }
 
-// maybeSnapshot snapshots the state machine and compacts the log once
-// SnapshotEntries entries were applied since the last snapshot.
+// maybeSnapshot starts a snapshot once SnapshotEntries entries were
+// applied since the last one and none is being taken. The snapshot is
+// taken off the applier (see takeSnapshot) so applying, and the proposers
+// waiting on it, do not stall while the state is serialized and written.
 func (a *applier) maybeSnapshot() error {
-	cfg := a.n.cfg
-	if a.applied-a.lastSnap < cfg.SnapshotEntries {
+	if a.snapping || a.applied-a.lastSnap < a.n.cfg.SnapshotEntries {
 		return nil
 	}
-	// Durable first: the log below the snapshot is about to go.
-	if err := a.n.sm.Sync(); err != nil {
-		return fmt.Errorf("raftnode: sync before snapshot: %w", err)
+	if a.snapDone == nil {
+		a.snapDone = make(chan snapResult, 1)
 	}
+	a.snapping = true
+	base := snapBase{applied: a.applied, conf: a.conf, members: a.members.Clone(), epoch: a.confEpoch.Load()}
+	go func() { a.snapDone <- a.takeSnapshot(base) }()
+	return nil
+}
+
+// takeSnapshot runs in its own goroutine, concurrently with Apply:
+// StateMachine.Snapshot returns data and the index it covers consistently
+// (index >= base.applied), and the configuration at that index is
+// base's unless a conf change or restore started since (confEpoch), in
+// which case the snapshot is skipped and retried later. It stores the
+// snapshot in the raft store; compaction is left to the applier
+// (snapshotDone), which first syncs the state machine.
+func (a *applier) takeSnapshot(base snapBase) snapResult {
+	start := time.Now()
 	data, idx, err := a.n.sm.Snapshot()
 	if err != nil {
-		return fmt.Errorf("raftnode: state machine snapshot: %w", err)
+		return snapResult{err: fmt.Errorf("raftnode: state machine snapshot: %w", err)}
 	}
-	if idx != a.applied {
-		// The configuration carried would not match idx.
-		return fmt.Errorf("raftnode: state machine snapshot at %d, applied %d", idx, a.applied)
+	if idx < base.applied {
+		return snapResult{err: fmt.Errorf("raftnode: state machine snapshot at %d, applied %d", idx, base.applied)}
 	}
-	env, err := raftstore.SnapshotData{Membership: a.members, StateMachine: data}.Marshal()
+	if a.confEpoch.Load() != base.epoch {
+		// The configuration carried might not match idx.
+		return snapResult{skipped: true}
+	}
+	env, err := raftstore.SnapshotData{Membership: base.members, StateMachine: data}.Marshal()
 	if err != nil {
-		return fmt.Errorf("raftnode: snapshot envelope: %w", err)
+		return snapResult{err: fmt.Errorf("raftnode: snapshot envelope: %w", err)}
 	}
-	if _, err := a.n.store.CreateSnapshot(idx, a.conf, env); err != nil {
+	if _, err := a.n.store.CreateSnapshot(idx, base.conf, env); err != nil {
 		if errors.Is(err, raft.ErrSnapOutOfDate) {
-			a.lastSnap = max(a.lastSnap, a.n.store.SnapshotIndex())
-			return nil
+			return snapResult{skipped: true, index: a.n.store.SnapshotIndex()}
 		}
-		return fmt.Errorf("raftnode: store snapshot %d: %w", idx, err)
+		return snapResult{err: fmt.Errorf("raftnode: store snapshot %d: %w", idx, err)}
 	}
-	a.lastSnap = idx
+	return snapResult{index: idx, bytes: len(env), took: time.Since(start)}
+}
+
+// snapshotDone takes a snapshot goroutine's result on the applier: it
+// compacts the log behind a new snapshot, keeping CompactKeep entries for
+// slow followers. The state machine is synced first (everything applied so
+// far, which covers the snapshot's index): entries are dropped from the log
+// only once their effects are durable.
+func (a *applier) snapshotDone(r snapResult) error {
+	if r.err != nil {
+		return r.err
+	}
+	a.lastSnap = max(a.lastSnap, r.index)
+	if r.skipped {
+		return nil
+	}
 	a.n.metrics.snapshots.WithLabelValues(snapshotCreated).Inc()
-	if idx > cfg.CompactKeep {
-		if err := a.n.store.Compact(idx - cfg.CompactKeep); err != nil && !errors.Is(err, raft.ErrCompacted) {
-			return fmt.Errorf("raftnode: compact log to %d: %w", idx-cfg.CompactKeep, err)
+	keep := a.n.cfg.CompactKeep
+	if r.index > keep {
+		if err := a.n.sm.Sync(); err != nil {
+			return fmt.Errorf("raftnode: sync before compaction: %w", err)
+		}
+		if err := a.n.store.Compact(r.index - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return fmt.Errorf("raftnode: compact log to %d: %w", r.index-keep, err)
 		}
 	}
-	a.n.log.Info().Uint64("index", idx).Int("bytes", len(env)).Msg("snapshot taken and log compacted")
+	a.n.log.Info().Uint64("index", r.index).Int("bytes", r.bytes).Dur("took", r.took).
+		Msg("snapshot taken and log compacted")
 	return nil
 }

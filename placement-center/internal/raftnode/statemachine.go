@@ -36,6 +36,8 @@ type Outcome struct {
 //     Command.ProposedAtMs), no randomness and no local configuration.
 //   - Sync makes everything applied so far durable; the node calls it before
 //     compacting the log past the state machine's applied index.
+//   - Apply, Restore and Sync are called from one goroutine (the node's
+//     applier); Snapshot from another, concurrently with them.
 type StateMachine interface {
 	// Apply applies entries in order and returns one Outcome per entry.
 	// An error return means the state could not be written (disk failure);
@@ -43,8 +45,12 @@ type StateMachine interface {
 	Apply(entries []Committed) ([]Outcome, error)
 	// AppliedIndex is the index of the last applied entry (durable or not).
 	AppliedIndex() uint64
-	// Snapshot serializes the state as of AppliedIndex from a consistent
-	// Pebble snapshot and returns the data and the index it covers.
+	// Snapshot serializes the state from a consistent Pebble snapshot and
+	// returns the data and the index it covers. It is called from a
+	// goroutine of its own while Apply (and Sync) keep running, so data and
+	// index must come from one consistent view (e.g. the index read from
+	// the same Pebble snapshot); the index is then at least the applied
+	// index when the call started.
 	Snapshot() (data []byte, index uint64, err error)
 	// Restore replaces the whole state with data taken at index.
 	Restore(data []byte, index uint64) error

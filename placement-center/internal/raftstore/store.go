@@ -361,10 +361,21 @@ func (s *Store) FirstIndex() (uint64, error) {
 }
 
 // Snapshot implements raft.Storage: the latest snapshot, empty if none.
+// The metadata is a copy; the data (the state machine's whole state) is
+// shared, never modified by the store, and must not be modified by the
+// caller (raft only sends it).
 func (s *Store) Snapshot() (*raftpb.Snapshot, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return proto.Clone(s.snap).(*raftpb.Snapshot), nil
+	return shareSnapshot(s.snap), nil
+}
+
+// shareSnapshot copies snap's metadata and shares its data.
+func shareSnapshot(snap *raftpb.Snapshot) *raftpb.Snapshot {
+	return &raftpb.Snapshot{
+		Data:     snap.GetData(),
+		Metadata: proto.Clone(raftpb.EnsureSnapshot(snap).GetMetadata()).(*raftpb.SnapshotMetadata),
+	}
 }
 
 // SnapshotIndex is the index of the latest snapshot (0 if none).
@@ -744,7 +755,9 @@ func (s *Store) SetConfState(cs *raftpb.ConfState, m Membership) error {
 // CreateSnapshot records a snapshot at index i (which must still be in the
 // log) with the ConfState in effect at i and data (a SnapshotData
 // envelope), durably. It returns raft.ErrSnapOutOfDate if i is not newer
-// than the latest snapshot. The log is not compacted: call Compact.
+// than the latest snapshot. The log is not compacted: call Compact. The
+// store keeps data (it must not be modified afterwards), and the returned
+// snapshot shares it.
 func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -771,14 +784,25 @@ func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*ra
 	}
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
-	if err := s.putProto(b, keySnapshot, snap); err != nil {
-		return nil, err
+	// Marshalled in place into the batch: the data can be the whole state.
+	size := proto.Size(snap)
+	op := b.SetDeferred(len(keySnapshot), size)
+	copy(op.Key, keySnapshot)
+	out, err := proto.MarshalOptions{}.MarshalAppend(op.Value[:0:size], snap)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: marshal snapshot %d: %w", i, err)
+	}
+	if len(out) != size || (size > 0 && &out[0] != &op.Value[0]) {
+		return nil, fmt.Errorf("raftstore: snapshot %d marshalled to %d bytes, sized %d", i, len(out), size)
+	}
+	if err := op.Finish(); err != nil {
+		return nil, fmt.Errorf("raftstore: put snapshot %d: %w", i, err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("raftstore: commit snapshot: %w", err)
 	}
 	s.snap = snap
-	return proto.Clone(snap).(*raftpb.Snapshot), nil
+	return shareSnapshot(snap), nil
 }
 
 // Compact discards every entry at or before index, keeping index's term,
