@@ -265,6 +265,20 @@ func (m *Manager) LAC(id segstore.SegmentID) (uint64, bool) {
 	return l.LAC(), true
 }
 
+// PlacementSealedEnd returns the end of segment id when placement has it
+// SEALED (or DELETING, sealed before).
+func (m *Manager) PlacementSealedEnd(id segstore.SegmentID) (uint64, bool) {
+	seg, ok := m.cfg.Meta.Segment(id.Tenant, id.Shard, id.Seq)
+	if !ok {
+		return 0, false
+	}
+	switch seg.GetStatus() {
+	case placementpb.SegmentStatus_SEGMENT_STATUS_SEALED, placementpb.SegmentStatus_SEGMENT_STATUS_DELETING:
+		return seg.GetEndOffset(), true
+	}
+	return 0, false
+}
+
 // Fenced tells the manager a replica of id was fenced at epoch (a Fence
 // call): a leadership at a lower epoch ends.
 func (m *Manager) Fenced(id segstore.SegmentID, epoch uint64) {

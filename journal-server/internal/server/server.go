@@ -181,21 +181,38 @@ func (s *Server) answer(ctx context.Context, p pending) *journalpb.AppendRespons
 	return resp
 }
 
+// readView is what a reader of the local replica may see.
+type readView struct {
+	st    segstore.SegmentState
+	bound uint64 // batches below it are committed
+	// sealed: the segment ends at sealedEnd, locally or in placement.
+	sealed    bool
+	sealedEnd uint64
+}
+
 // readBound is how far a reader of the local replica may go: the sealed
-// end, else the LAC (the live one when this node leads the segment).
-func (s *Server) readBound(id segstore.SegmentID) (st segstore.SegmentState, bound uint64, err error) {
-	st, err = s.o.Store.Describe(id)
+// end, else the LAC (the live one when this node leads the segment). A
+// replica placement already sealed at E but not yet sealed locally
+// (reconcile has not run yet) serves up to min(E, log end): everything
+// below a placement seal is committed, and every replica holds the same
+// batches below it (one writer per segment).
+func (s *Server) readBound(id segstore.SegmentID) (readView, error) {
+	st, err := s.o.Store.Describe(id)
 	if err != nil {
-		return st, 0, replication.StoreError(id, err)
+		return readView{}, replication.StoreError(id, err)
 	}
 	if st.Sealed {
-		return st, st.SealedEnd, nil
+		return readView{st: st, bound: st.SealedEnd, sealed: true, sealedEnd: st.SealedEnd}, nil
 	}
-	bound = st.LAC
-	if lac, ok := s.o.Manager.LAC(id); ok && lac > bound {
-		bound = lac
+	v := readView{st: st, bound: st.LAC}
+	if lac, ok := s.o.Manager.LAC(id); ok && lac > v.bound {
+		v.bound = lac
 	}
-	return st, bound, nil
+	if end, ok := s.o.Manager.PlacementSealedEnd(id); ok && end >= st.StartOffset {
+		v.sealed, v.sealedEnd = true, end
+		v.bound = max(v.bound, min(end, st.LogEnd))
+	}
+	return v, nil
 }
 
 func (s *Server) readLimit(req uint32) int {
@@ -224,10 +241,11 @@ func (s *Server) Read(req *journalpb.ReadRequest, stream journalpb.JournalServic
 	sent := false
 	for {
 		wake := s.changes.Wait(id)
-		st, bound, err := s.readBound(id)
+		v, err := s.readBound(id)
 		if err != nil {
 			return err
 		}
+		bound := v.bound
 		batches, err := s.o.Store.Read(id, from, maxBytes, bound)
 		if err != nil {
 			return replication.StoreError(id, err)
@@ -249,8 +267,8 @@ func (s *Server) Read(req *journalpb.ReadRequest, stream journalpb.JournalServic
 			sent = true
 			continue
 		}
-		if st.Sealed && from >= st.SealedEnd {
-			return stream.Send(&journalpb.ReadResponse{Lac: st.SealedEnd, Sealed: true, SealedEnd: st.SealedEnd})
+		if v.sealed && from >= v.sealedEnd {
+			return stream.Send(&journalpb.ReadResponse{Lac: v.sealedEnd, Sealed: true, SealedEnd: v.sealedEnd})
 		}
 		if !req.GetFollow() {
 			if !sent {
@@ -351,12 +369,18 @@ func (s *Server) Describe(ctx context.Context, req *journalpb.DescribeRequest) (
 	if err != nil {
 		return nil, err
 	}
-	st, bound, err := s.readBound(id)
+	// The local replica's own state (recovery and reconcile act on it),
+	// with the live LAC when this node leads the segment.
+	st, err := s.o.Store.Describe(id)
 	if err != nil {
-		return nil, err
+		return nil, replication.StoreError(id, err)
+	}
+	lac := st.LAC
+	if l, ok := s.o.Manager.LAC(id); ok && l > lac && !st.Sealed {
+		lac = l
 	}
 	return &journalpb.DescribeResponse{
-		Segment: replication.Ref(id), StartOffset: st.StartOffset, LogEnd: st.LogEnd, Lac: bound,
+		Segment: replication.Ref(id), StartOffset: st.StartOffset, LogEnd: st.LogEnd, Lac: lac,
 		FenceEpoch: st.FenceEpoch, Sealed: st.Sealed, SealedEnd: st.SealedEnd, Bytes: st.Bytes,
 	}, nil
 }

@@ -564,3 +564,56 @@ func TestRollOnAge(t *testing.T) {
 		return nil
 	})
 }
+
+// A replica placement sealed but that was not sealed locally yet (its
+// node missed the leader's seal) still ends readers at the placement end.
+func TestReadEndsAtPlacementSealOnUnsealedReplica(t *testing.T) {
+	c := newCluster(t, 3, testLimits{})
+	seg := c.meta.addShard("s", []uint64{1, 2, 3}, 2, nil)
+	a := openAppend(t, dial(t, c.nodes[1].addr))
+	a.mustDo(seg, batch("a", 2))
+	end := a.mustDo(seg, batch("b", 3)).GetNextOffset()
+	cl := dial(t, c.nodes[2].addr)
+	eventually(t, 5*time.Second, "follower holds the data", func() error {
+		d, err := describe(t, cl, seg)
+		if err != nil {
+			return err
+		}
+		if d.GetLogEnd() != end {
+			return fmt.Errorf("log end %d", d.GetLogEnd())
+		}
+		return nil
+	})
+	c.meta.mu.Lock()
+	s := c.meta.segments[segKey("default", "s", 0)]
+	s.Status, s.EndOffset = placementpb.SegmentStatus_SEGMENT_STATUS_SEALED, end
+	c.meta.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rs, err := cl.Read(ctx, &journalpb.ReadRequest{Segment: ref(seg), Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got uint64
+	for i := 0; i < 100; i++ {
+		resp, err := rs.Recv()
+		if err != nil {
+			t.Fatalf("read: %v (at %d)", err, got)
+		}
+		for _, b := range resp.GetBatches() {
+			h, _ := recordbatch.DecodeHeader(b)
+			got = h.NextOffset()
+		}
+		if resp.GetSealed() {
+			if resp.GetSealedEnd() != end || got != end {
+				t.Fatalf("sealed at %d after reading to %d, want %d", resp.GetSealedEnd(), got, end)
+			}
+			if _, err := rs.Recv(); err != io.EOF {
+				t.Fatalf("stream after sealed: %v", err)
+			}
+			return
+		}
+	}
+	t.Fatal("no sealed response")
+}
