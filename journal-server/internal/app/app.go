@@ -95,9 +95,12 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		return fmt.Errorf("open segment store: %w", err)
 	}
 	defer func() {
+		start := time.Now()
 		if cerr := store.Close(); cerr != nil {
 			log.Error().Err(cerr).Msg("closing segment store")
+			return
 		}
+		log.Info().Dur("took", time.Since(start)).Msg("segment store closed")
 	}()
 
 	pc, err := leaderclient.Dial(cfg.PlacementAddrs(), leaderclient.Options{Logger: log.With().Str("component", "placement-client").Logger()})
