@@ -23,6 +23,8 @@ import (
 	"github.com/robustmq/robustmq-go/common/recordbatch"
 	"github.com/robustmq/robustmq-go/common/registration"
 	"github.com/robustmq/robustmq-go/journal-server/internal/config"
+	"github.com/robustmq/robustmq-go/journal-server/internal/reconcile"
+	"github.com/robustmq/robustmq-go/journal-server/internal/recovery"
 	"github.com/robustmq/robustmq-go/journal-server/internal/replication"
 	"github.com/robustmq/robustmq-go/journal-server/internal/segstore"
 	"github.com/robustmq/robustmq-go/journal-server/internal/server"
@@ -59,21 +61,32 @@ type Worker struct {
 	Run  func(ctx context.Context) error
 }
 
-// workers builds the background workers.
-//
-// RECOVERY AND RECONCILE PLUG IN HERE, one entry each, e.g. with
-// hooks := recovery.Hooks{OnFenced: d.Manager.Fenced, OnSealed: d.Manager.Sealed, OnChanged: d.Changes.Notify}
-// and dial := recovery.NewDialer(d.Meta).Dial:
-//
-//	rec, err := recovery.New(recovery.Config{NodeID: d.NodeID, Store: d.Store, Cache: d.Meta, Placement: d.Placement, Dial: dial, Hooks: hooks, Log: d.Logger.With().Str("component", "recovery").Logger()})
-//	if err != nil { return nil, err }
-//	rc, err := reconcile.New(reconcile.Config{NodeID: d.NodeID, Store: d.Store, Cache: d.Meta, Placement: d.Placement, Dial: dial, Hooks: hooks, Log: d.Logger.With().Str("component", "reconcile").Logger()})
-//	if err != nil { return nil, err }
-//	ws = append(ws, Worker{"recovery", rec.Run}, Worker{"reconcile", rc.Run})
+// workers builds the background workers: the recovery driver (runs
+// recoveries placement assigned to this node) and reconcile (brings local
+// replicas in line with placement: seals, trims, completes, drops). Both
+// reach other journal nodes through Peers, which applies this node's
+// message-size limit, and tell the replication manager and the readers
+// about every replica they change directly.
 func workers(d Deps) ([]Worker, error) {
-	_ = d
-	var ws []Worker
-	return ws, nil
+	dial := func(_ context.Context, id uint64) (journalpb.JournalServiceClient, error) {
+		conn, err := d.Peers.Conn(id)
+		if err != nil {
+			return nil, err
+		}
+		return journalpb.NewJournalServiceClient(conn), nil
+	}
+	hooks := recovery.Hooks{OnFenced: d.Manager.Fenced, OnSealed: d.Manager.Sealed, OnChanged: d.Changes.Notify}
+	rec, err := recovery.New(recovery.Config{NodeID: d.NodeID, Store: d.Store, Cache: d.Meta, Placement: d.Placement,
+		Dial: dial, Hooks: hooks, Log: d.Logger.With().Str("component", "recovery").Logger()})
+	if err != nil {
+		return nil, fmt.Errorf("recovery: %w", err)
+	}
+	rc, err := reconcile.New(reconcile.Config{NodeID: d.NodeID, Store: d.Store, Cache: d.Meta, Placement: d.Placement,
+		Dial: dial, Hooks: hooks, Log: d.Logger.With().Str("component", "reconcile").Logger()})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	return []Worker{{Name: "recovery", Run: rec.Run}, {Name: "reconcile", Run: rc.Run}}, nil
 }
 
 // Run starts a journal node and blocks until ctx ends or a part fails.
