@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run-cluster`: a 3-member placement center from config/raft/, data
-# under ./data/raft, Ctrl-C stops all.
+# `make run-cluster`: a 3-member placement center from config/raft/ and 3
+# journal nodes from config/journal/, data under ./data, Ctrl-C stops all.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,12 +25,25 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 "$bin/robustctl" --placement $addrs cluster status || true
+for n in 1 2 3; do
+  "$bin/journal-server" --config "config/journal/node-$n.toml" &
+  pids+=($!)
+done
+for _ in $(seq 1 100); do
+  if [ "$("$bin/robustctl" --placement $addrs --timeout 1s node list 2>/dev/null | grep -ci journal)" -ge 3 ]; then break; fi
+  sleep 0.2
+done
+"$bin/robustctl" --placement $addrs node list || true
 cat <<INFO
 
-3-member placement center running:
-  gRPC   127.0.0.1:1228 127.0.0.1:2228 127.0.0.1:3228
-  metrics http://127.0.0.1:9100/metrics http://127.0.0.1:9101/metrics http://127.0.0.1:9102/metrics
+3-member placement center and 3 journal nodes running:
+  placement gRPC    127.0.0.1:1228 127.0.0.1:2228 127.0.0.1:3228
+  placement metrics http://127.0.0.1:9100/metrics http://127.0.0.1:9101/metrics http://127.0.0.1:9102/metrics
+  journal gRPC      127.0.0.1:1778 127.0.0.1:2778 127.0.0.1:3778
+  journal metrics   http://127.0.0.1:9110/metrics http://127.0.0.1:9111/metrics http://127.0.0.1:9112/metrics
 Try:  bin/robustctl --placement $addrs cluster status
+      bin/robustctl --placement $addrs stream create demo --partitions 3 --replicas 3
+      bin/robustctl --placement $addrs bench produce --stream demo --count 100000 --size 100 --verifiable
 Press Ctrl-C to stop.
 INFO
 wait -n "${pids[@]}" || true

@@ -27,15 +27,28 @@ for _ in $(seq 1 100); do
 done
 "$bin/robustctl" --placement 127.0.0.1:1228 cluster status || true
 
+"$bin/journal-server" --config config/journal-server.toml &
+pids+=($!)
+# Wait until the journal node has registered (streams need a live journal).
+for _ in $(seq 1 100); do
+  if "$bin/robustctl" --placement 127.0.0.1:1228 --timeout 1s node list 2>/dev/null | grep -qi journal; then break; fi
+  sleep 0.2
+done
+"$bin/robustctl" --placement 127.0.0.1:1228 node list || true
+
 cat <<'INFO'
 
 RobustMQ-Go is running:
   placement-center gRPC (admin API, robustctl) 127.0.0.1:1228
   placement-center metrics / health            http://127.0.0.1:9100/metrics  http://127.0.0.1:9100/healthz
-  (journal-server and broker-server endpoints appear here once those services exist)
+  journal-server gRPC (segments)                 127.0.0.1:1778
+  journal-server metrics / health              http://127.0.0.1:9110/metrics  http://127.0.0.1:9110/healthz
+  (broker-server endpoints appear here once that service exists)
 
 Try:  bin/robustctl cluster status
-      bin/robustctl kv put hello world && bin/robustctl kv get hello
+      bin/robustctl stream create demo --partitions 2 --replicas 1
+      bin/robustctl bench produce --stream demo --count 10000 --size 100 --verifiable
+      bin/robustctl bench consume --stream demo --verify --expect 10000
 Data is under ./data. Press Ctrl-C to stop.
 INFO
 wait -n "${pids[@]}" || true

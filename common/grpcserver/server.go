@@ -81,7 +81,9 @@ func New(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	logger := opts.Logger.With().Str("component", "grpc").Logger()
+	// The caller names the component on opts.Logger (adding it here too
+	// would print the field twice).
+	logger := opts.Logger
 
 	metrics, err := registerMetrics(opts.Registerer)
 	if err != nil {

@@ -34,7 +34,6 @@ func New(addr string, g prometheus.Gatherer, healthy func() error, logger zerolo
 	if healthy == nil {
 		healthy = func() error { return nil }
 	}
-	logger = logger.With().Str("component", "http").Logger()
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{

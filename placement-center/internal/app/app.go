@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		HeartbeatTicks:  cfg.Raft.HeartbeatTicks,
 		SnapshotEntries: cfg.Raft.SnapshotEntries,
 		CompactKeep:     cfg.Raft.CompactKeep,
-		Logger:          log.With().Str("component", "raft").Logger(),
+		Logger:          log, // raftnode adds component=raft and the member id
 		Registerer:      reg,
 	}, sm)
 	if err != nil {
