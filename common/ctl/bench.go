@@ -67,6 +67,9 @@ func percentile(sorted []time.Duration, p float64) float64 {
 	return round3(float64(sorted[rank]) / float64(time.Millisecond))
 }
 
+// num renders a figure for a table cell, never in exponent form.
+func num(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
 func rate(n int64, d time.Duration) float64 {
@@ -286,7 +289,7 @@ The output ends with exactly one JSON line:
 			sum := stats.summary(elapsed)
 			if e.output == outputTable {
 				if err := table(e.out, []string{"ACKED", "FAILED", "RECORDS/S", "P50-MS", "P99-MS", "ELAPSED"}, [][]string{{
-					fmt.Sprint(sum.Acked), fmt.Sprint(sum.Failed), fmt.Sprint(sum.RecordsPerSec), fmt.Sprint(sum.P50Ms), fmt.Sprint(sum.P99Ms),
+					fmt.Sprint(sum.Acked), fmt.Sprint(sum.Failed), num(sum.RecordsPerSec), num(sum.P50Ms), num(sum.P99Ms),
 					elapsed.Round(time.Millisecond).String()}}); err != nil {
 					return err
 				}
@@ -521,7 +524,7 @@ The exit code is 1 when records are missing, or with --verify when any sequence 
 			sum := v.summary(elapsed)
 			if e.output == outputTable {
 				if err := table(e.out, []string{"READ", "MISSING", "DUPLICATES", "RECORDS/S", "ELAPSED"}, [][]string{{
-					fmt.Sprint(sum.Read), fmt.Sprint(sum.Missing), fmt.Sprint(sum.Duplicates), fmt.Sprint(sum.RecordsPerSec),
+					fmt.Sprint(sum.Read), fmt.Sprint(sum.Missing), fmt.Sprint(sum.Duplicates), num(sum.RecordsPerSec),
 					elapsed.Round(time.Millisecond).String()}}); err != nil {
 					return err
 				}

@@ -351,7 +351,7 @@ func (w *partWriter) run() {
 		}
 
 		var in chan *pending
-		if len(w.queue) < w.p.opts.MaxQueued && !w.draining {
+		if (len(w.queue) < w.p.opts.MaxQueued || w.stuck()) && !w.draining {
 			in = w.in
 		}
 		var timer *time.Timer
@@ -423,8 +423,19 @@ func (w *partWriter) expire(now time.Time) {
 	}
 }
 
-// add numbers and encodes a new batch.
+// stuck: the oldest batch passed its deadline unacknowledged, so the
+// partition has been unwritable for a whole delivery timeout.
+func (w *partWriter) stuck() bool { return len(w.queue) > 0 && w.queue[0].reported }
+
+// add numbers and encodes a new batch. With the queue full of batches a
+// stuck partition still holds (timed out, kept for sequence continuity),
+// it fails the new batch at once instead of holding its caller for another
+// whole deadline; the batch takes no sequence number.
 func (w *partWriter) add(pe *pending) {
+	if len(w.queue) >= w.p.opts.MaxQueued {
+		pe.report(AppendResult{}, &TimeoutError{Partition: w.partition, Err: fmt.Errorf("partition unwritable for longer than a delivery timeout, %d batches unacknowledged: %w", len(w.queue), w.lastErrOr())})
+		return
+	}
 	if int64(w.nextSeq)+int64(len(pe.recs)) > math.MaxInt32 {
 		// The sequence would wrap: a new producer epoch restarts it (the
 		// leader takes a higher epoch as a fresh start).
@@ -601,6 +612,13 @@ func (w *partWriter) handle(r appendResp) {
 	case actFail:
 		w.failHead(err)
 	}
+}
+
+func (w *partWriter) lastErrOr() error {
+	if w.lastErr == nil {
+		return errors.New("no answer from the leader")
+	}
+	return w.lastErr
 }
 
 func (w *partWriter) headReq() uint64 {

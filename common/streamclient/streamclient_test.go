@@ -601,3 +601,57 @@ func TestRandomProducerID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// Once a partition's oldest batch timed out and its queue is full, new
+// appends fail at once instead of each waiting a whole deadline; when the
+// leader is back the kept batches are written first, in order.
+func TestStuckPartitionFailsFast(t *testing.T) {
+	fc := newFake(t, 1)
+	c := newClient(t, fc, Options{})
+	mustCreate(t, c, "s", 1)
+	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 1, MaxQueued: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(bg(t))
+	fc.SetDown(1, true)
+	done := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		if err := p.AppendAsync(ctx, 0, recs(i, 1), func(_ AppendResult, err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	for i := 0; i < 2; i++ {
+		var te *TimeoutError
+		if err := <-done; !errors.As(err, &te) {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err = p.Append(ctx, 0, recs(2, 1))
+	cancel()
+	var te *TimeoutError
+	if !errors.As(err, &te) || time.Since(start) > 2*time.Second {
+		t.Fatalf("append to a stuck partition: %v after %v", err, time.Since(start))
+	}
+	fc.SetDown(1, false)
+	// Until the kept batches are written the partition still refuses
+	// new ones; a caller retries.
+	var res AppendResult
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if res, err = p.Append(bg(t), 0, recs(3, 1)); err == nil {
+			break
+		}
+		if !errors.As(err, &te) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := fc.Records("s/0")
+	if len(got) != 3 || string(got[0].Value) != "v0" || string(got[1].Value) != "v1" || string(got[2].Value) != "v3" || res.FirstOffset != 2 {
+		t.Fatalf("log %v, last acked at %d", got, res.FirstOffset)
+	}
+}
