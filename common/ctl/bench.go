@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -550,7 +551,7 @@ The exit code is 1 when records are missing, or with --verify when any sequence 
 				problems = append(problems, readErr.Error())
 			}
 			if len(problems) > 0 && (sum.Missing > 0 || (verify && sum.Duplicates > 0)) {
-				return errors.New(fmt.Sprint(problems))
+				return errors.New(strings.Join(problems, "; "))
 			}
 			return nil
 		},
