@@ -57,6 +57,8 @@ func (c *applyCtx) execute(cmd *placementpb.Command) (proto.Message, error) {
 		return c.deleteShard(op.DeleteShard)
 	case *placementpb.Command_SealAndRoll:
 		return c.sealAndRoll(op.SealAndRoll)
+	case *placementpb.Command_DeleteSegments:
+		return c.deleteSegments(op.DeleteSegments)
 	default:
 		return nil, rpcerr.InvalidArgument("command", fmt.Sprintf("unknown operation %T", op))
 	}
@@ -148,6 +150,17 @@ func (c *applyCtx) registerNode(cmd *placementpb.RegisterNodeCmd) (proto.Message
 	if err := c.eff.put(c.index, nodeKey(id), node); err != nil {
 		return nil, err
 	}
+	if node.GetKind() == placementpb.NodeKind_NODE_KIND_JOURNAL {
+		// A journal node (back) alive may be the spare that sealed
+		// segments still listing a dead replica were waiting for.
+		v, err := c.journals(node)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.rereplicate(v); err != nil {
+			return nil, err
+		}
+	}
 	return proto.Clone(node), nil
 }
 
@@ -190,6 +203,19 @@ func (c *applyCtx) setNodeStatus(cmd *placementpb.SetNodeStatusCmd) (proto.Messa
 	if node.GetStatus() == placementpb.NodeStatus_NODE_STATUS_DEAD &&
 		node.GetKind() == placementpb.NodeKind_NODE_KIND_JOURNAL {
 		if err := c.startRecoveries(node.GetNodeId()); err != nil {
+			return nil, err
+		}
+	}
+	// A dead journal's sealed segments get a live replacement replica in
+	// this same entry (startRecoveries only touched OPEN ones); a journal
+	// alive again may be the spare earlier deaths were waiting for.
+	if node.GetKind() == placementpb.NodeKind_NODE_KIND_JOURNAL &&
+		(node.GetStatus() == placementpb.NodeStatus_NODE_STATUS_DEAD || node.GetStatus() == placementpb.NodeStatus_NODE_STATUS_ALIVE) {
+		v, err := c.journals(node)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.rereplicate(v); err != nil {
 			return nil, err
 		}
 	}
@@ -656,6 +682,11 @@ func (c *applyCtx) sealAndRoll(cmd *placementpb.SealAndRollCmd) (proto.Message, 
 	sealed.Status = placementpb.SegmentStatus_SEGMENT_STATUS_SEALED
 	sealed.EndOffset = cmd.GetEndOffset()
 	sealed.Version = c.index
+	// A segment sealed by recovery (or early because a replica died) still
+	// lists the dead node: replace it now that the segment is immutable.
+	if err := c.rereplicateOne(sealed); err != nil {
+		return nil, err
+	}
 	next := c.openSegment(shard, cmd.GetSeq()+1, cmd.GetEndOffset(), cmd.GetNextSegment())
 	shard.ActiveSegment = next.GetSeq()
 	shard.Version = c.index

@@ -40,6 +40,23 @@
 //     are never reused if the tenant is created again.
 //   - DeleteShard deletes the shard and all its segments outright (no
 //     DELETING state); each deletion emits a DELETE event.
+//   - DeleteSegments (retention) deletes a shard's segments below up_to_seq
+//     in one entry, only when every one of them is SEALED and the open
+//     segment is not among them (else FailedPrecondition with a
+//     SegmentNotSealed detail, nothing changed), and records the first
+//     remaining segment's seq and start offset on the shard
+//     (first_segment, first_offset). Deleting what is already gone
+//     succeeds without writing.
+//   - Re-replication: when a journal node turns DEAD, every SEALED segment
+//     listing a DEAD journal node gets, in the same entry, a live journal
+//     node not already holding it in that replica's place (the scheduler's
+//     Replace: fewest stored replicas, then lowest id); the epoch stays,
+//     the version becomes the entry's index and a replaced leader passes
+//     to the first surviving replica. SealAndRoll does the same for the
+//     segment it seals (recovery seals segments naming the dead leader),
+//     and a journal node registering or set ALIVE repairs segments that
+//     found no spare before. The decision reads only the state, so every
+//     member makes the same one.
 //   - Entries at or below the applied index are not applied again; their
 //     outcome is a FailedPrecondition error.
 //

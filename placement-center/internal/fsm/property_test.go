@@ -66,7 +66,7 @@ func drawCommand(rt *rapid.T, ref *testFSM) *placementpb.Command {
 		s := rapid.SampledFrom(shards).Draw(rt, "shard pick")
 		tenant, name = s.GetTenant(), s.GetName()
 	}
-	switch rapid.IntRange(0, 19).Draw(rt, "op") {
+	switch rapid.IntRange(0, 21).Draw(rt, "op") {
 	case 0:
 		return nil
 	case 1:
@@ -111,6 +111,16 @@ func drawCommand(rt *rapid.T, ref *testFSM) *placementpb.Command {
 		return createShard(tenant, name, drawPlacement(rt))
 	case 15:
 		return deleteShard(tenant, name)
+	case 20, 21:
+		var current uint64
+		upTo := rapid.Uint32Range(0, 3).Draw(rt, "up to seq")
+		if shard, err := ref.GetShard(tenant, name); err == nil {
+			current = shard.GetVersion()
+			if rapid.Bool().Draw(rt, "up to active") {
+				upTo = shard.GetActiveSegment()
+			}
+		}
+		return deleteSegments(tenant, name, upTo, drawVersion(rt, current))
 	default:
 		seq := rapid.Uint32Range(0, 2).Draw(rt, "seq")
 		var start, version uint64

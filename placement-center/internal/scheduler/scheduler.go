@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"google.golang.org/grpc/codes"
@@ -96,4 +97,22 @@ func Place(nodes []*placementpb.ClusterNode, load Load, replicas, ackQuorum uint
 	}
 	p.AckQuorum = ackQuorum
 	return p, nil
+}
+
+// Replace chooses the node that takes over a replica of a sealed segment
+// whose holder died (re-replication): among live (the ALIVE journal node
+// ids) those not in holders, the one holding the fewest segment replicas
+// in stored (every segment, sealed included: it is a disk-space measure),
+// ties broken by the lowest id. ok is false when no live node is spare.
+// It is deterministic, so the state machine may call it while applying.
+func Replace(live []uint64, stored map[uint64]int, holders []uint64) (node uint64, ok bool) {
+	for _, id := range live {
+		if slices.Contains(holders, id) {
+			continue
+		}
+		if !ok || stored[id] < stored[node] || (stored[id] == stored[node] && id < node) {
+			node, ok = id, true
+		}
+	}
+	return node, ok
 }

@@ -78,3 +78,26 @@ func TestNewLoadIgnoresSealed(t *testing.T) {
 		t.Fatalf("load = %+v", l)
 	}
 }
+
+func TestReplace(t *testing.T) {
+	stored := map[uint64]int{1: 5, 2: 1, 3: 1, 4: 0}
+	cases := []struct {
+		name    string
+		live    []uint64
+		holders []uint64
+		want    uint64
+		ok      bool
+	}{
+		{"least stored", []uint64{1, 2, 3, 4}, []uint64{1, 2}, 4, true},
+		{"holders skipped", []uint64{1, 2, 3, 4}, []uint64{4, 1}, 2, true},
+		{"tie by id", []uint64{3, 2, 1}, []uint64{1}, 2, true},
+		{"no spare", []uint64{1, 2}, []uint64{1, 2, 3}, 0, false},
+		{"no live", nil, []uint64{1}, 0, false},
+	}
+	for _, c := range cases {
+		got, ok := Replace(c.live, stored, c.holders)
+		if got != c.want || ok != c.ok {
+			t.Errorf("%s: got %d %v, want %d %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}

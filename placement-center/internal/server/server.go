@@ -553,6 +553,24 @@ func (p *Placement) SealAndRoll(ctx context.Context, req *placementpb.SealAndRol
 		ExpectedVersion: req.GetExpectedVersion(), NextSegment: next}}})
 }
 
+// DeleteSegments removes a shard's sealed segments below up_to_seq
+// (retention) in one Raft entry; see DeleteSegmentsCmd.
+func (p *Placement) DeleteSegments(ctx context.Context, req *placementpb.DeleteSegmentsRequest) (*placementpb.DeleteSegmentsResponse, error) {
+	tenant, err := p.limits.tenant(req.GetTenant())
+	if err != nil {
+		return nil, err
+	}
+	if err := p.limits.name("shard", req.GetShard()); err != nil {
+		return nil, err
+	}
+	if req.GetUpToSeq() == 0 {
+		return nil, rpcerr.InvalidArgument("up_to_seq", "must be at least 1 (it is exclusive)")
+	}
+	return propose[*placementpb.DeleteSegmentsResponse](ctx, p.raft, &placementpb.Command{Op: &placementpb.Command_DeleteSegments{
+		DeleteSegments: &placementpb.DeleteSegmentsCmd{Tenant: tenant, Shard: req.GetShard(), UpToSeq: req.GetUpToSeq(),
+			ExpectedVersion: req.ExpectedVersion}}})
+}
+
 // watchBuffer bounds how many responses a watcher may have queued before it
 // is told to resync.
 const watchBuffer = 1024

@@ -48,6 +48,7 @@ type Command struct {
 	//	*Command_CreateShard
 	//	*Command_DeleteShard
 	//	*Command_SealAndRoll
+	//	*Command_DeleteSegments
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -230,6 +231,15 @@ func (x *Command) GetSealAndRoll() *SealAndRollCmd {
 	return nil
 }
 
+func (x *Command) GetDeleteSegments() *DeleteSegmentsCmd {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteSegments); ok {
+			return x.DeleteSegments
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -290,6 +300,10 @@ type Command_SealAndRoll struct {
 	SealAndRoll *SealAndRollCmd `protobuf:"bytes,62,opt,name=seal_and_roll,json=sealAndRoll,proto3,oneof"`
 }
 
+type Command_DeleteSegments struct {
+	DeleteSegments *DeleteSegmentsCmd `protobuf:"bytes,63,opt,name=delete_segments,json=deleteSegments,proto3,oneof"`
+}
+
 func (*Command_RegisterNode) isCommand_Op() {}
 
 func (*Command_SetNodeStatus) isCommand_Op() {}
@@ -317,6 +331,8 @@ func (*Command_CreateShard) isCommand_Op() {}
 func (*Command_DeleteShard) isCommand_Op() {}
 
 func (*Command_SealAndRoll) isCommand_Op() {}
+
+func (*Command_DeleteSegments) isCommand_Op() {}
 
 type RegisterNodeCmd struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1055,11 +1071,83 @@ func (x *SealAndRollCmd) GetNextSegment() *Segment {
 	return nil
 }
 
+// DeleteSegmentsCmd removes the metadata of every segment of the shard with
+// seq < up_to_seq (retention). Every such segment must be SEALED, and
+// up_to_seq may not pass the shard's active (open) segment. Applies only if
+// the shard's version equals expected_version when that is set.
+type DeleteSegmentsCmd struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Tenant          string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Shard           string                 `protobuf:"bytes,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	UpToSeq         uint32                 `protobuf:"varint,3,opt,name=up_to_seq,json=upToSeq,proto3" json:"up_to_seq,omitempty"`
+	ExpectedVersion *uint64                `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeleteSegmentsCmd) Reset() {
+	*x = DeleteSegmentsCmd{}
+	mi := &file_robustmq_placement_v1_command_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSegmentsCmd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSegmentsCmd) ProtoMessage() {}
+
+func (x *DeleteSegmentsCmd) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_placement_v1_command_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSegmentsCmd.ProtoReflect.Descriptor instead.
+func (*DeleteSegmentsCmd) Descriptor() ([]byte, []int) {
+	return file_robustmq_placement_v1_command_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DeleteSegmentsCmd) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *DeleteSegmentsCmd) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *DeleteSegmentsCmd) GetUpToSeq() uint32 {
+	if x != nil {
+		return x.UpToSeq
+	}
+	return 0
+}
+
+func (x *DeleteSegmentsCmd) GetExpectedVersion() uint64 {
+	if x != nil && x.ExpectedVersion != nil {
+		return *x.ExpectedVersion
+	}
+	return 0
+}
+
 var File_robustmq_placement_v1_command_proto protoreflect.FileDescriptor
 
 const file_robustmq_placement_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"#robustmq/placement/v1/command.proto\x12\x15robustmq.placement.v1\x1a!robustmq/placement/v1/types.proto\"\xeb\b\n" +
+	"#robustmq/placement/v1/command.proto\x12\x15robustmq.placement.v1\x1a!robustmq/placement/v1/types.proto\"\xc0\t\n" +
 	"\aCommand\x12\x1f\n" +
 	"\vproposal_id\x18\x01 \x01(\x04R\n" +
 	"proposalId\x12$\n" +
@@ -1082,7 +1170,8 @@ const file_robustmq_placement_v1_command_proto_rawDesc = "" +
 	"delete_acl\x183 \x01(\v2#.robustmq.placement.v1.DeleteAclCmdH\x00R\tdeleteAcl\x12J\n" +
 	"\fcreate_shard\x18< \x01(\v2%.robustmq.placement.v1.CreateShardCmdH\x00R\vcreateShard\x12J\n" +
 	"\fdelete_shard\x18= \x01(\v2%.robustmq.placement.v1.DeleteShardCmdH\x00R\vdeleteShard\x12K\n" +
-	"\rseal_and_roll\x18> \x01(\v2%.robustmq.placement.v1.SealAndRollCmdH\x00R\vsealAndRollB\x04\n" +
+	"\rseal_and_roll\x18> \x01(\v2%.robustmq.placement.v1.SealAndRollCmdH\x00R\vsealAndRoll\x12S\n" +
+	"\x0fdelete_segments\x18? \x01(\v2(.robustmq.placement.v1.DeleteSegmentsCmdH\x00R\x0edeleteSegmentsB\x04\n" +
 	"\x02op\"I\n" +
 	"\x0fRegisterNodeCmd\x126\n" +
 	"\x04node\x18\x01 \x01(\v2\".robustmq.placement.v1.ClusterNodeR\x04node\"\x88\x01\n" +
@@ -1128,7 +1217,13 @@ const file_robustmq_placement_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"end_offset\x18\x04 \x01(\x04R\tendOffset\x12)\n" +
 	"\x10expected_version\x18\x05 \x01(\x04R\x0fexpectedVersion\x12A\n" +
-	"\fnext_segment\x18\x06 \x01(\v2\x1e.robustmq.placement.v1.SegmentR\vnextSegmentBCZAgithub.com/robustmq/robustmq-go/proto/gen/placementpb;placementpbb\x06proto3"
+	"\fnext_segment\x18\x06 \x01(\v2\x1e.robustmq.placement.v1.SegmentR\vnextSegment\"\xa2\x01\n" +
+	"\x11DeleteSegmentsCmd\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x1a\n" +
+	"\tup_to_seq\x18\x03 \x01(\rR\aupToSeq\x12.\n" +
+	"\x10expected_version\x18\x04 \x01(\x04H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
+	"\x11_expected_versionBCZAgithub.com/robustmq/robustmq-go/proto/gen/placementpb;placementpbb\x06proto3"
 
 var (
 	file_robustmq_placement_v1_command_proto_rawDescOnce sync.Once
@@ -1142,7 +1237,7 @@ func file_robustmq_placement_v1_command_proto_rawDescGZIP() []byte {
 	return file_robustmq_placement_v1_command_proto_rawDescData
 }
 
-var file_robustmq_placement_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_robustmq_placement_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_robustmq_placement_v1_command_proto_goTypes = []any{
 	(*Command)(nil),           // 0: robustmq.placement.v1.Command
 	(*RegisterNodeCmd)(nil),   // 1: robustmq.placement.v1.RegisterNodeCmd
@@ -1159,13 +1254,14 @@ var file_robustmq_placement_v1_command_proto_goTypes = []any{
 	(*CreateShardCmd)(nil),    // 12: robustmq.placement.v1.CreateShardCmd
 	(*DeleteShardCmd)(nil),    // 13: robustmq.placement.v1.DeleteShardCmd
 	(*SealAndRollCmd)(nil),    // 14: robustmq.placement.v1.SealAndRollCmd
-	(*ClusterNode)(nil),       // 15: robustmq.placement.v1.ClusterNode
-	(NodeStatus)(0),           // 16: robustmq.placement.v1.NodeStatus
-	(*Tenant)(nil),            // 17: robustmq.placement.v1.Tenant
-	(*User)(nil),              // 18: robustmq.placement.v1.User
-	(*AclRule)(nil),           // 19: robustmq.placement.v1.AclRule
-	(*Shard)(nil),             // 20: robustmq.placement.v1.Shard
-	(*Segment)(nil),           // 21: robustmq.placement.v1.Segment
+	(*DeleteSegmentsCmd)(nil), // 15: robustmq.placement.v1.DeleteSegmentsCmd
+	(*ClusterNode)(nil),       // 16: robustmq.placement.v1.ClusterNode
+	(NodeStatus)(0),           // 17: robustmq.placement.v1.NodeStatus
+	(*Tenant)(nil),            // 18: robustmq.placement.v1.Tenant
+	(*User)(nil),              // 19: robustmq.placement.v1.User
+	(*AclRule)(nil),           // 20: robustmq.placement.v1.AclRule
+	(*Shard)(nil),             // 21: robustmq.placement.v1.Shard
+	(*Segment)(nil),           // 22: robustmq.placement.v1.Segment
 }
 var file_robustmq_placement_v1_command_proto_depIdxs = []int32{
 	1,  // 0: robustmq.placement.v1.Command.register_node:type_name -> robustmq.placement.v1.RegisterNodeCmd
@@ -1182,19 +1278,20 @@ var file_robustmq_placement_v1_command_proto_depIdxs = []int32{
 	12, // 11: robustmq.placement.v1.Command.create_shard:type_name -> robustmq.placement.v1.CreateShardCmd
 	13, // 12: robustmq.placement.v1.Command.delete_shard:type_name -> robustmq.placement.v1.DeleteShardCmd
 	14, // 13: robustmq.placement.v1.Command.seal_and_roll:type_name -> robustmq.placement.v1.SealAndRollCmd
-	15, // 14: robustmq.placement.v1.RegisterNodeCmd.node:type_name -> robustmq.placement.v1.ClusterNode
-	16, // 15: robustmq.placement.v1.SetNodeStatusCmd.status:type_name -> robustmq.placement.v1.NodeStatus
-	17, // 16: robustmq.placement.v1.CreateTenantCmd.tenant:type_name -> robustmq.placement.v1.Tenant
-	18, // 17: robustmq.placement.v1.CreateUserCmd.user:type_name -> robustmq.placement.v1.User
-	19, // 18: robustmq.placement.v1.CreateAclCmd.rule:type_name -> robustmq.placement.v1.AclRule
-	20, // 19: robustmq.placement.v1.CreateShardCmd.shard:type_name -> robustmq.placement.v1.Shard
-	21, // 20: robustmq.placement.v1.CreateShardCmd.first_segment:type_name -> robustmq.placement.v1.Segment
-	21, // 21: robustmq.placement.v1.SealAndRollCmd.next_segment:type_name -> robustmq.placement.v1.Segment
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	15, // 14: robustmq.placement.v1.Command.delete_segments:type_name -> robustmq.placement.v1.DeleteSegmentsCmd
+	16, // 15: robustmq.placement.v1.RegisterNodeCmd.node:type_name -> robustmq.placement.v1.ClusterNode
+	17, // 16: robustmq.placement.v1.SetNodeStatusCmd.status:type_name -> robustmq.placement.v1.NodeStatus
+	18, // 17: robustmq.placement.v1.CreateTenantCmd.tenant:type_name -> robustmq.placement.v1.Tenant
+	19, // 18: robustmq.placement.v1.CreateUserCmd.user:type_name -> robustmq.placement.v1.User
+	20, // 19: robustmq.placement.v1.CreateAclCmd.rule:type_name -> robustmq.placement.v1.AclRule
+	21, // 20: robustmq.placement.v1.CreateShardCmd.shard:type_name -> robustmq.placement.v1.Shard
+	22, // 21: robustmq.placement.v1.CreateShardCmd.first_segment:type_name -> robustmq.placement.v1.Segment
+	22, // 22: robustmq.placement.v1.SealAndRollCmd.next_segment:type_name -> robustmq.placement.v1.Segment
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_robustmq_placement_v1_command_proto_init() }
@@ -1218,16 +1315,18 @@ func file_robustmq_placement_v1_command_proto_init() {
 		(*Command_CreateShard)(nil),
 		(*Command_DeleteShard)(nil),
 		(*Command_SealAndRoll)(nil),
+		(*Command_DeleteSegments)(nil),
 	}
 	file_robustmq_placement_v1_command_proto_msgTypes[4].OneofWrappers = []any{}
 	file_robustmq_placement_v1_command_proto_msgTypes[5].OneofWrappers = []any{}
+	file_robustmq_placement_v1_command_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_robustmq_placement_v1_command_proto_rawDesc), len(file_robustmq_placement_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

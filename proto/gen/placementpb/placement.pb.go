@@ -2436,6 +2436,202 @@ func (x *SealAndRollResponse) GetNext() *Segment {
 	return nil
 }
 
+type DeleteSegmentsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Shard  string                 `protobuf:"bytes,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	// up_to_seq is exclusive: segments with seq < up_to_seq are deleted.
+	UpToSeq uint32 `protobuf:"varint,3,opt,name=up_to_seq,json=upToSeq,proto3" json:"up_to_seq,omitempty"`
+	// expected_version: compare-and-set on the shard's version; absent =
+	// unconditional.
+	ExpectedVersion *uint64 `protobuf:"varint,4,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeleteSegmentsRequest) Reset() {
+	*x = DeleteSegmentsRequest{}
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSegmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSegmentsRequest) ProtoMessage() {}
+
+func (x *DeleteSegmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSegmentsRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSegmentsRequest) Descriptor() ([]byte, []int) {
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *DeleteSegmentsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *DeleteSegmentsRequest) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *DeleteSegmentsRequest) GetUpToSeq() uint32 {
+	if x != nil {
+		return x.UpToSeq
+	}
+	return 0
+}
+
+func (x *DeleteSegmentsRequest) GetExpectedVersion() uint64 {
+	if x != nil && x.ExpectedVersion != nil {
+		return *x.ExpectedVersion
+	}
+	return 0
+}
+
+type DeleteSegmentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// shard is the shard after the deletion (first_segment, first_offset).
+	Shard *Shard `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	// deleted are the removed segments, by seq (empty when there was nothing
+	// below up_to_seq left).
+	Deleted       []*Segment `protobuf:"bytes,2,rep,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSegmentsResponse) Reset() {
+	*x = DeleteSegmentsResponse{}
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSegmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSegmentsResponse) ProtoMessage() {}
+
+func (x *DeleteSegmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSegmentsResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSegmentsResponse) Descriptor() ([]byte, []int) {
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *DeleteSegmentsResponse) GetShard() *Shard {
+	if x != nil {
+		return x.Shard
+	}
+	return nil
+}
+
+func (x *DeleteSegmentsResponse) GetDeleted() []*Segment {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
+// SegmentNotSealed is the error detail (with FailedPrecondition) of a
+// DeleteSegments that would remove a segment that is not SEALED.
+type SegmentNotSealed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Shard         string                 `protobuf:"bytes,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	Seq           uint32                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Status        SegmentStatus          `protobuf:"varint,4,opt,name=status,proto3,enum=robustmq.placement.v1.SegmentStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentNotSealed) Reset() {
+	*x = SegmentNotSealed{}
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentNotSealed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentNotSealed) ProtoMessage() {}
+
+func (x *SegmentNotSealed) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentNotSealed.ProtoReflect.Descriptor instead.
+func (*SegmentNotSealed) Descriptor() ([]byte, []int) {
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SegmentNotSealed) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SegmentNotSealed) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *SegmentNotSealed) GetSeq() uint32 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *SegmentNotSealed) GetStatus() SegmentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SegmentStatus_SEGMENT_STATUS_UNSPECIFIED
+}
+
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// start_revision: events with revision >= start_revision are sent. 0 means
@@ -2449,7 +2645,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[44]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2461,7 +2657,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[44]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2474,7 +2670,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{44}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WatchRequest) GetStartRevision() uint64 {
@@ -2512,7 +2708,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[45]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +2720,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[45]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +2733,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{45}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WatchEvent) GetRevision() uint64 {
@@ -2691,7 +2887,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[46]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2703,7 +2899,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[46]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2716,7 +2912,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{46}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -2880,7 +3076,21 @@ const file_robustmq_placement_v1_placement_proto_rawDesc = "" +
 	"\rexclude_nodes\x18\x06 \x03(\x04R\fexcludeNodes\"\x81\x01\n" +
 	"\x13SealAndRollResponse\x126\n" +
 	"\x06sealed\x18\x01 \x01(\v2\x1e.robustmq.placement.v1.SegmentR\x06sealed\x122\n" +
-	"\x04next\x18\x02 \x01(\v2\x1e.robustmq.placement.v1.SegmentR\x04next\"p\n" +
+	"\x04next\x18\x02 \x01(\v2\x1e.robustmq.placement.v1.SegmentR\x04next\"\xa6\x01\n" +
+	"\x15DeleteSegmentsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x1a\n" +
+	"\tup_to_seq\x18\x03 \x01(\rR\aupToSeq\x12.\n" +
+	"\x10expected_version\x18\x04 \x01(\x04H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
+	"\x11_expected_version\"\x86\x01\n" +
+	"\x16DeleteSegmentsResponse\x122\n" +
+	"\x05shard\x18\x01 \x01(\v2\x1c.robustmq.placement.v1.ShardR\x05shard\x128\n" +
+	"\adeleted\x18\x02 \x03(\v2\x1e.robustmq.placement.v1.SegmentR\adeleted\"\x90\x01\n" +
+	"\x10SegmentNotSealed\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\rR\x03seq\x12<\n" +
+	"\x06status\x18\x04 \x01(\x0e2$.robustmq.placement.v1.SegmentStatusR\x06status\"p\n" +
 	"\fWatchRequest\x12%\n" +
 	"\x0estart_revision\x18\x01 \x01(\x04R\rstartRevision\x129\n" +
 	"\x05kinds\x18\x02 \x03(\x0e2#.robustmq.placement.v1.ResourceKindR\x05kinds\"\xa0\x04\n" +
@@ -2918,7 +3128,7 @@ const file_robustmq_placement_v1_placement_proto_rawDesc = "" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
-	"\x11EVENT_TYPE_DELETE\x10\x022\xc9\x11\n" +
+	"\x11EVENT_TYPE_DELETE\x10\x022\xb8\x12\n" +
 	"\x10PlacementService\x12g\n" +
 	"\fRegisterNode\x12*.robustmq.placement.v1.RegisterNodeRequest\x1a+.robustmq.placement.v1.RegisterNodeResponse\x12^\n" +
 	"\tHeartbeat\x12'.robustmq.placement.v1.HeartbeatRequest\x1a(.robustmq.placement.v1.HeartbeatResponse\x12m\n" +
@@ -2944,7 +3154,8 @@ const file_robustmq_placement_v1_placement_proto_rawDesc = "" +
 	"\bGetShard\x12&.robustmq.placement.v1.GetShardRequest\x1a'.robustmq.placement.v1.GetShardResponse\x12a\n" +
 	"\n" +
 	"ListShards\x12(.robustmq.placement.v1.ListShardsRequest\x1a).robustmq.placement.v1.ListShardsResponse\x12d\n" +
-	"\vSealAndRoll\x12).robustmq.placement.v1.SealAndRollRequest\x1a*.robustmq.placement.v1.SealAndRollResponse\x12T\n" +
+	"\vSealAndRoll\x12).robustmq.placement.v1.SealAndRollRequest\x1a*.robustmq.placement.v1.SealAndRollResponse\x12m\n" +
+	"\x0eDeleteSegments\x12,.robustmq.placement.v1.DeleteSegmentsRequest\x1a-.robustmq.placement.v1.DeleteSegmentsResponse\x12T\n" +
 	"\x05Watch\x12#.robustmq.placement.v1.WatchRequest\x1a$.robustmq.placement.v1.WatchResponse0\x01BCZAgithub.com/robustmq/robustmq-go/proto/gen/placementpb;placementpbb\x06proto3"
 
 var (
@@ -2960,7 +3171,7 @@ func file_robustmq_placement_v1_placement_proto_rawDescGZIP() []byte {
 }
 
 var file_robustmq_placement_v1_placement_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_robustmq_placement_v1_placement_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_robustmq_placement_v1_placement_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_robustmq_placement_v1_placement_proto_goTypes = []any{
 	(ReadConsistency)(0),           // 0: robustmq.placement.v1.ReadConsistency
 	(ResourceKind)(0),              // 1: robustmq.placement.v1.ResourceKind
@@ -3009,114 +3220,123 @@ var file_robustmq_placement_v1_placement_proto_goTypes = []any{
 	(*ListShardsResponse)(nil),     // 44: robustmq.placement.v1.ListShardsResponse
 	(*SealAndRollRequest)(nil),     // 45: robustmq.placement.v1.SealAndRollRequest
 	(*SealAndRollResponse)(nil),    // 46: robustmq.placement.v1.SealAndRollResponse
-	(*WatchRequest)(nil),           // 47: robustmq.placement.v1.WatchRequest
-	(*WatchEvent)(nil),             // 48: robustmq.placement.v1.WatchEvent
-	(*WatchResponse)(nil),          // 49: robustmq.placement.v1.WatchResponse
-	nil,                            // 50: robustmq.placement.v1.CreateTenantRequest.ConfigEntry
-	nil,                            // 51: robustmq.placement.v1.CreateShardRequest.ConfigEntry
-	(*ClusterNode)(nil),            // 52: robustmq.placement.v1.ClusterNode
-	(NodeKind)(0),                  // 53: robustmq.placement.v1.NodeKind
-	(*KeyValue)(nil),               // 54: robustmq.placement.v1.KeyValue
-	(*Tenant)(nil),                 // 55: robustmq.placement.v1.Tenant
-	(*User)(nil),                   // 56: robustmq.placement.v1.User
-	(*AclRule)(nil),                // 57: robustmq.placement.v1.AclRule
-	(*Shard)(nil),                  // 58: robustmq.placement.v1.Shard
-	(*Segment)(nil),                // 59: robustmq.placement.v1.Segment
+	(*DeleteSegmentsRequest)(nil),  // 47: robustmq.placement.v1.DeleteSegmentsRequest
+	(*DeleteSegmentsResponse)(nil), // 48: robustmq.placement.v1.DeleteSegmentsResponse
+	(*SegmentNotSealed)(nil),       // 49: robustmq.placement.v1.SegmentNotSealed
+	(*WatchRequest)(nil),           // 50: robustmq.placement.v1.WatchRequest
+	(*WatchEvent)(nil),             // 51: robustmq.placement.v1.WatchEvent
+	(*WatchResponse)(nil),          // 52: robustmq.placement.v1.WatchResponse
+	nil,                            // 53: robustmq.placement.v1.CreateTenantRequest.ConfigEntry
+	nil,                            // 54: robustmq.placement.v1.CreateShardRequest.ConfigEntry
+	(*ClusterNode)(nil),            // 55: robustmq.placement.v1.ClusterNode
+	(NodeKind)(0),                  // 56: robustmq.placement.v1.NodeKind
+	(*KeyValue)(nil),               // 57: robustmq.placement.v1.KeyValue
+	(*Tenant)(nil),                 // 58: robustmq.placement.v1.Tenant
+	(*User)(nil),                   // 59: robustmq.placement.v1.User
+	(*AclRule)(nil),                // 60: robustmq.placement.v1.AclRule
+	(*Shard)(nil),                  // 61: robustmq.placement.v1.Shard
+	(*Segment)(nil),                // 62: robustmq.placement.v1.Segment
+	(SegmentStatus)(0),             // 63: robustmq.placement.v1.SegmentStatus
 }
 var file_robustmq_placement_v1_placement_proto_depIdxs = []int32{
-	52, // 0: robustmq.placement.v1.RegisterNodeRequest.node:type_name -> robustmq.placement.v1.ClusterNode
-	52, // 1: robustmq.placement.v1.RegisterNodeResponse.node:type_name -> robustmq.placement.v1.ClusterNode
-	53, // 2: robustmq.placement.v1.ListNodesRequest.kind:type_name -> robustmq.placement.v1.NodeKind
+	55, // 0: robustmq.placement.v1.RegisterNodeRequest.node:type_name -> robustmq.placement.v1.ClusterNode
+	55, // 1: robustmq.placement.v1.RegisterNodeResponse.node:type_name -> robustmq.placement.v1.ClusterNode
+	56, // 2: robustmq.placement.v1.ListNodesRequest.kind:type_name -> robustmq.placement.v1.NodeKind
 	0,  // 3: robustmq.placement.v1.ListNodesRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	52, // 4: robustmq.placement.v1.ListNodesResponse.nodes:type_name -> robustmq.placement.v1.ClusterNode
-	54, // 5: robustmq.placement.v1.PutKVResponse.kv:type_name -> robustmq.placement.v1.KeyValue
+	55, // 4: robustmq.placement.v1.ListNodesResponse.nodes:type_name -> robustmq.placement.v1.ClusterNode
+	57, // 5: robustmq.placement.v1.PutKVResponse.kv:type_name -> robustmq.placement.v1.KeyValue
 	0,  // 6: robustmq.placement.v1.GetKVRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	54, // 7: robustmq.placement.v1.GetKVResponse.kv:type_name -> robustmq.placement.v1.KeyValue
+	57, // 7: robustmq.placement.v1.GetKVResponse.kv:type_name -> robustmq.placement.v1.KeyValue
 	0,  // 8: robustmq.placement.v1.ListKVRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	54, // 9: robustmq.placement.v1.ListKVResponse.kvs:type_name -> robustmq.placement.v1.KeyValue
-	50, // 10: robustmq.placement.v1.CreateTenantRequest.config:type_name -> robustmq.placement.v1.CreateTenantRequest.ConfigEntry
-	55, // 11: robustmq.placement.v1.CreateTenantResponse.tenant:type_name -> robustmq.placement.v1.Tenant
+	57, // 9: robustmq.placement.v1.ListKVResponse.kvs:type_name -> robustmq.placement.v1.KeyValue
+	53, // 10: robustmq.placement.v1.CreateTenantRequest.config:type_name -> robustmq.placement.v1.CreateTenantRequest.ConfigEntry
+	58, // 11: robustmq.placement.v1.CreateTenantResponse.tenant:type_name -> robustmq.placement.v1.Tenant
 	0,  // 12: robustmq.placement.v1.ListTenantsRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	55, // 13: robustmq.placement.v1.ListTenantsResponse.tenants:type_name -> robustmq.placement.v1.Tenant
-	56, // 14: robustmq.placement.v1.CreateUserResponse.user:type_name -> robustmq.placement.v1.User
+	58, // 13: robustmq.placement.v1.ListTenantsResponse.tenants:type_name -> robustmq.placement.v1.Tenant
+	59, // 14: robustmq.placement.v1.CreateUserResponse.user:type_name -> robustmq.placement.v1.User
 	0,  // 15: robustmq.placement.v1.ListUsersRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	56, // 16: robustmq.placement.v1.ListUsersResponse.users:type_name -> robustmq.placement.v1.User
-	57, // 17: robustmq.placement.v1.CreateAclRequest.rule:type_name -> robustmq.placement.v1.AclRule
-	57, // 18: robustmq.placement.v1.CreateAclResponse.rule:type_name -> robustmq.placement.v1.AclRule
+	59, // 16: robustmq.placement.v1.ListUsersResponse.users:type_name -> robustmq.placement.v1.User
+	60, // 17: robustmq.placement.v1.CreateAclRequest.rule:type_name -> robustmq.placement.v1.AclRule
+	60, // 18: robustmq.placement.v1.CreateAclResponse.rule:type_name -> robustmq.placement.v1.AclRule
 	0,  // 19: robustmq.placement.v1.ListAclsRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	57, // 20: robustmq.placement.v1.ListAclsResponse.rules:type_name -> robustmq.placement.v1.AclRule
-	51, // 21: robustmq.placement.v1.CreateShardRequest.config:type_name -> robustmq.placement.v1.CreateShardRequest.ConfigEntry
-	58, // 22: robustmq.placement.v1.CreateShardResponse.shard:type_name -> robustmq.placement.v1.Shard
-	59, // 23: robustmq.placement.v1.CreateShardResponse.segment:type_name -> robustmq.placement.v1.Segment
+	60, // 20: robustmq.placement.v1.ListAclsResponse.rules:type_name -> robustmq.placement.v1.AclRule
+	54, // 21: robustmq.placement.v1.CreateShardRequest.config:type_name -> robustmq.placement.v1.CreateShardRequest.ConfigEntry
+	61, // 22: robustmq.placement.v1.CreateShardResponse.shard:type_name -> robustmq.placement.v1.Shard
+	62, // 23: robustmq.placement.v1.CreateShardResponse.segment:type_name -> robustmq.placement.v1.Segment
 	0,  // 24: robustmq.placement.v1.GetShardRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	58, // 25: robustmq.placement.v1.GetShardResponse.shard:type_name -> robustmq.placement.v1.Shard
-	59, // 26: robustmq.placement.v1.GetShardResponse.segments:type_name -> robustmq.placement.v1.Segment
+	61, // 25: robustmq.placement.v1.GetShardResponse.shard:type_name -> robustmq.placement.v1.Shard
+	62, // 26: robustmq.placement.v1.GetShardResponse.segments:type_name -> robustmq.placement.v1.Segment
 	0,  // 27: robustmq.placement.v1.ListShardsRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	58, // 28: robustmq.placement.v1.ListShardsResponse.shards:type_name -> robustmq.placement.v1.Shard
-	59, // 29: robustmq.placement.v1.SealAndRollResponse.sealed:type_name -> robustmq.placement.v1.Segment
-	59, // 30: robustmq.placement.v1.SealAndRollResponse.next:type_name -> robustmq.placement.v1.Segment
-	1,  // 31: robustmq.placement.v1.WatchRequest.kinds:type_name -> robustmq.placement.v1.ResourceKind
-	2,  // 32: robustmq.placement.v1.WatchEvent.type:type_name -> robustmq.placement.v1.EventType
-	1,  // 33: robustmq.placement.v1.WatchEvent.kind:type_name -> robustmq.placement.v1.ResourceKind
-	52, // 34: robustmq.placement.v1.WatchEvent.node:type_name -> robustmq.placement.v1.ClusterNode
-	58, // 35: robustmq.placement.v1.WatchEvent.shard:type_name -> robustmq.placement.v1.Shard
-	59, // 36: robustmq.placement.v1.WatchEvent.segment:type_name -> robustmq.placement.v1.Segment
-	55, // 37: robustmq.placement.v1.WatchEvent.tenant:type_name -> robustmq.placement.v1.Tenant
-	56, // 38: robustmq.placement.v1.WatchEvent.user:type_name -> robustmq.placement.v1.User
-	57, // 39: robustmq.placement.v1.WatchEvent.acl:type_name -> robustmq.placement.v1.AclRule
-	54, // 40: robustmq.placement.v1.WatchEvent.kv:type_name -> robustmq.placement.v1.KeyValue
-	48, // 41: robustmq.placement.v1.WatchResponse.events:type_name -> robustmq.placement.v1.WatchEvent
-	3,  // 42: robustmq.placement.v1.PlacementService.RegisterNode:input_type -> robustmq.placement.v1.RegisterNodeRequest
-	5,  // 43: robustmq.placement.v1.PlacementService.Heartbeat:input_type -> robustmq.placement.v1.HeartbeatRequest
-	7,  // 44: robustmq.placement.v1.PlacementService.UnregisterNode:input_type -> robustmq.placement.v1.UnregisterNodeRequest
-	9,  // 45: robustmq.placement.v1.PlacementService.ListNodes:input_type -> robustmq.placement.v1.ListNodesRequest
-	11, // 46: robustmq.placement.v1.PlacementService.PutKV:input_type -> robustmq.placement.v1.PutKVRequest
-	13, // 47: robustmq.placement.v1.PlacementService.GetKV:input_type -> robustmq.placement.v1.GetKVRequest
-	15, // 48: robustmq.placement.v1.PlacementService.DeleteKV:input_type -> robustmq.placement.v1.DeleteKVRequest
-	17, // 49: robustmq.placement.v1.PlacementService.ListKV:input_type -> robustmq.placement.v1.ListKVRequest
-	19, // 50: robustmq.placement.v1.PlacementService.CreateTenant:input_type -> robustmq.placement.v1.CreateTenantRequest
-	21, // 51: robustmq.placement.v1.PlacementService.DeleteTenant:input_type -> robustmq.placement.v1.DeleteTenantRequest
-	23, // 52: robustmq.placement.v1.PlacementService.ListTenants:input_type -> robustmq.placement.v1.ListTenantsRequest
-	25, // 53: robustmq.placement.v1.PlacementService.CreateUser:input_type -> robustmq.placement.v1.CreateUserRequest
-	27, // 54: robustmq.placement.v1.PlacementService.DeleteUser:input_type -> robustmq.placement.v1.DeleteUserRequest
-	29, // 55: robustmq.placement.v1.PlacementService.ListUsers:input_type -> robustmq.placement.v1.ListUsersRequest
-	31, // 56: robustmq.placement.v1.PlacementService.CreateAcl:input_type -> robustmq.placement.v1.CreateAclRequest
-	33, // 57: robustmq.placement.v1.PlacementService.DeleteAcl:input_type -> robustmq.placement.v1.DeleteAclRequest
-	35, // 58: robustmq.placement.v1.PlacementService.ListAcls:input_type -> robustmq.placement.v1.ListAclsRequest
-	37, // 59: robustmq.placement.v1.PlacementService.CreateShard:input_type -> robustmq.placement.v1.CreateShardRequest
-	39, // 60: robustmq.placement.v1.PlacementService.DeleteShard:input_type -> robustmq.placement.v1.DeleteShardRequest
-	41, // 61: robustmq.placement.v1.PlacementService.GetShard:input_type -> robustmq.placement.v1.GetShardRequest
-	43, // 62: robustmq.placement.v1.PlacementService.ListShards:input_type -> robustmq.placement.v1.ListShardsRequest
-	45, // 63: robustmq.placement.v1.PlacementService.SealAndRoll:input_type -> robustmq.placement.v1.SealAndRollRequest
-	47, // 64: robustmq.placement.v1.PlacementService.Watch:input_type -> robustmq.placement.v1.WatchRequest
-	4,  // 65: robustmq.placement.v1.PlacementService.RegisterNode:output_type -> robustmq.placement.v1.RegisterNodeResponse
-	6,  // 66: robustmq.placement.v1.PlacementService.Heartbeat:output_type -> robustmq.placement.v1.HeartbeatResponse
-	8,  // 67: robustmq.placement.v1.PlacementService.UnregisterNode:output_type -> robustmq.placement.v1.UnregisterNodeResponse
-	10, // 68: robustmq.placement.v1.PlacementService.ListNodes:output_type -> robustmq.placement.v1.ListNodesResponse
-	12, // 69: robustmq.placement.v1.PlacementService.PutKV:output_type -> robustmq.placement.v1.PutKVResponse
-	14, // 70: robustmq.placement.v1.PlacementService.GetKV:output_type -> robustmq.placement.v1.GetKVResponse
-	16, // 71: robustmq.placement.v1.PlacementService.DeleteKV:output_type -> robustmq.placement.v1.DeleteKVResponse
-	18, // 72: robustmq.placement.v1.PlacementService.ListKV:output_type -> robustmq.placement.v1.ListKVResponse
-	20, // 73: robustmq.placement.v1.PlacementService.CreateTenant:output_type -> robustmq.placement.v1.CreateTenantResponse
-	22, // 74: robustmq.placement.v1.PlacementService.DeleteTenant:output_type -> robustmq.placement.v1.DeleteTenantResponse
-	24, // 75: robustmq.placement.v1.PlacementService.ListTenants:output_type -> robustmq.placement.v1.ListTenantsResponse
-	26, // 76: robustmq.placement.v1.PlacementService.CreateUser:output_type -> robustmq.placement.v1.CreateUserResponse
-	28, // 77: robustmq.placement.v1.PlacementService.DeleteUser:output_type -> robustmq.placement.v1.DeleteUserResponse
-	30, // 78: robustmq.placement.v1.PlacementService.ListUsers:output_type -> robustmq.placement.v1.ListUsersResponse
-	32, // 79: robustmq.placement.v1.PlacementService.CreateAcl:output_type -> robustmq.placement.v1.CreateAclResponse
-	34, // 80: robustmq.placement.v1.PlacementService.DeleteAcl:output_type -> robustmq.placement.v1.DeleteAclResponse
-	36, // 81: robustmq.placement.v1.PlacementService.ListAcls:output_type -> robustmq.placement.v1.ListAclsResponse
-	38, // 82: robustmq.placement.v1.PlacementService.CreateShard:output_type -> robustmq.placement.v1.CreateShardResponse
-	40, // 83: robustmq.placement.v1.PlacementService.DeleteShard:output_type -> robustmq.placement.v1.DeleteShardResponse
-	42, // 84: robustmq.placement.v1.PlacementService.GetShard:output_type -> robustmq.placement.v1.GetShardResponse
-	44, // 85: robustmq.placement.v1.PlacementService.ListShards:output_type -> robustmq.placement.v1.ListShardsResponse
-	46, // 86: robustmq.placement.v1.PlacementService.SealAndRoll:output_type -> robustmq.placement.v1.SealAndRollResponse
-	49, // 87: robustmq.placement.v1.PlacementService.Watch:output_type -> robustmq.placement.v1.WatchResponse
-	65, // [65:88] is the sub-list for method output_type
-	42, // [42:65] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	61, // 28: robustmq.placement.v1.ListShardsResponse.shards:type_name -> robustmq.placement.v1.Shard
+	62, // 29: robustmq.placement.v1.SealAndRollResponse.sealed:type_name -> robustmq.placement.v1.Segment
+	62, // 30: robustmq.placement.v1.SealAndRollResponse.next:type_name -> robustmq.placement.v1.Segment
+	61, // 31: robustmq.placement.v1.DeleteSegmentsResponse.shard:type_name -> robustmq.placement.v1.Shard
+	62, // 32: robustmq.placement.v1.DeleteSegmentsResponse.deleted:type_name -> robustmq.placement.v1.Segment
+	63, // 33: robustmq.placement.v1.SegmentNotSealed.status:type_name -> robustmq.placement.v1.SegmentStatus
+	1,  // 34: robustmq.placement.v1.WatchRequest.kinds:type_name -> robustmq.placement.v1.ResourceKind
+	2,  // 35: robustmq.placement.v1.WatchEvent.type:type_name -> robustmq.placement.v1.EventType
+	1,  // 36: robustmq.placement.v1.WatchEvent.kind:type_name -> robustmq.placement.v1.ResourceKind
+	55, // 37: robustmq.placement.v1.WatchEvent.node:type_name -> robustmq.placement.v1.ClusterNode
+	61, // 38: robustmq.placement.v1.WatchEvent.shard:type_name -> robustmq.placement.v1.Shard
+	62, // 39: robustmq.placement.v1.WatchEvent.segment:type_name -> robustmq.placement.v1.Segment
+	58, // 40: robustmq.placement.v1.WatchEvent.tenant:type_name -> robustmq.placement.v1.Tenant
+	59, // 41: robustmq.placement.v1.WatchEvent.user:type_name -> robustmq.placement.v1.User
+	60, // 42: robustmq.placement.v1.WatchEvent.acl:type_name -> robustmq.placement.v1.AclRule
+	57, // 43: robustmq.placement.v1.WatchEvent.kv:type_name -> robustmq.placement.v1.KeyValue
+	51, // 44: robustmq.placement.v1.WatchResponse.events:type_name -> robustmq.placement.v1.WatchEvent
+	3,  // 45: robustmq.placement.v1.PlacementService.RegisterNode:input_type -> robustmq.placement.v1.RegisterNodeRequest
+	5,  // 46: robustmq.placement.v1.PlacementService.Heartbeat:input_type -> robustmq.placement.v1.HeartbeatRequest
+	7,  // 47: robustmq.placement.v1.PlacementService.UnregisterNode:input_type -> robustmq.placement.v1.UnregisterNodeRequest
+	9,  // 48: robustmq.placement.v1.PlacementService.ListNodes:input_type -> robustmq.placement.v1.ListNodesRequest
+	11, // 49: robustmq.placement.v1.PlacementService.PutKV:input_type -> robustmq.placement.v1.PutKVRequest
+	13, // 50: robustmq.placement.v1.PlacementService.GetKV:input_type -> robustmq.placement.v1.GetKVRequest
+	15, // 51: robustmq.placement.v1.PlacementService.DeleteKV:input_type -> robustmq.placement.v1.DeleteKVRequest
+	17, // 52: robustmq.placement.v1.PlacementService.ListKV:input_type -> robustmq.placement.v1.ListKVRequest
+	19, // 53: robustmq.placement.v1.PlacementService.CreateTenant:input_type -> robustmq.placement.v1.CreateTenantRequest
+	21, // 54: robustmq.placement.v1.PlacementService.DeleteTenant:input_type -> robustmq.placement.v1.DeleteTenantRequest
+	23, // 55: robustmq.placement.v1.PlacementService.ListTenants:input_type -> robustmq.placement.v1.ListTenantsRequest
+	25, // 56: robustmq.placement.v1.PlacementService.CreateUser:input_type -> robustmq.placement.v1.CreateUserRequest
+	27, // 57: robustmq.placement.v1.PlacementService.DeleteUser:input_type -> robustmq.placement.v1.DeleteUserRequest
+	29, // 58: robustmq.placement.v1.PlacementService.ListUsers:input_type -> robustmq.placement.v1.ListUsersRequest
+	31, // 59: robustmq.placement.v1.PlacementService.CreateAcl:input_type -> robustmq.placement.v1.CreateAclRequest
+	33, // 60: robustmq.placement.v1.PlacementService.DeleteAcl:input_type -> robustmq.placement.v1.DeleteAclRequest
+	35, // 61: robustmq.placement.v1.PlacementService.ListAcls:input_type -> robustmq.placement.v1.ListAclsRequest
+	37, // 62: robustmq.placement.v1.PlacementService.CreateShard:input_type -> robustmq.placement.v1.CreateShardRequest
+	39, // 63: robustmq.placement.v1.PlacementService.DeleteShard:input_type -> robustmq.placement.v1.DeleteShardRequest
+	41, // 64: robustmq.placement.v1.PlacementService.GetShard:input_type -> robustmq.placement.v1.GetShardRequest
+	43, // 65: robustmq.placement.v1.PlacementService.ListShards:input_type -> robustmq.placement.v1.ListShardsRequest
+	45, // 66: robustmq.placement.v1.PlacementService.SealAndRoll:input_type -> robustmq.placement.v1.SealAndRollRequest
+	47, // 67: robustmq.placement.v1.PlacementService.DeleteSegments:input_type -> robustmq.placement.v1.DeleteSegmentsRequest
+	50, // 68: robustmq.placement.v1.PlacementService.Watch:input_type -> robustmq.placement.v1.WatchRequest
+	4,  // 69: robustmq.placement.v1.PlacementService.RegisterNode:output_type -> robustmq.placement.v1.RegisterNodeResponse
+	6,  // 70: robustmq.placement.v1.PlacementService.Heartbeat:output_type -> robustmq.placement.v1.HeartbeatResponse
+	8,  // 71: robustmq.placement.v1.PlacementService.UnregisterNode:output_type -> robustmq.placement.v1.UnregisterNodeResponse
+	10, // 72: robustmq.placement.v1.PlacementService.ListNodes:output_type -> robustmq.placement.v1.ListNodesResponse
+	12, // 73: robustmq.placement.v1.PlacementService.PutKV:output_type -> robustmq.placement.v1.PutKVResponse
+	14, // 74: robustmq.placement.v1.PlacementService.GetKV:output_type -> robustmq.placement.v1.GetKVResponse
+	16, // 75: robustmq.placement.v1.PlacementService.DeleteKV:output_type -> robustmq.placement.v1.DeleteKVResponse
+	18, // 76: robustmq.placement.v1.PlacementService.ListKV:output_type -> robustmq.placement.v1.ListKVResponse
+	20, // 77: robustmq.placement.v1.PlacementService.CreateTenant:output_type -> robustmq.placement.v1.CreateTenantResponse
+	22, // 78: robustmq.placement.v1.PlacementService.DeleteTenant:output_type -> robustmq.placement.v1.DeleteTenantResponse
+	24, // 79: robustmq.placement.v1.PlacementService.ListTenants:output_type -> robustmq.placement.v1.ListTenantsResponse
+	26, // 80: robustmq.placement.v1.PlacementService.CreateUser:output_type -> robustmq.placement.v1.CreateUserResponse
+	28, // 81: robustmq.placement.v1.PlacementService.DeleteUser:output_type -> robustmq.placement.v1.DeleteUserResponse
+	30, // 82: robustmq.placement.v1.PlacementService.ListUsers:output_type -> robustmq.placement.v1.ListUsersResponse
+	32, // 83: robustmq.placement.v1.PlacementService.CreateAcl:output_type -> robustmq.placement.v1.CreateAclResponse
+	34, // 84: robustmq.placement.v1.PlacementService.DeleteAcl:output_type -> robustmq.placement.v1.DeleteAclResponse
+	36, // 85: robustmq.placement.v1.PlacementService.ListAcls:output_type -> robustmq.placement.v1.ListAclsResponse
+	38, // 86: robustmq.placement.v1.PlacementService.CreateShard:output_type -> robustmq.placement.v1.CreateShardResponse
+	40, // 87: robustmq.placement.v1.PlacementService.DeleteShard:output_type -> robustmq.placement.v1.DeleteShardResponse
+	42, // 88: robustmq.placement.v1.PlacementService.GetShard:output_type -> robustmq.placement.v1.GetShardResponse
+	44, // 89: robustmq.placement.v1.PlacementService.ListShards:output_type -> robustmq.placement.v1.ListShardsResponse
+	46, // 90: robustmq.placement.v1.PlacementService.SealAndRoll:output_type -> robustmq.placement.v1.SealAndRollResponse
+	48, // 91: robustmq.placement.v1.PlacementService.DeleteSegments:output_type -> robustmq.placement.v1.DeleteSegmentsResponse
+	52, // 92: robustmq.placement.v1.PlacementService.Watch:output_type -> robustmq.placement.v1.WatchResponse
+	69, // [69:93] is the sub-list for method output_type
+	45, // [45:69] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_robustmq_placement_v1_placement_proto_init() }
@@ -3127,7 +3347,8 @@ func file_robustmq_placement_v1_placement_proto_init() {
 	file_robustmq_placement_v1_types_proto_init()
 	file_robustmq_placement_v1_placement_proto_msgTypes[8].OneofWrappers = []any{}
 	file_robustmq_placement_v1_placement_proto_msgTypes[12].OneofWrappers = []any{}
-	file_robustmq_placement_v1_placement_proto_msgTypes[45].OneofWrappers = []any{
+	file_robustmq_placement_v1_placement_proto_msgTypes[44].OneofWrappers = []any{}
+	file_robustmq_placement_v1_placement_proto_msgTypes[48].OneofWrappers = []any{
 		(*WatchEvent_Node)(nil),
 		(*WatchEvent_Shard)(nil),
 		(*WatchEvent_Segment)(nil),
@@ -3142,7 +3363,7 @@ func file_robustmq_placement_v1_placement_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_robustmq_placement_v1_placement_proto_rawDesc), len(file_robustmq_placement_v1_placement_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   49,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

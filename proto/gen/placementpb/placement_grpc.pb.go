@@ -45,6 +45,7 @@ const (
 	PlacementService_GetShard_FullMethodName       = "/robustmq.placement.v1.PlacementService/GetShard"
 	PlacementService_ListShards_FullMethodName     = "/robustmq.placement.v1.PlacementService/ListShards"
 	PlacementService_SealAndRoll_FullMethodName    = "/robustmq.placement.v1.PlacementService/SealAndRoll"
+	PlacementService_DeleteSegments_FullMethodName = "/robustmq.placement.v1.PlacementService/DeleteSegments"
 	PlacementService_Watch_FullMethodName          = "/robustmq.placement.v1.PlacementService/Watch"
 )
 
@@ -78,6 +79,11 @@ type PlacementServiceClient interface {
 	GetShard(ctx context.Context, in *GetShardRequest, opts ...grpc.CallOption) (*GetShardResponse, error)
 	ListShards(ctx context.Context, in *ListShardsRequest, opts ...grpc.CallOption) (*ListShardsResponse, error)
 	SealAndRoll(ctx context.Context, in *SealAndRollRequest, opts ...grpc.CallOption) (*SealAndRollResponse, error)
+	// DeleteSegments removes sealed segments below up_to_seq (retention) in
+	// one Raft entry; the replicas drop their data when they see the
+	// segments gone. A segment below up_to_seq that is not SEALED fails the
+	// whole request with FailedPrecondition and a SegmentNotSealed detail.
+	DeleteSegments(ctx context.Context, in *DeleteSegmentsRequest, opts ...grpc.CallOption) (*DeleteSegmentsResponse, error)
 	// Watch streams changes from start_revision on. When the member no longer
 	// holds that history it sends one response with resync=true and ends the
 	// stream: the watcher must list again and watch from the listed revision.
@@ -312,6 +318,16 @@ func (c *placementServiceClient) SealAndRoll(ctx context.Context, in *SealAndRol
 	return out, nil
 }
 
+func (c *placementServiceClient) DeleteSegments(ctx context.Context, in *DeleteSegmentsRequest, opts ...grpc.CallOption) (*DeleteSegmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSegmentsResponse)
+	err := c.cc.Invoke(ctx, PlacementService_DeleteSegments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *placementServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &PlacementService_ServiceDesc.Streams[0], PlacementService_Watch_FullMethodName, cOpts...)
@@ -361,6 +377,11 @@ type PlacementServiceServer interface {
 	GetShard(context.Context, *GetShardRequest) (*GetShardResponse, error)
 	ListShards(context.Context, *ListShardsRequest) (*ListShardsResponse, error)
 	SealAndRoll(context.Context, *SealAndRollRequest) (*SealAndRollResponse, error)
+	// DeleteSegments removes sealed segments below up_to_seq (retention) in
+	// one Raft entry; the replicas drop their data when they see the
+	// segments gone. A segment below up_to_seq that is not SEALED fails the
+	// whole request with FailedPrecondition and a SegmentNotSealed detail.
+	DeleteSegments(context.Context, *DeleteSegmentsRequest) (*DeleteSegmentsResponse, error)
 	// Watch streams changes from start_revision on. When the member no longer
 	// holds that history it sends one response with resync=true and ends the
 	// stream: the watcher must list again and watch from the listed revision.
@@ -440,6 +461,9 @@ func (UnimplementedPlacementServiceServer) ListShards(context.Context, *ListShar
 }
 func (UnimplementedPlacementServiceServer) SealAndRoll(context.Context, *SealAndRollRequest) (*SealAndRollResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SealAndRoll not implemented")
+}
+func (UnimplementedPlacementServiceServer) DeleteSegments(context.Context, *DeleteSegmentsRequest) (*DeleteSegmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSegments not implemented")
 }
 func (UnimplementedPlacementServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
@@ -861,6 +885,24 @@ func _PlacementService_SealAndRoll_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PlacementService_DeleteSegments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSegmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).DeleteSegments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_DeleteSegments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).DeleteSegments(ctx, req.(*DeleteSegmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PlacementService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -966,6 +1008,10 @@ var PlacementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SealAndRoll",
 			Handler:    _PlacementService_SealAndRoll_Handler,
+		},
+		{
+			MethodName: "DeleteSegments",
+			Handler:    _PlacementService_DeleteSegments_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

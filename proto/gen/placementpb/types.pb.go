@@ -461,6 +461,12 @@ type Shard struct {
 	CreatedAtMs   int64             `protobuf:"varint,7,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
 	Version       uint64            `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
 	Config        map[string]string `protobuf:"bytes,9,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// first_segment is the seq of the first segment the shard still has and
+	// first_offset its start offset: retention (DeleteSegments) removed every
+	// earlier segment, so offsets below first_offset are gone. Both are 0
+	// until the first deletion.
+	FirstSegment  uint32 `protobuf:"varint,10,opt,name=first_segment,json=firstSegment,proto3" json:"first_segment,omitempty"`
+	FirstOffset   uint64 `protobuf:"varint,11,opt,name=first_offset,json=firstOffset,proto3" json:"first_offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -556,6 +562,20 @@ func (x *Shard) GetConfig() map[string]string {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *Shard) GetFirstSegment() uint32 {
+	if x != nil {
+		return x.FirstSegment
+	}
+	return 0
+}
+
+func (x *Shard) GetFirstOffset() uint64 {
+	if x != nil {
+		return x.FirstOffset
+	}
+	return 0
 }
 
 // Segment is a contiguous range of a shard's offsets, written by one leader
@@ -1108,7 +1128,7 @@ const file_robustmq_placement_v1_types_proto_rawDesc = "" +
 	"\aversion\x18\b \x01(\x04R\aversion\x1a=\n" +
 	"\x0fExtraAddrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\x03\n" +
 	"\x05Shard\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
@@ -1119,7 +1139,10 @@ const file_robustmq_placement_v1_types_proto_rawDesc = "" +
 	"\x0eactive_segment\x18\x06 \x01(\rR\ractiveSegment\x12\"\n" +
 	"\rcreated_at_ms\x18\a \x01(\x03R\vcreatedAtMs\x12\x18\n" +
 	"\aversion\x18\b \x01(\x04R\aversion\x12@\n" +
-	"\x06config\x18\t \x03(\v2(.robustmq.placement.v1.Shard.ConfigEntryR\x06config\x1a9\n" +
+	"\x06config\x18\t \x03(\v2(.robustmq.placement.v1.Shard.ConfigEntryR\x06config\x12#\n" +
+	"\rfirst_segment\x18\n" +
+	" \x01(\rR\ffirstSegment\x12!\n" +
+	"\ffirst_offset\x18\v \x01(\x04R\vfirstOffset\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x03\n" +
