@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -320,5 +321,33 @@ func TestPercentile(t *testing.T) {
 	}
 	if percentile(nil, 50) != 0 || percentile(d[:1], 99) != 1 {
 		t.Fatal("edge cases")
+	}
+}
+
+func TestStreamAndBenchCommandsExist(t *testing.T) {
+	root := newRoot(&env{out: io.Discard, errOut: io.Discard}, DefaultPlacement)
+	for _, path := range [][]string{
+		{"stream", "create"}, {"stream", "describe"}, {"stream", "list"}, {"stream", "delete"},
+		{"bench", "produce"}, {"bench", "consume"},
+	} {
+		c, _, err := root.Find(path)
+		if err != nil || c.Name() != path[len(path)-1] {
+			t.Fatalf("command %q not found (%v)", path, err)
+		}
+		if c.Flags().Lookup("tenant") == nil || strings.TrimSpace(c.Example) == "" {
+			t.Fatalf("%q lacks --tenant or an example", path)
+		}
+	}
+	produce, _, _ := root.Find([]string{"bench", "produce"})
+	for _, f := range []string{"stream", "count", "size", "concurrency", "partitions", "verifiable", "batch", "window", "deadline"} {
+		if produce.Flags().Lookup(f) == nil {
+			t.Fatalf("bench produce has no --%s", f)
+		}
+	}
+	consume, _, _ := root.Find([]string{"bench", "consume"})
+	for _, f := range []string{"stream", "verify", "expect", "timeout"} {
+		if consume.Flags().Lookup(f) == nil && consume.InheritedFlags().Lookup(f) == nil {
+			t.Fatalf("bench consume has no --%s", f)
+		}
 	}
 }

@@ -280,6 +280,7 @@ type appendStream struct {
 	addr   string
 	stream journalpb.JournalService_AppendClient
 	cancel context.CancelFunc
+	sendCh chan *journalpb.AppendRequest
 }
 
 type appendResp struct {
@@ -415,10 +416,21 @@ func (w *partWriter) nextWake() time.Time {
 }
 
 // expire reports every batch whose deadline passed as timed out.
+// When the oldest batch expires while in flight, the stream is dropped too:
+// a leader that has not answered for a whole deadline is not trusted to,
+// and the next attempt asks the placement center afresh.
 func (w *partWriter) expire(now time.Time) {
-	for _, pe := range w.queue {
+	for i, pe := range w.queue {
 		if !pe.reported && !now.Before(pe.deadline) {
-			pe.report(AppendResult{}, &TimeoutError{Partition: w.partition, Attempts: pe.attempts, Err: w.lastErr})
+			err := w.lastErr
+			if i < w.sent && err == nil {
+				err = status.Errorf(codes.DeadlineExceeded, "streamclient: no answer from the leader at %s", w.cur.addr)
+			}
+			pe.report(AppendResult{}, &TimeoutError{Partition: w.partition, Attempts: pe.attempts, Err: err})
+			if i == 0 && w.sent > 0 {
+				w.teardown()
+				w.scheduleRetry()
+			}
 		}
 	}
 }
@@ -479,8 +491,10 @@ func (w *partWriter) connect() {
 			stream, err = cc.Append(sctx)
 			if err == nil {
 				w.gen++
-				w.cur = &appendStream{gen: w.gen, seg: seg, addr: addr, stream: stream, cancel: scancel}
+				w.cur = &appendStream{gen: w.gen, seg: seg, addr: addr, stream: stream, cancel: scancel,
+					sendCh: make(chan *journalpb.AppendRequest, w.p.opts.MaxInFlight)}
 				go w.receive(sctx, w.gen, stream)
+				go send(sctx, stream, w.cur.sendCh)
 				return
 			}
 			scancel()
@@ -542,23 +556,35 @@ func (w *partWriter) teardown() {
 	w.gen++
 }
 
+// sendMore hands batches to the stream's sender goroutine up to the
+// in-flight window; it never blocks (the channel holds a whole window), so
+// a leader that stops reading cannot stall deadlines or new appends.
 func (w *partWriter) sendMore() {
 	for w.sent < len(w.queue) && w.sent < w.p.opts.MaxInFlight {
 		pe := w.queue[w.sent]
 		w.nextReq++
 		pe.reqID = w.nextReq
 		pe.attempts++
-		err := w.cur.stream.Send(&journalpb.AppendRequest{
+		w.cur.sendCh <- &journalpb.AppendRequest{
 			RequestId: pe.reqID, Segment: segRef(w.cur.seg), Epoch: w.cur.seg.GetEpoch(), Batch: pe.buf,
-		})
-		if err != nil {
-			// The stream's real error comes from Recv; resend from scratch.
-			w.lastErr = err
-			w.teardown()
-			w.scheduleRetry()
-			return
 		}
 		w.sent++
+	}
+}
+
+// send writes requests to one stream. A failed Send ends it quietly: the
+// stream's status arrives through Recv (and a leader that never answers is
+// dropped when the oldest batch's deadline passes).
+func send(ctx context.Context, stream journalpb.JournalService_AppendClient, ch <-chan *journalpb.AppendRequest) {
+	for {
+		select {
+		case req := <-ch:
+			if err := stream.Send(req); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

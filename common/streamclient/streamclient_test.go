@@ -655,3 +655,42 @@ func TestStuckPartitionFailsFast(t *testing.T) {
 		t.Fatalf("log %v, last acked at %d", got, res.FirstOffset)
 	}
 }
+
+// A leader that stops answering (a hung process, a half-open connection):
+// the batch times out, the stream is dropped, and the kept batch is resent
+// on a new stream, where the dedupe table recognises it.
+func TestHungLeaderIsDroppedAtTheDeadline(t *testing.T) {
+	fc := newFake(t, 1)
+	c := newClient(t, fc, Options{})
+	mustCreate(t, c, "s", 1)
+	hung := false
+	fc.SetAppendHook(func(uint64, *journalpb.AppendRequest) streamtest.Fault {
+		if !hung {
+			hung = true
+			return streamtest.Fault{Hang: true}
+		}
+		return streamtest.Fault{}
+	})
+	p, err := c.NewProducer(bg(t), "s", ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(bg(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	done := make(chan error, 1)
+	if err := p.AppendAsync(ctx, 0, recs(0, 1), func(_ AppendResult, err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	var te *TimeoutError
+	if err := <-done; !errors.As(err, &te) || status.Code(te.Err) != codes.DeadlineExceeded {
+		t.Fatalf("hung append: %v", err)
+	}
+	res, err := p.Append(bg(t), 0, recs(1, 1))
+	if err != nil || res.FirstOffset != 1 {
+		t.Fatalf("append after the hang: %+v %v", res, err)
+	}
+	if got := fc.Records("s/0"); len(got) != 2 || string(got[0].Value) != "v0" || string(got[1].Value) != "v1" {
+		t.Fatalf("log %v", got)
+	}
+}

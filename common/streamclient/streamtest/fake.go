@@ -71,6 +71,7 @@ type Fault struct {
 	Err        error // answer with this error, write nothing
 	DropAfter  bool  // write, then break the stream without answering
 	BreakFirst bool  // break the stream without writing or answering
+	Hang       bool  // write, then never answer (nor read) on this stream again
 }
 
 type node struct {
@@ -257,6 +258,10 @@ func (n *node) Append(stream journalpb.JournalService_AppendServer) error {
 			return errDown
 		}
 		resp, fault := n.c.append(n.id, req)
+		if fault.Hang {
+			<-stream.Context().Done()
+			return stream.Context().Err()
+		}
 		if fault.BreakFirst || fault.DropAfter {
 			return status.Error(codes.Unavailable, "fake stream break")
 		}
