@@ -1,10 +1,15 @@
-// Command robustmq-bench compares write throughput and latency of a
-// 3-member placement center with a 3-member etcd cluster on this machine
-// (scripts/bench-placement.sh builds and runs it). Subcommands:
+// Command robustmq-bench runs this project's benchmarks against their
+// peers on this machine: the write throughput and latency of a 3-member
+// placement center against a 3-member etcd cluster
+// (scripts/bench-placement.sh), and the produce and consume throughput of
+// a 3-node journal against a 3-node NATS JetStream cluster and the disk's
+// own limit (scripts/bench-journal.sh). Subcommands:
 //
-//	robustmq-bench [flags]              run the comparison (default)
-//	robustmq-bench etcd-member [flags]  one embedded etcd member (started by the bench)
-//	robustmq-bench check --expect N     validate the JSON lines of a run on stdin
+//	robustmq-bench [flags]                     placement center vs etcd (default)
+//	robustmq-bench etcd-member [flags]         one embedded etcd member (started by the bench)
+//	robustmq-bench check --expect N            validate a placement run's JSON lines on stdin
+//	robustmq-bench journal [flags]             journal vs JetStream vs disk limit
+//	robustmq-bench journal check --expect N    validate a journal run's JSON lines on stdin
 //
 // It is wiring only: it must never hold benchmark logic of its own, and
 // never leave a child process running when it exits.

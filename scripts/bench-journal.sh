@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Journal vs NATS JetStream vs disk-limit benchmark (`make bench-journal`).
+# Builds the bench-only module tests/bench (kept out of go.work, so built
+# with GOWORK=off) into bin/robustmq-bench, and nats-server v2.15.2 (pinned
+# as a tool in tests/bench/go.mod; fetched through the Go module proxy at
+# build time only) into bin/nats-server, then runs
+# `robustmq-bench journal` against bin/placement-center and
+# bin/journal-server (from `make build`). All arguments are passed on,
+# e.g. --concurrency 1,16,64 --duration 10s --record-size 1024.
+# --smoke: seconds long, concurrency 1 and 16 only, and the output's JSON
+# lines are checked (used by `make test` through `make bench-smoke`).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$root/bin
+for b in placement-center journal-server; do
+  if [ ! -x "$bin/$b" ]; then
+    echo "bench-journal: $bin/$b missing; run 'make build' first" >&2
+    exit 1
+  fi
+done
+mkdir -p "$bin"
+(cd "$root/tests/bench" && GOWORK=off go build -o "$bin/robustmq-bench" ./cmd/robustmq-bench)
+(cd "$root/tests/bench" && GOWORK=off go build -o "$bin/nats-server" github.com/nats-io/nats-server/v2)
+
+args=(journal
+  --placement-bin "$bin/placement-center" --placement-config-dir "$root/config/raft"
+  --journal-bin "$bin/journal-server" --journal-config-dir "$root/config/journal"
+  --nats-bin "$bin/nats-server" "$@")
+smoke=false
+expect=3 # concurrency 1, 16, 64
+for a in "$@"; do
+  case $a in
+    --smoke) smoke=true ;;
+  esac
+done
+$smoke && expect=2 # --smoke runs concurrency 1 and 16
+for a in "$@"; do
+  case $a in
+    --concurrency*) expect=0 ;; # steps chosen by hand: at least one line
+  esac
+done
+
+if ! $smoke; then
+  # exec: Ctrl-C reaches the bench itself, which stops its clusters.
+  exec "$bin/robustmq-bench" "${args[@]}"
+fi
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+"$bin/robustmq-bench" "${args[@]}" | tee "$out" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "bench-journal: smoke run failed (exit $status)" >&2
+  exit "$status"
+fi
+"$bin/robustmq-bench" journal check --expect "$expect" < "$out"

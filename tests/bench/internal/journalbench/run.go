@@ -1,0 +1,441 @@
+package journalbench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/robustmq/robustmq-go/tests/bench/internal/cluster"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/disk"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/jetstream"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/journal"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/procs"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/window"
+)
+
+// Stream shape (fixed: the comparison is replicas 3 on both sides).
+const (
+	replicas  = 3
+	ackQuorum = 2
+)
+
+// Options are the benchmark's flags.
+type Options struct {
+	PlacementBin       string
+	PlacementConfigDir string
+	JournalBin         string
+	JournalConfigDir   string
+	NatsBin            string
+	Concurrency        []int
+	Duration           time.Duration
+	Warmup             time.Duration
+	Settle             time.Duration
+	DiskDuration       time.Duration
+	RecordBytes        int
+	MaxRecords         int
+	RequestTimeout     time.Duration
+	ReadyTimeout       time.Duration
+	ConsumeTimeout     time.Duration
+	WorkDir            string
+	Keep               bool
+	Smoke              bool
+}
+
+// ParseFlags reads the benchmark's flags; binDir is where the binaries
+// and ../config are by default.
+func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error) {
+	var o Options
+	var conc string
+	fs := flag.NewFlagSet("robustmq-bench journal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.PlacementBin, "placement-bin", filepath.Join(binDir, "placement-center"), "placement-center binary")
+	fs.StringVar(&o.PlacementConfigDir, "placement-config-dir", filepath.Join(binDir, "..", "config", "raft"), "directory of the placement node-N.toml (ids, addresses, peers, data dirs overridden)")
+	fs.StringVar(&o.JournalBin, "journal-bin", filepath.Join(binDir, "journal-server"), "journal-server binary")
+	fs.StringVar(&o.JournalConfigDir, "journal-config-dir", filepath.Join(binDir, "..", "config", "journal"), "directory of the journal node-N.toml (ids, addresses, placement, data dirs overridden)")
+	fs.StringVar(&o.NatsBin, "nats-bin", filepath.Join(binDir, "nats-server"), "nats-server binary (scripts/bench-journal.sh builds it)")
+	fs.StringVar(&conc, "concurrency", "1,16,64", "comma-separated steps: single-record appends (publishes) in flight")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time per system per step")
+	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured load on each fresh stream before its measured run")
+	fs.DurationVar(&o.Settle, "settle", time.Second, "pause (after a sync(2)) between two measurements")
+	fs.DurationVar(&o.DiskDuration, "disk-duration", 3*time.Second, "time of the disk-limit loop per step")
+	fs.IntVar(&o.RecordBytes, "record-size", 1024, "bytes per record value")
+	fs.IntVar(&o.MaxRecords, "max-records", 2_000_000, "count bound per measured run")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Second, "bound on one append or publish")
+	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 30*time.Second, "how long each cluster may take to be ready")
+	fs.DurationVar(&o.ConsumeTimeout, "consume-timeout", 2*time.Minute, "bound on reading one stream back")
+	fs.StringVar(&o.WorkDir, "work-dir", "", "parent of the run's data and log directory (default: system temp)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep data and logs after a successful run")
+	fs.BoolVar(&o.Smoke, "smoke", false, "seconds long: 1s per system per step, concurrency 1 and 16, short warmup and disk loop (explicit flags still win)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.Smoke {
+		for name, apply := range map[string]func(){
+			"concurrency":   func() { conc = "1,16" },
+			"duration":      func() { o.Duration = time.Second },
+			"warmup":        func() { o.Warmup = 300 * time.Millisecond },
+			"settle":        func() { o.Settle = 0 },
+			"disk-duration": func() { o.DiskDuration = 500 * time.Millisecond },
+		} {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	var err error
+	if o.Concurrency, err = parseConcurrency(conc); err != nil {
+		return o, err
+	}
+	switch {
+	case o.Duration <= 0 || o.Duration > time.Hour:
+		return o, fmt.Errorf("--duration %v out of range (0, 1h]", o.Duration)
+	case o.Warmup < 0 || o.Warmup > time.Minute:
+		return o, fmt.Errorf("--warmup %v out of range [0, 1m]", o.Warmup)
+	case o.Settle < 0 || o.Settle > time.Minute:
+		return o, fmt.Errorf("--settle %v out of range [0, 1m]", o.Settle)
+	case o.DiskDuration <= 0 || o.DiskDuration > 10*time.Minute:
+		return o, fmt.Errorf("--disk-duration %v out of range (0, 10m]", o.DiskDuration)
+	case o.RecordBytes <= 0 || o.RecordBytes > 512<<10:
+		return o, fmt.Errorf("--record-size %d out of range (0, 512KiB]", o.RecordBytes)
+	case o.RequestTimeout <= 0 || o.ReadyTimeout <= 0 || o.ConsumeTimeout <= 0:
+		return o, errors.New("timeouts must be positive")
+	}
+	for _, c := range o.Concurrency {
+		if o.MaxRecords < c {
+			return o, fmt.Errorf("--max-records %d below concurrency %d", o.MaxRecords, c)
+		}
+	}
+	return o, nil
+}
+
+func parseConcurrency(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || n > 4096 {
+			return nil, fmt.Errorf("--concurrency %q: each step must be an integer in 1..4096", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Run starts every cluster, measures every step and prints the tables and
+// JSON lines to stdout (progress to stderr). Children never outlive it.
+func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
+	for _, f := range []string{o.PlacementBin, o.JournalBin, o.NatsBin,
+		filepath.Join(o.PlacementConfigDir, "node-1.toml"), filepath.Join(o.JournalConfigDir, "node-1.toml")} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%w (run `make build` and scripts/bench-journal.sh, or pass the --*-bin / --*-config-dir flags)", err)
+		}
+	}
+	workDir, err := os.MkdirTemp(o.WorkDir, "robustmq-bench-journal-")
+	if err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	group, err := procs.NewGroup(filepath.Join(workDir, "logs"))
+	if err != nil {
+		return err
+	}
+	var jc *journal.Cluster
+	defer func() {
+		if jc != nil {
+			_ = jc.Close()
+		}
+		if stopErr := group.StopAll(2*time.Second, 15*time.Second); stopErr != nil {
+			err = errors.Join(err, stopErr)
+		}
+		if err == nil && !o.Keep {
+			os.RemoveAll(workDir)
+		} else {
+			fmt.Fprintf(stderr, "data and logs kept in %s\n", workDir)
+		}
+	}()
+
+	fmt.Fprintf(stderr, "starting placement center (3), journal (3), jetstream sync-always (3) and jetstream default (3) under %s\n", workDir)
+	pc, err := cluster.StartPlacement(ctx, group, cluster.PlacementOptions{
+		Binary: o.PlacementBin, ConfigDir: o.PlacementConfigDir, WorkDir: workDir, ReadyTimeout: o.ReadyTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	jc, err = journal.Start(ctx, group, journal.Options{
+		Binary: o.JournalBin, ConfigDir: o.JournalConfigDir, WorkDir: workDir, Placement: pc.Addrs, ReadyTimeout: o.ReadyTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	jsAlways, err := jetstream.Start(ctx, group, jetstream.Options{Binary: o.NatsBin, Name: "js-always", WorkDir: workDir, SyncAlways: true, ReadyTimeout: o.ReadyTimeout})
+	if err != nil {
+		return err
+	}
+	jsDefault, err := jetstream.Start(ctx, group, jetstream.Options{Binary: o.NatsBin, Name: "js-default", WorkDir: workDir, ReadyTimeout: o.ReadyTimeout})
+	if err != nil {
+		return err
+	}
+	diskDir := filepath.Join(workDir, "disk-limit")
+	if err := os.MkdirAll(diskDir, 0o755); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(stdout, "# robustmq journal vs NATS JetStream (nats-server %s), 3 processes each, loopback, %d CPUs, %s\n",
+		natsVersion(o.NatsBin), runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(stdout, "# %v per system per step after %v warmup on a fresh stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2);"+
+		" one client connection to the stream leader; concurrency = single-record appends/publishes in flight; disk limit = write+fdatasync of concurrency records per round / %d; data under %s\n",
+		o.Duration, o.Warmup, o.RecordBytes, replicas, ackQuorum, replicas, workDir)
+
+	value := make([]byte, o.RecordBytes)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	var steps []Step
+	for idx, conc := range o.Concurrency {
+		step := Step{Concurrency: conc, RecordBytes: o.RecordBytes, Replicas: replicas, AckQuorum: ackQuorum, LoadAvg: loadAvg()}
+		runs := []struct {
+			name string
+			fn   func() error
+		}{
+			{SystemOurs, func() error {
+				s, c, err := measureOurs(ctx, jc, fmt.Sprintf("bench-s%d-c%d", idx, conc), conc, value, o, stderr)
+				step.Ours, step.Consume = s, c
+				return err
+			}},
+			{SystemJSAlways, func() error {
+				s, err := measureJetStream(ctx, jsAlways, SystemJSAlways, fmt.Sprintf("bench-s%d-c%d", idx, conc), conc, value, o, stderr)
+				step.JSAlways = s
+				return err
+			}},
+			{SystemJSDefault, func() error {
+				s, err := measureJetStream(ctx, jsDefault, SystemJSDefault, fmt.Sprintf("bench-s%d-c%d", idx, conc), conc, value, o, stderr)
+				step.JSDefault = s
+				return err
+			}},
+			{SystemDiskLimit, func() error {
+				s, err := measureDisk(ctx, diskDir, conc, o, stderr)
+				step.DiskLimit = s
+				return err
+			}},
+		}
+		// Rotate the order of the three systems at every step so whatever
+		// one leaves behind (compaction, write-back) falls on each in turn.
+		order := []int{0, 1, 2}
+		for range idx % 3 {
+			order = append(order[1:], order[0])
+		}
+		order = append(order, 3)
+		for i, k := range order {
+			if i > 0 {
+				if err := settle(ctx, o.Settle); err != nil {
+					return err
+				}
+			}
+			if err := runs[k].fn(); err != nil {
+				return err
+			}
+		}
+		step.finish()
+		fmt.Fprintln(stdout)
+		if err := step.WriteTable(stdout); err != nil {
+			return err
+		}
+		line, err := jsonLine(step)
+		if err != nil {
+			return err
+		}
+		if _, err := stdout.Write(line); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+		steps = append(steps, step)
+		if err := settle(ctx, o.Settle); err != nil {
+			return err
+		}
+	}
+	goals := allGoals(steps)
+	fmt.Fprintln(stdout)
+	if err := WriteSummary(stdout, steps, goals); err != nil {
+		return err
+	}
+	line, err := jsonLine(goals)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(line)
+	return err
+}
+
+// settle flushes dirty pages (so one measurement's write-back does not
+// land in the next) and pauses.
+func settle(ctx context.Context, d time.Duration) error {
+	unix.Sync()
+	if d <= 0 {
+		return ctx.Err()
+	}
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func windowStep(conc int, d time.Duration, o Options) window.Step {
+	return window.Step{Concurrency: conc, Duration: d, MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second, MaxConsecutiveErrors: 100}
+}
+
+// warmupAndMeasure runs the unmeasured warmup (which must get at least one
+// acknowledgement: it also proves the stream writable) and the measured run.
+func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer) (window.Result, int, error) {
+	warmAcked := 0
+	if o.Warmup > 0 {
+		// A fresh stream may refuse its first appends until every node's
+		// metadata has it; keep warming up (bounded) until one succeeds.
+		for try := 0; ; try++ {
+			fmt.Fprintf(stderr, "%s c=%d: warmup %v\n", name, conc, o.Warmup)
+			r, err := window.Run(ctx, windowStep(conc, o.Warmup, o), submit)
+			warmAcked += len(r.Latencies)
+			if err != nil && !errors.Is(err, window.ErrTooManyErrors) {
+				return window.Result{}, warmAcked, fmt.Errorf("%s c=%d: warmup: %w", name, conc, err)
+			}
+			if len(r.Latencies) > 0 {
+				break
+			}
+			if try >= 5 {
+				return window.Result{}, warmAcked, fmt.Errorf("%s c=%d: warmup: no write acknowledged (%d errors, first: %v)", name, conc, r.Errors, r.FirstErr)
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "%s c=%d: measuring %v\n", name, conc, o.Duration)
+	res, err := window.Run(ctx, windowStep(conc, o.Duration, o), submit)
+	if err != nil {
+		return res, warmAcked, fmt.Errorf("%s c=%d: %w (first error: %v)", name, conc, err, res.FirstErr)
+	}
+	if len(res.Latencies) == 0 {
+		return res, warmAcked, fmt.Errorf("%s c=%d: no write acknowledged (%d errors, first: %v)", name, conc, res.Errors, res.FirstErr)
+	}
+	if res.Errors > 0 {
+		fmt.Fprintf(stderr, "%s c=%d: %d errors, first: %v\n", name, conc, res.Errors, res.FirstErr)
+	}
+	return res, warmAcked, nil
+}
+
+// measureOurs writes a fresh stream and reads it back.
+func measureOurs(ctx context.Context, jc *journal.Cluster, stream string, conc int, value []byte, o Options, stderr io.Writer) (Summary, Summary, error) {
+	if err := jc.CreateStream(ctx, stream, replicas, ackQuorum); err != nil {
+		return Summary{}, Summary{}, err
+	}
+	p, err := jc.NewProducer(ctx, stream, value, conc, o.RequestTimeout)
+	if err != nil {
+		return Summary{}, Summary{}, err
+	}
+	res, warm, err := warmupAndMeasure(ctx, SystemOurs, conc, p.Submit, o, stderr)
+	if cerr := p.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%s c=%d: close producer: %w", SystemOurs, conc, cerr)
+	}
+	if err != nil {
+		return Summary{}, Summary{}, err
+	}
+	produced := summarize(SystemOurs, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
+
+	if err := settle(ctx, o.Settle); err != nil {
+		return Summary{}, Summary{}, err
+	}
+	acked := int64(warm) + produced.Records
+	fmt.Fprintf(stderr, "%s c=%d: reading %d records back from earliest\n", SystemOurs, conc, acked)
+	cr, err := jc.Consume(ctx, stream, 0, o.ConsumeTimeout)
+	if err != nil {
+		return produced, Summary{}, err
+	}
+	consumed := Summary{System: SystemOursConsume, Records: cr.Records, ElapsedS: round(cr.Elapsed.Seconds(), 3)}
+	if cr.Elapsed > 0 {
+		consumed.RecordsPerS = round(float64(cr.Records)/cr.Elapsed.Seconds(), 1)
+		consumed.MBPerS = round(float64(cr.Bytes)/cr.Elapsed.Seconds()/mb, 3)
+	}
+	consumed.Note = fmt.Sprintf("one reader from earliest to the committed end, %d records acknowledged (warmup included)", acked)
+	if cr.Records < acked {
+		return produced, consumed, fmt.Errorf("%s c=%d: read back %d records, %d were acknowledged", SystemOurs, conc, cr.Records, acked)
+	}
+	return produced, consumed, nil
+}
+
+func measureJetStream(ctx context.Context, c *jetstream.Cluster, system, stream string, conc int, value []byte, o Options, stderr io.Writer) (Summary, error) {
+	sctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
+	s, err := c.OpenStream(sctx, stream, conc, o.RequestTimeout)
+	cancel()
+	if err != nil {
+		return Summary{}, err
+	}
+	defer s.Close()
+	s.SetValue(value)
+	res, _, err := warmupAndMeasure(ctx, system, conc, s.Submit, o, stderr)
+	if err != nil {
+		return Summary{}, err
+	}
+	out := summarize(system, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
+	out.Note = "publisher connected to stream leader " + s.Leader
+	dctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
+	defer cancel()
+	if err := s.Delete(dctx); err != nil {
+		fmt.Fprintf(stderr, "%s: delete stream %s: %v\n", system, stream, err)
+	}
+	return out, nil
+}
+
+func measureDisk(ctx context.Context, dir string, conc int, o Options, stderr io.Writer) (Summary, error) {
+	fmt.Fprintf(stderr, "%s c=%d: write+fdatasync of %d bytes for %v\n", SystemDiskLimit, conc, conc*o.RecordBytes, o.DiskDuration)
+	r, err := disk.Run(ctx, disk.Options{Dir: dir, BatchBytes: conc * o.RecordBytes, Duration: o.DiskDuration, MaxOps: o.MaxRecords})
+	if err != nil {
+		return Summary{}, err
+	}
+	if r.Ops == 0 {
+		return Summary{}, fmt.Errorf("%s c=%d: no fdatasync completed in %v", SystemDiskLimit, conc, o.DiskDuration)
+	}
+	s := summarize(SystemDiskLimit, r.Syncs, 0, r.Elapsed, o.RecordBytes)
+	// Every round commits conc records; each record lands on the one disk
+	// once per replica.
+	s.Records = int64(r.Ops * conc / replicas)
+	s.RecordsPerS = round(r.OpsPerS*float64(conc)/replicas, 1)
+	s.MBPerS = round(r.BytesPS/replicas/mb, 3)
+	s.Note = fmt.Sprintf("%d rounds of write(%d B)+fdatasync, %.0f rounds/s, %.2f MB/s raw; records/s = rounds/s x %d / %d replicas; p50/p99 per round",
+		r.Ops, conc*o.RecordBytes, r.OpsPerS, r.BytesPS/mb, conc, replicas)
+	return s, nil
+}
+
+// loadAvg is /proc/loadavg's first three fields, for the record.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "n/a"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "n/a"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// natsVersion asks the nats-server binary for its version.
+func natsVersion(bin string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return "unknown version"
+	}
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nats-server:"))
+}
