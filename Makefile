@@ -7,7 +7,7 @@ MODULES := proto common placement-center journal-server broker-server tests
 GOMODS = $(shell for m in $(MODULES); do if find $$m -name '*.go' | grep -q .; then echo $$m; fi; done)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build proto proto-check test test-unit test-integration lint run run-cluster bench bench-placement fuzz chaos clean fuzz-smoke bench-smoke tidy
+.PHONY: all build proto proto-check test test-unit test-integration lint run run-cluster bench bench-placement bench-journal fuzz chaos clean fuzz-smoke bench-smoke tidy
 
 all: build
 
@@ -50,14 +50,19 @@ run-cluster: build
 	scripts/run-cluster.sh
 
 ## bench: every benchmark against its peer
-bench: bench-placement
+bench: bench-placement bench-journal
 
 bench-placement: build
 	scripts/bench-placement.sh
 
+## bench-journal: journal produce/consume vs NATS JetStream and the disk's limit
+bench-journal: build
+	scripts/bench-journal.sh
+
 bench-smoke: build
 	cd tests/bench && GOWORK=off $(GO) test -count=1 ./...
 	scripts/bench-placement.sh --smoke
+	scripts/bench-journal.sh --smoke
 
 ## fuzz: longer fuzzing of every wire decoder (FUZZTIME=30s per target by default)
 fuzz:
