@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -23,6 +24,7 @@ type Cache interface {
 	Ready(ctx context.Context) error
 	Subscribe() (<-chan struct{}, func())
 	Segment(tenant, shard string, seq uint32) (*placementpb.Segment, bool)
+	Segments(keep func(*placementpb.Segment) bool) []*placementpb.Segment
 }
 
 var _ Cache = (*metacache.Cache)(nil)
@@ -91,6 +93,9 @@ type Reconciler struct {
 	// Only the goroutine running passes touches these.
 	retry    map[segstore.SegmentID]*retryState
 	reported map[segstore.SegmentID]uint64 // mismatched seals already logged
+	// adoptRetry holds the backoff of sealed segments to copy here that
+	// are not yet local (retry is pruned to the local replicas).
+	adoptRetry map[segstore.SegmentID]*retryState
 }
 
 type retryState struct {
@@ -114,10 +119,11 @@ func New(cfg Config) (*Reconciler, error) {
 	}
 	cfg = cfg.withDefaults()
 	return &Reconciler{
-		cfg:      cfg,
-		log:      cfg.Log.With().Str("component", "reconcile").Logger(),
-		retry:    map[segstore.SegmentID]*retryState{},
-		reported: map[segstore.SegmentID]uint64{},
+		cfg:        cfg,
+		log:        cfg.Log.With().Str("component", "reconcile").Logger(),
+		retry:      map[segstore.SegmentID]*retryState{},
+		reported:   map[segstore.SegmentID]uint64{},
+		adoptRetry: map[segstore.SegmentID]*retryState{},
 	}, nil
 }
 
@@ -194,6 +200,16 @@ func (r *Reconciler) Pass(ctx context.Context) time.Duration {
 		if seg.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_SEALED {
 			continue
 		}
+		if !slices.Contains(seg.GetReplicas(), r.cfg.NodeID) {
+			// Re-replicated elsewhere while this node was dead: a
+			// candidate for deletion, confirmed like a missing segment.
+			k := metacache.ShardKey{Tenant: st.ID.Tenant, Name: st.ID.Shard}
+			if _, seen := missing[k]; !seen {
+				missingOrder = append(missingOrder, k)
+			}
+			missing[k] = append(missing[k], st)
+			continue
+		}
 		end := seg.GetEndOffset()
 		if st.Sealed {
 			if st.SealedEnd != end && r.reported[st.ID] != end+1 {
@@ -212,6 +228,40 @@ func (r *Reconciler) Pass(ctx context.Context) time.Duration {
 			next = min(next, r.fail(st.ID, err))
 		} else {
 			delete(r.retry, st.ID)
+		}
+	}
+	// Sealed segments placement lists on this node that it does not hold
+	// (it was chosen to replace a dead replica): create and copy them.
+	self := r.cfg.NodeID
+	adopt := r.cfg.Cache.Segments(func(s *placementpb.Segment) bool {
+		return s.GetStatus() == placementpb.SegmentStatus_SEGMENT_STATUS_SEALED && slices.Contains(s.GetReplicas(), self)
+	})
+	for _, seg := range adopt {
+		id := segstore.SegmentID{Tenant: seg.GetTenant(), Shard: seg.GetShard(), Seq: seg.GetSeq()}
+		if present[id] {
+			continue
+		}
+		if ctx.Err() != nil {
+			return 0
+		}
+		if rs := r.adoptRetry[id]; rs != nil && now.Before(rs.at) {
+			next = min(next, rs.at.Sub(now))
+			continue
+		}
+		if actions >= r.cfg.MaxActionsPerPass {
+			more = true
+			break
+		}
+		actions++
+		if err := r.adopt(ctx, id, seg); err != nil {
+			next = min(next, r.failIn(r.adoptRetry, id, err))
+		} else {
+			delete(r.adoptRetry, id)
+		}
+	}
+	for id := range r.adoptRetry {
+		if present[id] {
+			delete(r.adoptRetry, id) // the local replica's own retries take over
 		}
 	}
 	for _, k := range missingOrder {
@@ -235,10 +285,15 @@ func (r *Reconciler) Pass(ctx context.Context) time.Duration {
 
 // fail records a failed action on id and returns the wait before its retry.
 func (r *Reconciler) fail(id segstore.SegmentID, err error) time.Duration {
-	rs := r.retry[id]
+	return r.failIn(r.retry, id, err)
+}
+
+// failIn is fail on the given retry table.
+func (r *Reconciler) failIn(table map[segstore.SegmentID]*retryState, id segstore.SegmentID, err error) time.Duration {
+	rs := table[id]
 	if rs == nil {
 		rs = &retryState{}
-		r.retry[id] = rs
+		table[id] = rs
 	}
 	if rs.delay == 0 {
 		rs.delay = r.cfg.MinBackoff
@@ -307,6 +362,26 @@ func (r *Reconciler) seal(ctx context.Context, st segstore.SegmentState, seg *pl
 	return nil
 }
 
+// adopt creates the local replica of a sealed segment placement lists on
+// this node but that the node lacks (a replacement for a dead replica, or
+// a replica lost with its disk), copies the whole segment from the other
+// replicas and seals it at placement's end. A partial copy stays: the next
+// pass completes it like any incomplete sealed replica.
+func (r *Reconciler) adopt(ctx context.Context, id segstore.SegmentID, seg *placementpb.Segment) error {
+	err := r.cfg.Store.CreateSegment(id, seg.GetStartOffset(), seg.GetEpoch())
+	var exists *segstore.AlreadyExistsError
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("create replica to copy into: %w", err)
+	}
+	st, err := r.cfg.Store.Describe(id)
+	if err != nil {
+		return fmt.Errorf("describe new replica: %w", err)
+	}
+	r.log.Info().Str("segment", id.String()).Uint64("start", seg.GetStartOffset()).Uint64("end", seg.GetEndOffset()).
+		Uints64("replicas", seg.GetReplicas()).Msg("copying a sealed segment placement assigned to this node")
+	return r.seal(ctx, st, seg)
+}
+
 // copyFrom appends node's batches [from, end) to the local replica and
 // returns the local log end reached.
 func (r *Reconciler) copyFrom(ctx context.Context, node uint64, id segstore.SegmentID, from, end uint64) (uint64, error) {
@@ -344,12 +419,12 @@ func (r *Reconciler) dropIfGone(ctx context.Context, k metacache.ShardKey, sts [
 	resp, err := r.cfg.Placement.GetShard(cctx, &placementpb.GetShardRequest{Tenant: k.Tenant, Name: k.Name,
 		Consistency: placementpb.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
 	cancel()
-	exists := map[uint32]bool{}
+	exists := map[uint32]*placementpb.Segment{}
 	shardGone := false
 	switch {
 	case err == nil:
 		for _, s := range resp.GetSegments() {
-			exists[s.GetSeq()] = true
+			exists[s.GetSeq()] = s
 		}
 	case rpcerr.Code(err) == codes.NotFound:
 		shardGone = true
@@ -363,8 +438,13 @@ func (r *Reconciler) dropIfGone(ctx context.Context, k metacache.ShardKey, sts [
 	var wait time.Duration
 	failed := false
 	for _, st := range sts {
-		if exists[st.ID.Seq] {
-			continue // the cache lags placement; not gone
+		if seg := exists[st.ID.Seq]; seg != nil {
+			// A sealed segment no longer listing this node was
+			// re-replicated elsewhere (its listed replicas hold it);
+			// anything else means the cache lags placement.
+			if seg.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_SEALED || slices.Contains(seg.GetReplicas(), r.cfg.NodeID) {
+				continue
+			}
 		}
 		if err := r.cfg.Store.DeleteSegment(st.ID); err != nil && !errors.Is(err, segstore.ErrNotFound) {
 			wait, failed = r.fail(st.ID, fmt.Errorf("delete: %w", err)), true
@@ -372,6 +452,11 @@ func (r *Reconciler) dropIfGone(ctx context.Context, k metacache.ShardKey, sts [
 		}
 		delete(r.retry, st.ID)
 		r.cfg.Changed(st.ID)
+		if exists[st.ID.Seq] != nil {
+			r.log.Info().Str("segment", st.ID.String()).Uints64("replicas", exists[st.ID.Seq].GetReplicas()).
+				Msg("deleted local replica of a sealed segment placement moved to other nodes")
+			continue
+		}
 		r.log.Info().Str("segment", st.ID.String()).Bool("shard_gone", shardGone).
 			Msg("deleted local replica of a segment placement no longer has")
 	}
