@@ -26,6 +26,7 @@ import (
 	"github.com/robustmq/robustmq-go/journal-server/internal/reconcile"
 	"github.com/robustmq/robustmq-go/journal-server/internal/recovery"
 	"github.com/robustmq/robustmq-go/journal-server/internal/replication"
+	"github.com/robustmq/robustmq-go/journal-server/internal/retention"
 	"github.com/robustmq/robustmq-go/journal-server/internal/segstore"
 	"github.com/robustmq/robustmq-go/journal-server/internal/server"
 	"github.com/robustmq/robustmq-go/proto/gen/journalpb"
@@ -63,7 +64,10 @@ type Worker struct {
 
 // workers builds the background workers: the recovery driver (runs
 // recoveries placement assigned to this node) and reconcile (brings local
-// replicas in line with placement: seals, trims, completes, drops). Both
+// replicas in line with placement: seals, trims, completes, copies
+// re-replicated sealed segments, drops) and retention (asks placement to
+// delete the expired sealed segments of the shards whose open segment this
+// node leads; reconcile then drops the data everywhere). All three
 // reach other journal nodes through Peers, which applies this node's
 // message-size limit, and tell the replication manager and the readers
 // about every replica they change directly.
@@ -86,7 +90,12 @@ func workers(d Deps) ([]Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
-	return []Worker{{Name: "recovery", Run: rec.Run}, {Name: "reconcile", Run: rc.Run}}, nil
+	ret, err := retention.New(retention.Config{NodeID: d.NodeID, Store: d.Store, Cache: d.Meta, Placement: d.Placement, Dial: dial,
+		DefaultTime: d.Config.Segment.RetentionTime, DefaultBytes: d.Config.Segment.RetentionBytes, Log: d.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("retention: %w", err)
+	}
+	return []Worker{{Name: "recovery", Run: rec.Run}, {Name: "reconcile", Run: rc.Run}, {Name: "retention", Run: ret.Run}}, nil
 }
 
 // Run starts a journal node and blocks until ctx ends or a part fails.
