@@ -57,7 +57,10 @@ func (e *AppendError) Error() string {
 func (e *AppendError) Unwrap() error { return e.Err }
 
 // OffsetOutOfRangeError says a read position is outside [Earliest, Latest]
-// of the partition as the reader last saw it.
+// of the partition as the reader last saw it: below Earliest, retention
+// deleted the segments holding it (Earliest is the first remaining
+// segment's start). It is a gRPC status too: status.Code (and
+// rpcerr.Code) report codes.OutOfRange, and the message names Earliest.
 type OffsetOutOfRangeError struct {
 	Partition int
 	Offset    uint64
@@ -70,6 +73,13 @@ func (e *OffsetOutOfRangeError) Error() string {
 
 // Is matches ErrOffsetOutOfRange.
 func (e *OffsetOutOfRangeError) Is(target error) bool { return target == ErrOffsetOutOfRange }
+
+// GRPCStatus makes the error a codes.OutOfRange status (for callers that
+// classify by code, and for a server passing it on).
+func (e *OffsetOutOfRangeError) GRPCStatus() *status.Status {
+	return status.New(codes.OutOfRange, fmt.Sprintf("partition %d: offset %d is before the earliest offset %d (deleted by retention)",
+		e.Partition, e.Offset, e.Earliest))
+}
 
 // errAction is what a failed append tells the producer to do.
 type errAction int
