@@ -338,7 +338,8 @@ func (c *Client) DescribeSegment(ctx context.Context, seg *placementpb.Segment) 
 	for _, node := range replicaOrder(seg, 0) {
 		j, _, err := c.journal(ctx, node, false)
 		if err == nil {
-			mctx, cancel := c.mdCtx(ctx)
+			// One replica may be down: leave time for the others.
+			mctx, cancel := context.WithTimeout(ctx, min(c.mdTimeout, 2*time.Second))
 			var resp *journalpb.DescribeResponse
 			resp, err = j.Describe(mctx, &journalpb.DescribeRequest{Segment: segRef(seg)})
 			cancel()

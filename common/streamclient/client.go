@@ -298,3 +298,20 @@ func (p *pool) close() error {
 	p.conns = nil
 	return errors.Join(errs...)
 }
+
+// openTimeout bounds opening a journal stream: a node that accepts TCP
+// but never answers (stopped, overloaded) must not hold the caller.
+const openTimeout = 5 * time.Second
+
+// openBounded opens a stream whose context (cancel) must outlive the open,
+// cancelling it if the open takes longer than openTimeout.
+func openBounded[S any](cancel context.CancelFunc, open func() (S, error)) (S, error) {
+	timer := time.AfterFunc(openTimeout, cancel)
+	s, err := open()
+	if !timer.Stop() {
+		// The context was cancelled: whatever open returned is dead.
+		var zero S
+		return zero, status.Errorf(codes.DeadlineExceeded, "streamclient: opening a journal stream took over %v", openTimeout)
+	}
+	return s, err
+}

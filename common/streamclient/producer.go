@@ -30,6 +30,9 @@ const (
 	// connectTimeout bounds one metadata lookup and stream open.
 	connectTimeout = 5 * time.Second
 	minBackoff     = 25 * time.Millisecond
+	// stallCheck: an in-flight batch unanswered this long makes the
+	// producer ask the placement center whether its segment moved on.
+	stallCheck = 2 * time.Second
 	maxBackoff     = time.Second
 )
 
@@ -260,6 +263,7 @@ type pending struct {
 	buf      []byte
 	reqID    uint64
 	attempts int
+	sentAt   time.Time // last send
 	// reported: its caller has its outcome (a timeout). It stays queued
 	// and is resent so the sequence numbers behind it stay contiguous
 	// (the leader would refuse a gap); its late outcome is dropped.
@@ -313,6 +317,8 @@ type partWriter struct {
 	avoid    *placementpb.Segment // the segment whose leader last failed us
 	lastErr  error
 	draining bool
+	// lastCheck is when a stalled stream's target was last checked.
+	lastCheck time.Time
 }
 
 func newPartWriter(p *Producer, i int) *partWriter {
@@ -344,6 +350,14 @@ func (w *partWriter) run() {
 			}
 			return
 		}
+		if w.stalled(now) {
+			w.lastCheck = now
+			if w.targetMoved(true) {
+				w.lastErr = status.Errorf(codes.Unavailable, "streamclient: segment %d of %s moved on while its leader was silent", w.cur.seg.GetSeq(), w.shard)
+				w.teardown()
+				w.retryAt = time.Time{}
+			}
+		}
 		if w.cur == nil && len(w.queue) > 0 && !now.Before(w.retryAt) {
 			w.connect()
 		}
@@ -369,6 +383,10 @@ func (w *partWriter) run() {
 		case <-timerC:
 		case <-notify:
 			if w.cur == nil {
+				w.retryAt = time.Time{}
+			} else if w.targetMoved(false) {
+				w.lastErr = status.Errorf(codes.Unavailable, "streamclient: segment %d of %s moved on (sealed, recovering or a new leader)", w.cur.seg.GetSeq(), w.shard)
+				w.teardown()
 				w.retryAt = time.Time{}
 			}
 		case <-closing:
@@ -406,6 +424,15 @@ func (w *partWriter) nextWake() time.Time {
 			t = pe.deadline
 		}
 	}
+	if w.cur != nil && w.sent > 0 {
+		check := w.queue[0].sentAt.Add(stallCheck)
+		if c := w.lastCheck.Add(stallCheck); c.After(check) {
+			check = c
+		}
+		if t.IsZero() || check.Before(t) {
+			t = check
+		}
+	}
 	if w.cur == nil && len(w.queue) > 0 && (t.IsZero() || w.retryAt.Before(t)) {
 		t = w.retryAt
 		if t.IsZero() {
@@ -413,6 +440,46 @@ func (w *partWriter) nextWake() time.Time {
 		}
 	}
 	return t
+}
+
+// stalled: the oldest in-flight batch has waited stallCheck for its answer
+// and the target was not checked for as long.
+func (w *partWriter) stalled(now time.Time) bool {
+	return w.cur != nil && w.sent > 0 && now.Sub(w.queue[0].sentAt) >= stallCheck && now.Sub(w.lastCheck) >= stallCheck
+}
+
+// targetMoved reports whether the segment the stream writes to is no
+// longer the open one with the same leader and epoch: from the metadata
+// cache, or (fresh) the placement center. A leader that is stopped or cut
+// off never answers; the metadata is what says it was replaced.
+func (w *partWriter) targetMoved(fresh bool) bool {
+	cur := w.cur.seg
+	var seg *placementpb.Segment
+	if mc := w.p.c.cached(); mc != nil && !fresh {
+		s, ok := mc.Segment(w.p.c.tenant, w.shard, cur.GetSeq())
+		if !ok {
+			return false
+		}
+		seg = s
+	} else if fresh {
+		ctx, cancel := context.WithTimeout(w.p.ctx, connectTimeout)
+		defer cancel()
+		_, segs, err := w.p.c.shard(ctx, w.shard, true)
+		if err != nil {
+			return false
+		}
+		for _, s := range segs {
+			if s.GetSeq() == cur.GetSeq() {
+				seg = s
+			}
+		}
+		if seg == nil {
+			return true
+		}
+	} else {
+		return false
+	}
+	return seg.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_OPEN || seg.GetEpoch() != cur.GetEpoch() || seg.GetLeader() != cur.GetLeader()
 }
 
 // expire reports every batch whose deadline passed as timed out.
@@ -488,7 +555,7 @@ func (w *partWriter) connect() {
 		if err == nil {
 			sctx, scancel := context.WithCancel(w.p.ctx)
 			var stream journalpb.JournalService_AppendClient
-			stream, err = cc.Append(sctx)
+			stream, err = openBounded(scancel, func() (journalpb.JournalService_AppendClient, error) { return cc.Append(sctx) })
 			if err == nil {
 				w.gen++
 				w.cur = &appendStream{gen: w.gen, seg: seg, addr: addr, stream: stream, cancel: scancel,
@@ -565,6 +632,7 @@ func (w *partWriter) sendMore() {
 		w.nextReq++
 		pe.reqID = w.nextReq
 		pe.attempts++
+		pe.sentAt = time.Now()
 		w.cur.sendCh <- &journalpb.AppendRequest{
 			RequestId: pe.reqID, Segment: segRef(w.cur.seg), Epoch: w.cur.seg.GetEpoch(), Batch: pe.buf,
 		}

@@ -171,9 +171,23 @@ func (r *Reader) Next(ctx context.Context) ([]Message, error) {
 			}
 		}
 		var rr readResp
+		check := time.NewTimer(readCheck)
 		select {
 		case rr = <-r.cur.ch:
+			check.Stop()
 		case <-ctx.Done():
+			check.Stop()
+			continue
+		case <-check.C:
+			// Silence is normal while following an open segment; not when
+			// the segment is sealed (its data is there to send) or was
+			// taken from this replica's leadership: then this replica is
+			// stopped or cut off, and another one is tried.
+			if r.readStalled(ctx) {
+				err := status.Errorf(codes.DeadlineExceeded, "streamclient: replica %d sent nothing for %v on segment %s/%d", r.cur.node, readCheck, r.shard, r.cur.seg.GetSeq())
+				r.closeStream()
+				r.fail(ctx, err)
+			}
 			continue
 		}
 		if rr.err == io.EOF {
@@ -225,6 +239,30 @@ func (r *Reader) Next(ctx context.Context) ([]Message, error) {
 			return msgs, nil
 		}
 	}
+}
+
+// readCheck is how long a Read stream may stay silent before the reader
+// asks whether it should (see readStalled).
+const readCheck = 2 * time.Second
+
+// readStalled: the current stream has been silent for readCheck and the
+// metadata says it should not be (the segment is sealed, or no longer led
+// by the node read from).
+func (r *Reader) readStalled(ctx context.Context) bool {
+	seg := r.cur.seg
+	if seg.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_OPEN {
+		return true
+	}
+	_, segs, err := r.c.shard(ctx, r.shard, false)
+	if err != nil {
+		return false
+	}
+	for _, s := range segs {
+		if s.GetSeq() == seg.GetSeq() {
+			return s.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_OPEN || s.GetLeader() != seg.GetLeader() || s.GetEpoch() != seg.GetEpoch()
+		}
+	}
+	return true
 }
 
 // fail records a transient failure and pauses before the next attempt.
@@ -352,7 +390,7 @@ func (r *Reader) openOn(ctx context.Context, seg *placementpb.Segment, fresh boo
 	if r.tsMs > 0 {
 		req.FromTimestampMs = r.tsMs
 	}
-	stream, err := j.Read(sctx, req)
+	stream, err := openBounded(cancel, func() (journalpb.JournalService_ReadClient, error) { return j.Read(sctx, req) })
 	if err != nil {
 		cancel()
 		return err

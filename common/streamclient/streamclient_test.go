@@ -694,3 +694,63 @@ func TestHungLeaderIsDroppedAtTheDeadline(t *testing.T) {
 		t.Fatalf("log %v", got)
 	}
 }
+
+// A leader that goes silent while the placement center moves the segment
+// on (recovery sealed it, a new leader took the next one): the producer
+// notices from the metadata long before the batch deadline and resends to
+// the new leader, which recognises the batch the silent one wrote.
+func TestSilentLeaderReplacedBeforeTheDeadline(t *testing.T) {
+	fc := newFake(t, 2)
+	c := newClient(t, fc, Options{})
+	mustCreate(t, c, "s", 1)
+	hung := false
+	fc.SetAppendHook(func(uint64, *journalpb.AppendRequest) streamtest.Fault {
+		if !hung {
+			hung = true
+			return streamtest.Fault{Hang: true}
+		}
+		return streamtest.Fault{}
+	})
+	p, err := c.NewProducer(bg(t), "s", ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(bg(t))
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		fc.Roll("s/0", 2)
+	}()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := p.Append(ctx, 0, recs(0, 1))
+	if err != nil || !res.Duplicate || res.FirstOffset != 0 || time.Since(start) > 10*time.Second {
+		t.Fatalf("append through a silent leader: %+v %v after %v", res, err, time.Since(start))
+	}
+	if got := fc.Records("s/0"); len(got) != 1 {
+		t.Fatalf("log %v", got)
+	}
+}
+
+// A reader on a sealed segment whose replica goes silent moves to another
+// replica instead of waiting on it.
+func TestReaderLeavesASilentReplica(t *testing.T) {
+	fc := newFake(t, 2)
+	c := newClient(t, fc, Options{})
+	mustCreate(t, c, "s", 1)
+	p, err := c.NewProducer(bg(t), "s", ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(bg(t))
+	produceAll(t, p, 0, 4, 5, 10*time.Second)
+	fc.Roll("s/0", 2)
+	fc.SetReadHang(1, true) // the sealed segment's leader stops answering reads
+	r, _ := c.NewReader("s", 0, ReaderOptions{Start: Earliest()})
+	defer r.Close()
+	start := time.Now()
+	got := readUntilCaughtUp(t, r)
+	if len(got) != 20 || time.Since(start) > 10*time.Second {
+		t.Fatalf("read %d records in %v", len(got), time.Since(start))
+	}
+}

@@ -81,6 +81,8 @@ type node struct {
 	addr string
 	mu   sync.Mutex
 	down bool // every call answers Unavailable
+	// readHang: Read streams open and then never send anything.
+	readHang bool
 }
 
 func NewCluster(t *testing.T, nodes int) *Cluster {
@@ -237,6 +239,15 @@ func (c *Cluster) SetDown(id uint64, down bool) {
 	n.down = down
 }
 
+// SetReadHang makes a node's Read streams silent (a stopped process that
+// still accepts connections), or normal again.
+func (c *Cluster) SetReadHang(id uint64, hang bool) {
+	n := c.nodes[id]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.readHang = hang
+}
+
 func (n *node) isDown() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -347,6 +358,13 @@ func (c *Cluster) append(node uint64, req *journalpb.AppendRequest) (*journalpb.
 func (n *node) Read(req *journalpb.ReadRequest, stream journalpb.JournalService_ReadServer) error {
 	if n.isDown() {
 		return errDown
+	}
+	n.mu.Lock()
+	hang := n.readHang
+	n.mu.Unlock()
+	if hang {
+		<-stream.Context().Done()
+		return stream.Context().Err()
 	}
 	c := n.c
 	ref := req.GetSegment()
