@@ -33,7 +33,7 @@ const (
 	// stallCheck: an in-flight batch unanswered this long makes the
 	// producer ask the placement center whether its segment moved on.
 	stallCheck = 2 * time.Second
-	maxBackoff     = time.Second
+	maxBackoff = time.Second
 )
 
 // ProducerOptions tunes a Producer. Zero fields take the defaults.
