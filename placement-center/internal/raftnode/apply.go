@@ -77,7 +77,9 @@ type snapResult struct {
 	skipped bool
 	err     error
 	bytes   int
-	took    time.Duration
+	// serialize: StateMachine.Snapshot and the envelope; store: the
+	// synced write to the raft store.
+	serialize, store time.Duration
 }
 
 // run applies items until items is closed or applying fails. It returns
@@ -92,31 +94,82 @@ func (a *applier) run(items <-chan applyItem) (err error) {
 			}
 		}
 	}()
+	var held *applyItem // taken from items while coalescing, not yet run
 	for {
-		select {
-		case it, ok := <-items:
-			if !ok {
-				return nil
-			}
-			switch {
-			case it.barrier != nil:
-				err = a.n.sm.Sync()
-				if err == nil {
-					close(it.barrier)
+		var (
+			it     applyItem
+			ok     = true
+			closed bool
+		)
+		if held != nil {
+			it, held = *held, nil
+		} else {
+			select {
+			case it, ok = <-items:
+			case r := <-a.snapDone:
+				a.snapping = false
+				if err = a.snapshotDone(r); err != nil {
+					return err
 				}
-			case it.restore != nil:
-				err = a.restore(it.restore)
-			default:
-				err = a.apply(it.entries)
+				continue
 			}
-		case r := <-a.snapDone:
-			a.snapping = false
-			err = a.snapshotDone(r)
+		}
+		if !ok {
+			return nil
+		}
+		if it.entries != nil {
+			it, held, closed = coalesceEntries(it, items)
+		}
+		switch {
+		case it.barrier != nil:
+			err = a.n.sm.Sync()
+			if err == nil {
+				close(it.barrier)
+			}
+		case it.restore != nil:
+			err = a.restore(it.restore)
+		default:
+			err = a.apply(it.entries)
 		}
 		if err != nil {
 			return err
 		}
+		if closed {
+			return nil
+		}
 	}
+}
+
+// maxApplyBatch bounds the entries coalesced into one StateMachine.Apply.
+const maxApplyBatch = 4096
+
+// coalesceEntries appends to it (an entries item) the entries of the items
+// already queued behind it, up to maxApplyBatch, so one Apply (one state
+// machine batch) covers several Readies' worth under load. It stops at the
+// first item of another kind, returned as held to be run next, in order;
+// closed reports that items was closed meanwhile.
+func coalesceEntries(it applyItem, items <-chan applyItem) (out applyItem, held *applyItem, closed bool) {
+	for len(it.entries) < maxApplyBatch {
+		select {
+		case next, ok := <-items:
+			if !ok {
+				return it, nil, true
+			}
+			if next.entries == nil {
+				return it, &next, false
+			}
+			if len(it.entries) == cap(it.entries) {
+				// Copy before growing: the slice came from the Ready loop.
+				grown := make([]committedEntry, len(it.entries), 2*(len(it.entries)+len(next.entries)))
+				copy(grown, it.entries)
+				it.entries = grown
+			}
+			it.entries = append(it.entries, next.entries...)
+		default:
+			return it, nil, false
+		}
+	}
+	return it, nil, false
 }
 
 func (a *applier) restore(r *restoreItem) error {
@@ -238,13 +291,15 @@ func (a *applier) takeSnapshot(base snapBase) snapResult {
 	if err != nil {
 		return snapResult{err: fmt.Errorf("raftnode: snapshot envelope: %w", err)}
 	}
+	data = nil
+	serialized := time.Now()
 	if _, err := a.n.store.CreateSnapshot(idx, base.conf, env); err != nil {
 		if errors.Is(err, raft.ErrSnapOutOfDate) {
 			return snapResult{skipped: true, index: a.n.store.SnapshotIndex()}
 		}
 		return snapResult{err: fmt.Errorf("raftnode: store snapshot %d: %w", idx, err)}
 	}
-	return snapResult{index: idx, bytes: len(env), took: time.Since(start)}
+	return snapResult{index: idx, bytes: len(env), serialize: serialized.Sub(start), store: time.Since(serialized)}
 }
 
 // snapshotDone takes a snapshot goroutine's result on the applier: it
@@ -270,7 +325,7 @@ func (a *applier) snapshotDone(r snapResult) error {
 			return fmt.Errorf("raftnode: compact log to %d: %w", r.index-keep, err)
 		}
 	}
-	a.n.log.Info().Uint64("index", r.index).Int("bytes", r.bytes).Dur("took", r.took).
-		Msg("snapshot taken and log compacted")
+	a.n.log.Info().Uint64("index", r.index).Int("bytes", r.bytes).
+		Dur("serialize", r.serialize).Dur("store", r.store).Msg("snapshot taken and log compacted")
 	return nil
 }

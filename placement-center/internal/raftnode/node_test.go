@@ -658,3 +658,35 @@ func TestRestartRaisesLaggingCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestMarshalProposal: the clone-free encoding decodes to the command with
+// the id and time set, proposalIDOf finds the id, and the caller's command
+// is left alone.
+func TestMarshalProposal(t *testing.T) {
+	for _, cmd := range []*placementpb.Command{
+		putCmd("k"),
+		{},
+		{ProposalId: 3, ProposedAtMs: 4, Op: putCmd("set").Op},
+	} {
+		before := proto.Clone(cmd)
+		data, err := marshalProposal(cmd, 1<<50|9, 1234)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(cmd, before) {
+			t.Fatalf("command changed to %v", cmd)
+		}
+		got := &placementpb.Command{}
+		if err := proto.Unmarshal(data, got); err != nil {
+			t.Fatal(err)
+		}
+		want := proto.Clone(cmd).(*placementpb.Command)
+		want.ProposalId, want.ProposedAtMs = 1<<50|9, 1234
+		if !proto.Equal(got, want) {
+			t.Fatalf("decoded %v, want %v", got, want)
+		}
+		if id := proposalIDOf(data); id != 1<<50|9 {
+			t.Fatalf("proposalIDOf = %x", id)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/robustmq/robustmq-go/common/rpcerr"
@@ -79,11 +80,8 @@ func (n *Node) Propose(ctx context.Context, cmd *placementpb.Command) (proto.Mes
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 
-	c := proto.Clone(cmd).(*placementpb.Command)
 	id := n.nextProposalID()
-	c.ProposalId = id
-	c.ProposedAtMs = time.Now().UnixMilli()
-	data, err := proto.Marshal(c)
+	data, err := marshalProposal(cmd, id, time.Now().UnixMilli())
 	if err != nil {
 		return nil, rpcerr.InvalidArgument("command", err.Error())
 	}
@@ -110,6 +108,25 @@ func (n *Node) Propose(ctx context.Context, cmd *placementpb.Command) (proto.Mes
 		n.metrics.proposals.WithLabelValues(resultError).Inc()
 	}
 	return nil, err
+}
+
+// marshalProposal returns cmd marshalled with ProposalId id and
+// ProposedAtMs atMs, leaving cmd unchanged. When cmd has neither field set
+// (what the API hands in) the two fields are written first and cmd is
+// marshalled after them, which decodes to the same Command without
+// cloning it; proposalIDOf reads the first field, which is then id.
+func marshalProposal(cmd *placementpb.Command, id uint64, atMs int64) ([]byte, error) {
+	if cmd.GetProposalId() != 0 || cmd.GetProposedAtMs() != 0 {
+		c := proto.Clone(cmd).(*placementpb.Command)
+		c.ProposalId, c.ProposedAtMs = id, atMs
+		return proto.Marshal(c)
+	}
+	buf := make([]byte, 0, 2*(1+binary.MaxVarintLen64)+proto.Size(cmd))
+	buf = protowire.AppendTag(buf, 1, protowire.VarintType)
+	buf = protowire.AppendVarint(buf, id)
+	buf = protowire.AppendTag(buf, 2, protowire.VarintType)
+	buf = protowire.AppendVarint(buf, uint64(atMs))
+	return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, cmd)
 }
 
 // proposeQueued registers a waiter for id, queues data for the Ready loop

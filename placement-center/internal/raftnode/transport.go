@@ -228,50 +228,46 @@ type transportServer struct {
 }
 
 func (s transportServer) Send(stream placementpb.RaftTransport_SendServer) error {
-	// Recv runs in its own goroutine so the handler can return as soon as
-	// the node stops: a peer's idle stream would otherwise hold a graceful
-	// gRPC shutdown until its timeout. The reader ends when Recv fails,
-	// which it does once this handler has returned and the stream is gone.
-	type received struct {
-		env *placementpb.RaftEnvelope
-		err error
-	}
-	in := make(chan received, 1)
+	// Messages are received and stepped into the node by a goroutine of
+	// their own, so the handler can return as soon as the node stops: a
+	// peer's idle stream would otherwise hold a graceful gRPC shutdown until
+	// its timeout. That goroutine ends when Recv fails, which it does once
+	// this handler has returned and the stream is gone; a message it steps
+	// after the node stopped is refused by receive. done carries nil for the
+	// peer's clean end of stream, else why receiving stopped.
+	done := make(chan error, 1)
 	go func() {
 		for {
 			env, err := stream.Recv()
-			select {
-			case in <- received{env, err}:
-			case <-stream.Context().Done():
+			if errors.Is(err, io.EOF) {
+				done <- nil
 				return
 			}
 			if err != nil {
+				done <- err
+				return
+			}
+			m := &raftpb.Message{}
+			if err := proto.Unmarshal(env.GetMessage(), m); err != nil {
+				done <- rpcerr.InvalidArgument("message", err.Error())
+				return
+			}
+			if err := s.n.receive(m, env.GetFromAddr()); err != nil {
+				done <- err
 				return
 			}
 		}
 	}()
-	for {
-		var r received
-		select {
-		case <-s.n.stopping:
-			return errNotRunning
-		case <-stream.Context().Done():
-			return stream.Context().Err()
-		case r = <-in:
-		}
-		if errors.Is(r.err, io.EOF) {
-			return stream.SendAndClose(&placementpb.RaftAck{})
-		}
-		if r.err != nil {
-			return r.err
-		}
-		m := &raftpb.Message{}
-		if err := proto.Unmarshal(r.env.GetMessage(), m); err != nil {
-			return rpcerr.InvalidArgument("message", err.Error())
-		}
-		if err := s.n.receive(m, r.env.GetFromAddr()); err != nil {
+	select {
+	case <-s.n.stopping:
+		return errNotRunning
+	case <-stream.Context().Done():
+		return stream.Context().Err()
+	case err := <-done:
+		if err != nil {
 			return err
 		}
+		return stream.SendAndClose(&placementpb.RaftAck{})
 	}
 }
 

@@ -76,6 +76,12 @@ type Store struct {
 	db        *pebble.DB
 	crashHook func(point string) error
 
+	// wmu serializes the writers of the snapshot and the log start
+	// (CreateSnapshot, Compact, Save with a snapshot) and Close; it is taken
+	// before mu. CreateSnapshot and Compact commit their batch without
+	// holding mu, so a large snapshot write does not block Save (the Ready
+	// loop) and raft's reads for its whole duration.
+	wmu      sync.Mutex
 	mu       sync.RWMutex
 	crashed  bool
 	closed   bool
@@ -95,6 +101,10 @@ type Store struct {
 	// maxTailBytes (oldest dropped first). A read outside it goes to Pebble.
 	tail      []cachedEntry
 	tailBytes uint64
+	// hardPending: s.hard changed only in its commit index since it was
+	// last written, and is written with the next batch (or by Close)
+	// instead of costing a batch of its own; see SaveReady.
+	hardPending bool
 }
 
 // Bounds of the in-memory tail of the log. The leader and followers read
@@ -123,7 +133,19 @@ var _ raft.Storage = (*Store)(nil)
 // Open opens (creating if needed) the store at <dataDir>/raft, loads its
 // metadata and checks that the log has no gap.
 func Open(dataDir string, opts Options) (*Store, error) {
-	popts := &pebble.Options{Logger: pebbleLogger{log: opts.Logger}}
+	popts := &pebble.Options{
+		Logger: pebbleLogger{log: opts.Logger},
+		// A snapshot of the whole state is one batch; with Pebble's 4 MiB
+		// default a batch over half the memtable becomes a flushable batch
+		// of its own (a memtable rotation and an L0 file per snapshot, with
+		// writes stalling behind the flush at the default threshold of 2).
+		// Larger memtables keep snapshots of a few MiB in the memtable,
+		// where the next snapshot and the log compaction make them obsolete
+		// before they are flushed. Memtables grow to this size only as
+		// they fill.
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+	}
 	if opts.FS != nil {
 		popts.FS = opts.FS
 	}
@@ -221,12 +243,26 @@ func (s *Store) getProto(key []byte, m proto.Message) error {
 
 // Close closes the database. It is idempotent.
 func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
+	if s.hardPending && !s.crashed {
+		b := s.db.NewBatch()
+		err := s.putProto(b, keyHardState, s.hard)
+		if err == nil {
+			err = b.Commit(pebble.NoSync) // Close flushes the WAL
+		}
+		_ = b.Close()
+		if err != nil {
+			_ = s.db.Close()
+			return fmt.Errorf("raftstore: close: write hard state: %w", err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("raftstore: close: %w", err)
 	}
@@ -414,11 +450,11 @@ func (s *Store) Save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 // nothing but the commit index (checked here against the stored one, not
 // just taken from mustSync): term, vote and log entries are what Raft
 // requires on stable storage before any message goes out, while a lost
-// commit index is learnt again from the leader. Such a batch still reaches
-// the disk in order: Pebble's WAL is one ordered log, so the next synced
-// batch (or Close) makes it durable too, and a crash loses at most a suffix
-// of unsynced commit-index updates, never a write that follows a synced
-// one. After such a crash the durable commit index can lag what the state
+// commit index is learnt again from the leader. Such a HardState is not
+// even written on its own: it is kept in memory and goes to disk with the
+// next batch that writes anything (entries, a new term) or at Close, so a
+// crash loses at most the latest commit-index updates, never a write that
+// follows a synced one. After such a crash the durable commit index can lag what the state
 // machine (a separate database) made durable; the node repairs that on
 // start with RaiseCommit.
 func (s *Store) SaveReady(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb.Snapshot, mustSync bool) error {
@@ -444,6 +480,10 @@ func (s *Store) RaiseCommit(index uint64) error {
 }
 
 func (s *Store) save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb.Snapshot, mustSync bool) error {
+	if snap != nil && !raft.IsEmptySnap(snap) {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
@@ -566,6 +606,15 @@ func (s *Store) save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 			sync = true
 		}
 		next.hard = proto.Clone(hs).(*raftpb.HardState)
+		if b.Empty() && !sync {
+			// Commit index only: deferred, see SaveReady.
+			s.hard, s.hardPending = next.hard, true
+			return nil
+		}
+		if err := s.putProto(b, keyHardState, next.hard); err != nil {
+			return err
+		}
+	} else if s.hardPending && !b.Empty() {
 		if err := s.putProto(b, keyHardState, next.hard); err != nil {
 			return err
 		}
@@ -586,6 +635,7 @@ func (s *Store) save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 	}
 	s.hard, s.conf, s.snap, s.members, s.logStart, s.last =
 		next.hard, next.conf, next.snap, next.members, next.logStart, next.last
+	s.hardPending = false
 	if resetTail {
 		s.tail, s.tailBytes = nil, 0
 	}
@@ -759,20 +809,32 @@ func (s *Store) SetConfState(cs *raftpb.ConfState, m Membership) error {
 // store keeps data (it must not be modified afterwards), and the returned
 // snapshot shares it.
 func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
-		return nil, err
-	}
-	if i <= s.snap.GetMetadata().GetIndex() {
-		return nil, raft.ErrSnapOutOfDate
-	}
-	if i > s.last {
-		return nil, fmt.Errorf("raftstore: snapshot index %d beyond last index %d", i, s.last)
-	}
-	term, err := s.termLocked(i)
+	// Only wmu is held while the batch is built and committed: every other
+	// writer of keySnapshot holds it too, so the snapshot checked newer here
+	// is still newer when it lands, and s.snap (what raft reads) switches
+	// to it only once it is durable.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	term, err := func() (uint64, error) {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if err := s.writable(); err != nil {
+			return 0, err
+		}
+		if i <= s.snap.GetMetadata().GetIndex() {
+			return 0, raft.ErrSnapOutOfDate
+		}
+		if i > s.last {
+			return 0, fmt.Errorf("raftstore: snapshot index %d beyond last index %d", i, s.last)
+		}
+		term, err := s.termLocked(i)
+		if err != nil {
+			return 0, fmt.Errorf("raftstore: snapshot index %d: %w", i, err)
+		}
+		return term, nil
+	}()
 	if err != nil {
-		return nil, fmt.Errorf("raftstore: snapshot index %d: %w", i, err)
+		return nil, err
 	}
 	snap := &raftpb.Snapshot{
 		Data: data,
@@ -801,7 +863,9 @@ func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*ra
 	if err := b.Commit(pebble.Sync); err != nil {
 		return nil, fmt.Errorf("raftstore: commit snapshot: %w", err)
 	}
+	s.mu.Lock()
 	s.snap = snap
+	s.mu.Unlock()
 	return shareSnapshot(snap), nil
 }
 
@@ -810,22 +874,16 @@ func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*ra
 // state machine has durably applied and a snapshot covers. It returns
 // raft.ErrCompacted if index is already compacted.
 func (s *Store) Compact(index uint64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	start, err := s.startCompaction(index)
+	if err != nil {
 		return err
 	}
-	if index <= s.logStart.index {
-		return raft.ErrCompacted
-	}
-	if index > s.last {
-		return fmt.Errorf("raftstore: compact %d beyond last index %d", index, s.last)
-	}
-	term, err := s.termLocked(index)
-	if err != nil {
-		return fmt.Errorf("raftstore: compact %d: %w", index, err)
-	}
-	start := logPosition{index: index, term: term}
+	// The batch commits without mu: readers already see the entries as
+	// compacted (ErrCompacted, never a half-deleted range, which raft would
+	// take for a corrupt log), and nothing else writes them: they are
+	// committed, and the other log-start writers hold wmu.
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
 	if err := b.DeleteRange(entryKey(0), entryKey(index+1), nil); err != nil {
@@ -837,6 +895,29 @@ func (s *Store) Compact(index uint64) error {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("raftstore: commit compact: %w", err)
 	}
+	return nil
+}
+
+// startCompaction checks a Compact(index) and moves the in-memory log
+// start to index (dropping cached entries up to it) before the deletion is
+// written, so no reader can see the range half deleted.
+func (s *Store) startCompaction(index uint64) (logPosition, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return logPosition{}, err
+	}
+	if index <= s.logStart.index {
+		return logPosition{}, raft.ErrCompacted
+	}
+	if index > s.last {
+		return logPosition{}, fmt.Errorf("raftstore: compact %d beyond last index %d", index, s.last)
+	}
+	term, err := s.termLocked(index)
+	if err != nil {
+		return logPosition{}, fmt.Errorf("raftstore: compact %d: %w", index, err)
+	}
+	start := logPosition{index: index, term: term}
 	s.logStart = start
 	if len(s.tail) > 0 {
 		if first := s.tail[0].e.GetIndex(); first <= index {
@@ -847,7 +928,7 @@ func (s *Store) Compact(index uint64) error {
 			s.dropTailFront(drop)
 		}
 	}
-	return nil
+	return start, nil
 }
 
 // pebbleLogger routes Pebble's log lines to zerolog. Fatalf panics rather

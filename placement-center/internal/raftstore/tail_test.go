@@ -191,3 +191,26 @@ func TestSaveReadySync(t *testing.T) {
 		t.Fatalf("commit %d after a later synced batch, want 2", got)
 	}
 }
+
+// TestDeferredCommitWrittenOnClose: a commit-only HardState kept in memory
+// reaches the disk when the store is closed.
+func TestDeferredCommitWrittenOnClose(t *testing.T) {
+	fs := vfs.NewMem()
+	s, err := Open("/data", Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveReady(hardState(1, 1, 0), []*raftpb.Entry{ent(1, 1, "a"), ent(2, 1, "b")}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveReady(hardState(1, 1, 2), nil, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := openMem(t, fs, nil)
+	if hs := r.HardState(); hs.GetCommit() != 2 || hs.GetTerm() != 1 || hs.GetVote() != 1 {
+		t.Fatalf("hard state after close %v, want commit 2", hs)
+	}
+}
