@@ -63,7 +63,7 @@ type Worker struct {
 }
 
 // workers builds the background workers: the recovery driver (runs
-// recoveries placement assigned to this node) and reconcile (brings local
+// recoveries placement assigned to this node), reconcile (brings local
 // replicas in line with placement: seals, trims, completes, copies
 // re-replicated sealed segments, drops) and retention (asks placement to
 // delete the expired sealed segments of the shards whose open segment this
