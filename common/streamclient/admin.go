@@ -16,7 +16,7 @@ import (
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
 
-// Shard config keys of a stream partition (the journal contract).
+// Shard config keys of a stream partition (docs/journal-protocol.md).
 const (
 	ConfigStream          = "stream"
 	ConfigPartition       = "partition"

@@ -2,7 +2,7 @@
 // served over real gRPC on 127.0.0.1, for tests of the stream client and of
 // the commands built on it. It keeps one log per segment shared by every
 // replica (replication is the journal's business, not the client's) and
-// follows the journal contract's rules for leaders, epochs, seals, reads
+// follows docs/journal-protocol.md's rules for leaders, epochs, seals, reads
 // and the idempotent producer table, with hooks to inject the failures a
 // client must survive. Test code only: it must never be linked into a
 // binary.

@@ -1,5 +1,5 @@
 // Package reconcile brings this journal node's local segment replicas in
-// line with the placement center's metadata (the journal contract,
+// line with the placement center's metadata (docs/journal-protocol.md,
 // "Reconciling local replicas"). On start and on every metadata change (and
 // periodically) it lists the local replicas (segstore.ListSegments) and,
 // for each:

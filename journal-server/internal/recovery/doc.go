@@ -1,5 +1,5 @@
 // Package recovery is the journal's failover driver (DESIGN section 3,
-// "Recovery" in the journal contract). When the placement center declares a
+// "Recovery" in docs/journal-protocol.md). When the placement center declares a
 // segment leader dead it moves the leader's open segments to RECOVERING at
 // epoch+1 and names a live replica recovery_node. On that node this package:
 //

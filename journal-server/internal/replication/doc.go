@@ -1,5 +1,5 @@
 // Package replication is the journal node's segment leader and follower
-// logic (DESIGN section 3, /tmp journal contract "Append", "Replication",
+// logic (DESIGN section 3; docs/journal-protocol.md "Append", "Replication",
 // "Roll / early seal"). It owns, per segment this node leads: the append
 // path (local segstore.Append, then forwarding), the Replicate streams to
 // the followers, the LAC (lac.Tracker) and the acknowledgement of writers at

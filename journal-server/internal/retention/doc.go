@@ -1,5 +1,5 @@
 // Package retention deletes a shard's old sealed segments, whole, by time
-// and by size (DESIGN section 3.4; the journal contract's stream config).
+// and by size (DESIGN section 3.4; docs/journal-protocol.md's stream config).
 //
 // Who decides: the journal node that leads the shard's OPEN segment (in
 // the metadata cache). Every Interval it evaluates each shard it leads:

@@ -1,7 +1,7 @@
 // Package replicatest is test support for the recovery and reconcile
 // packages: a real gRPC server on 127.0.0.1 serving the replica half of
 // JournalService (Fence, Seal, Describe, ReadReplica, Replicate) over a real
-// segstore, following the journal contract, plus helpers to fill replicas
+// segstore, following docs/journal-protocol.md, plus helpers to fill replicas
 // the way a leader and its followers would. It is imported only by tests;
 // the production JournalService lives in journal-server/internal/server.
 package replicatest
