@@ -9,6 +9,12 @@
 # e.g. --concurrency 1,16,64 --duration 10s --record-size 1024.
 # --smoke: seconds long, concurrency 1 and 16 only, and the output's JSON
 # lines are checked (used by `make test` through `make bench-smoke`).
+# --profile DIR: run a copy of journal-server with net/http/pprof compiled
+# in (bin/journal-server-pprof, built through `go build -overlay` from
+# tests/bench/internal/journalbench/testdata/journal_pprof_overlay.go;
+# journal-server's sources are not touched) and collect CPU, goroutine,
+# block and mutex profiles plus /metrics of every journal node during our
+# measured runs into DIR. Its figures are not the benchmark's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root/bin
@@ -22,9 +28,28 @@ mkdir -p "$bin"
 (cd "$root/tests/bench" && GOWORK=off go build -o "$bin/robustmq-bench" ./cmd/robustmq-bench)
 (cd "$root/tests/bench" && GOWORK=off go build -o "$bin/nats-server" github.com/nats-io/nats-server/v2)
 
+journal_bin=$bin/journal-server
+pass=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --profile)
+      [ $# -ge 2 ] || { echo "bench-journal: --profile needs a directory" >&2; exit 2; }
+      overlay=$(mktemp)
+      printf '{"Replace": {"%s": "%s"}}\n' "$root/journal-server/cmd/journal-server/zz_bench_pprof.go" \
+        "$root/tests/bench/internal/journalbench/testdata/journal_pprof_overlay.go" > "$overlay"
+      (cd "$root/journal-server" && go build -overlay "$overlay" -o "$bin/journal-server-pprof" ./cmd/journal-server)
+      rm -f "$overlay"
+      journal_bin=$bin/journal-server-pprof
+      pass+=(--pprof-dir "$2")
+      shift 2 ;;
+    *) pass+=("$1"); shift ;;
+  esac
+done
+set -- "${pass[@]}"
+
 args=(journal
   --placement-bin "$bin/placement-center" --placement-config-dir "$root/config/raft"
-  --journal-bin "$bin/journal-server" --journal-config-dir "$root/config/journal"
+  --journal-bin "$journal_bin" --journal-config-dir "$root/config/journal"
   --nats-bin "$bin/nats-server" "$@")
 smoke=false
 expect=3 # concurrency 1, 16, 64

@@ -50,6 +50,9 @@ type Options struct {
 	WorkDir            string
 	Keep               bool
 	Smoke              bool
+	// PprofDir, when set, is handed to the journal nodes (PprofEnv) and
+	// receives their profiles from every measured run of ours.
+	PprofDir string
 }
 
 // ParseFlags reads the benchmark's flags; binDir is where the binaries
@@ -76,6 +79,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.DurationVar(&o.ConsumeTimeout, "consume-timeout", 2*time.Minute, "bound on reading one stream back")
 	fs.StringVar(&o.WorkDir, "work-dir", "", "parent of the run's data and log directory (default: system temp)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep data and logs after a successful run")
+	fs.StringVar(&o.PprofDir, "pprof-dir", "", "collect CPU, goroutine, block and mutex profiles and /metrics of the journal nodes during our measured runs into this directory (needs a journal-server built with the profiling overlay: scripts/bench-journal.sh --profile DIR)")
 	fs.BoolVar(&o.Smoke, "smoke", false, "seconds long: 1s per system per step, concurrency 1 and 16, short warmup and disk loop (explicit flags still win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -168,6 +172,21 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 		}
 	}()
 
+	var prof *profiler
+	if o.PprofDir != "" {
+		dir, err := filepath.Abs(o.PprofDir)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		// Inherited by the journal nodes (only ROBUSTMQ_JOURNAL_* is scrubbed).
+		if err := os.Setenv(PprofEnv, dir); err != nil {
+			return err
+		}
+		prof = &profiler{dir: dir, stderr: stderr}
+	}
 	fmt.Fprintf(stderr, "starting placement center (3), journal (3), jetstream sync-always (3) and jetstream default (3) under %s\n", workDir)
 	pc, err := cluster.StartPlacement(ctx, group, cluster.PlacementOptions{
 		Binary: o.PlacementBin, ConfigDir: o.PlacementConfigDir, WorkDir: workDir, ReadyTimeout: o.ReadyTimeout,
@@ -212,7 +231,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 			fn   func() error
 		}{
 			{SystemOurs, func() error {
-				s, c, err := measureOurs(ctx, jc, fmt.Sprintf("bench-s%d-c%d", idx, conc), conc, value, o, stderr)
+				s, c, err := measureOurs(ctx, jc, fmt.Sprintf("bench-s%d-c%d", idx, conc), conc, value, o, prof, stderr)
 				step.Ours, step.Consume = s, c
 				return err
 			}},
@@ -300,7 +319,8 @@ func windowStep(conc int, d time.Duration, o Options) window.Step {
 
 // warmupAndMeasure runs the unmeasured warmup (which must get at least one
 // acknowledgement: it also proves the stream writable) and the measured run.
-func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer) (window.Result, int, error) {
+// beforeMeasure (when not nil) runs between the two.
+func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer, beforeMeasure func()) (window.Result, int, error) {
 	warmAcked := 0
 	if o.Warmup > 0 {
 		// A fresh stream may refuse its first appends until every node's
@@ -321,6 +341,9 @@ func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.
 		}
 	}
 	fmt.Fprintf(stderr, "%s c=%d: measuring %v\n", name, conc, o.Duration)
+	if beforeMeasure != nil {
+		beforeMeasure()
+	}
 	res, err := window.Run(ctx, windowStep(conc, o.Duration, o), submit)
 	if err != nil {
 		return res, warmAcked, fmt.Errorf("%s c=%d: %w (first error: %v)", name, conc, err, res.FirstErr)
@@ -335,7 +358,7 @@ func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.
 }
 
 // measureOurs writes a fresh stream and reads it back.
-func measureOurs(ctx context.Context, jc *journal.Cluster, stream string, conc int, value []byte, o Options, stderr io.Writer) (Summary, Summary, error) {
+func measureOurs(ctx context.Context, jc *journal.Cluster, stream string, conc int, value []byte, o Options, prof *profiler, stderr io.Writer) (Summary, Summary, error) {
 	if err := jc.CreateStream(ctx, stream, replicas, ackQuorum); err != nil {
 		return Summary{}, Summary{}, err
 	}
@@ -343,7 +366,13 @@ func measureOurs(ctx context.Context, jc *journal.Cluster, stream string, conc i
 	if err != nil {
 		return Summary{}, Summary{}, err
 	}
-	res, warm, err := warmupAndMeasure(ctx, SystemOurs, conc, p.Submit, o, stderr)
+	var profDone func()
+	res, warm, err := warmupAndMeasure(ctx, SystemOurs, conc, p.Submit, o, stderr, func() {
+		profDone = prof.during(ctx, conc, o.Duration, jc.HTTPAddrs)
+	})
+	if profDone != nil {
+		profDone()
+	}
 	if cerr := p.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%s c=%d: close producer: %w", SystemOurs, conc, cerr)
 	}
@@ -382,7 +411,7 @@ func measureJetStream(ctx context.Context, c *jetstream.Cluster, system, stream 
 	}
 	defer s.Close()
 	s.SetValue(value)
-	res, _, err := warmupAndMeasure(ctx, system, conc, s.Submit, o, stderr)
+	res, _, err := warmupAndMeasure(ctx, system, conc, s.Submit, o, stderr, nil)
 	if err != nil {
 		return Summary{}, err
 	}
