@@ -11,6 +11,7 @@ import (
 	"github.com/robustmq/robustmq-go/common/recordbatch"
 	"github.com/robustmq/robustmq-go/common/rpcerr"
 	"github.com/robustmq/robustmq-go/journal-server/internal/segstore"
+	"github.com/robustmq/robustmq-go/proto/gen/commonpb"
 	"github.com/robustmq/robustmq-go/proto/gen/journalpb"
 )
 
@@ -82,7 +83,7 @@ func StoreError(id segstore.SegmentID, err error) error {
 	case errors.Is(err, segstore.ErrAlreadyExists):
 		return rpcerr.AlreadyExists("segment", id.String())
 	case errors.Is(err, recordbatch.ErrTooLarge):
-		return rpcerr.InvalidArgument("batch", err.Error())
+		return batchError(err)
 	case errors.Is(err, segstore.ErrInvalidBatch):
 		return rpcerr.InvalidArgument("batch", err.Error())
 	case errors.Is(err, segstore.ErrNotBatchBoundary):
@@ -99,4 +100,18 @@ func StoreError(id segstore.SegmentID, err error) error {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
+}
+
+// batchError maps a recordbatch validation error: a batch over one of the
+// limits is ResourceExhausted (limit "batch", the message names which),
+// anything else InvalidArgument("batch").
+func batchError(err error) error {
+	if !errors.Is(err, recordbatch.ErrTooLarge) {
+		return rpcerr.InvalidArgument("batch", err.Error())
+	}
+	st := status.New(codes.ResourceExhausted, err.Error())
+	if d, derr := st.WithDetails(&commonpb.ResourceExhausted{Limit: "batch"}); derr == nil {
+		st = d
+	}
+	return st.Err()
 }

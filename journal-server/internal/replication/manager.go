@@ -234,7 +234,7 @@ func (m *Manager) Append(ctx context.Context, req *journalpb.AppendRequest) (Ack
 		return Ack{}, rpcerr.ResourceExhausted("max_batch_records", uint64(m.cfg.MaxBatchRecords), uint64(h.Count))
 	}
 	if _, err := recordbatch.Validate(batch, recordbatch.Limits{MaxBatchBytes: m.cfg.MaxBatchBytes, MaxRecords: m.cfg.MaxBatchRecords}); err != nil {
-		return Ack{}, rpcerr.InvalidArgument("batch", err.Error())
+		return Ack{}, batchError(err) // a record over its limits: ResourceExhausted
 	}
 	if h.Count == 0 {
 		return Ack{}, rpcerr.InvalidArgument("batch", "no records")
