@@ -84,7 +84,16 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		_ = node.Close()
 		return fmt.Errorf("grpc server: %w", err)
 	}
-	leases := registry.New(registry.Config{Lease: cfg.Registry.Lease}, sm, node, log.With().Str("component", "registry").Logger())
+	leases := registry.New(registry.Config{
+		Lease: cfg.Registry.Lease,
+		Probe: registry.ProbeConfig{
+			Interval: cfg.Registry.ProbeInterval,
+			Timeout:  cfg.Registry.ProbeTimeout,
+			Attempts: cfg.Registry.ProbeAttempts,
+			Backoff:  cfg.Registry.ProbeBackoff,
+		},
+		Registerer: reg,
+	}, sm, node, log.With().Str("component", "registry").Logger())
 	node.RegisterTransport(gs.GRPC())
 	placementpb.RegisterPlacementServiceServer(gs.GRPC(), server.NewPlacement(node, sm, hub, leases,
 		server.Limits{MaxValueBytes: cfg.Limits.MaxValueBytes}, log.With().Str("component", "api").Logger()))

@@ -40,9 +40,20 @@ type RaftConfig struct {
 	CompactKeep     uint64        `mapstructure:"compact_keep"`
 }
 
-// RegistryConfig tunes node leases.
+// RegistryConfig tunes node leases and the leader's health probes of
+// registered nodes.
 type RegistryConfig struct {
 	Lease time.Duration `mapstructure:"lease"`
+	// ProbeInterval is how often the leader health-checks each node (on
+	// top of a health Watch stream); zero turns probing off, leaving
+	// failure detection to the lease.
+	ProbeInterval time.Duration `mapstructure:"probe_interval"`
+	// ProbeTimeout bounds one health check.
+	ProbeTimeout time.Duration `mapstructure:"probe_timeout"`
+	// ProbeAttempts failed probes in a row declare a node dead.
+	ProbeAttempts int `mapstructure:"probe_attempts"`
+	// ProbeBackoff is the pause between two probes.
+	ProbeBackoff time.Duration `mapstructure:"probe_backoff"`
 }
 
 // LimitsConfig bounds request sizes.
@@ -72,9 +83,15 @@ func Default() Config {
 			SnapshotEntries: 10000,
 			CompactKeep:     1000,
 		},
-		Registry: RegistryConfig{Lease: 10 * time.Second},
-		Limits:   LimitsConfig{MaxRequestBytes: 64 << 20, MaxValueBytes: 1 << 20},
-		Log:      LogConfig{Level: "info", Format: "auto"},
+		Registry: RegistryConfig{
+			Lease:         10 * time.Second,
+			ProbeInterval: 500 * time.Millisecond,
+			ProbeTimeout:  300 * time.Millisecond,
+			ProbeAttempts: 3,
+			ProbeBackoff:  150 * time.Millisecond,
+		},
+		Limits: LimitsConfig{MaxRequestBytes: 64 << 20, MaxValueBytes: 1 << 20},
+		Log:    LogConfig{Level: "info", Format: "auto"},
 	}
 }
 
@@ -177,6 +194,16 @@ func (c Config) Validate() error {
 	}
 	if c.Raft.ElectionTicks <= c.Raft.HeartbeatTicks {
 		return fmt.Errorf("raft.election_ticks must exceed raft.heartbeat_ticks")
+	}
+	if r := c.Registry; r.ProbeInterval > 0 {
+		switch {
+		case r.ProbeTimeout <= 0:
+			return fmt.Errorf("registry.probe_timeout must be positive when registry.probe_interval is set")
+		case r.ProbeAttempts < 1:
+			return fmt.Errorf("registry.probe_attempts must be at least 1 when registry.probe_interval is set")
+		case r.ProbeBackoff < 0:
+			return fmt.Errorf("registry.probe_backoff must not be negative")
+		}
 	}
 	return nil
 }

@@ -31,3 +31,25 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("joining node rejected: %v", err)
 	}
 }
+
+func TestValidateProbe(t *testing.T) {
+	c := Default()
+	if c.Registry.ProbeInterval <= 0 || c.Registry.ProbeTimeout <= 0 || c.Registry.ProbeAttempts < 1 {
+		t.Fatalf("probing off or unset by default: %+v", c.Registry)
+	}
+	for name, mut := range map[string]func(*RegistryConfig){
+		"timeout":  func(r *RegistryConfig) { r.ProbeTimeout = 0 },
+		"attempts": func(r *RegistryConfig) { r.ProbeAttempts = 0 },
+		"backoff":  func(r *RegistryConfig) { r.ProbeBackoff = -1 },
+	} {
+		c := Default()
+		mut(&c.Registry)
+		if err := c.Validate(); err == nil {
+			t.Errorf("bad probe %s accepted", name)
+		}
+		c.Registry.ProbeInterval = 0 // probing off: the rest is unused
+		if err := c.Validate(); err != nil {
+			t.Errorf("probing off, bad %s: %v", name, err)
+		}
+	}
+}
