@@ -115,6 +115,22 @@ func (n *JournalNode) Restart() {
 	n.Process.Restart()
 }
 
+// Pause stops every process of the node's group with SIGSTOP: it keeps
+// its sockets and files but runs nothing (no heartbeats, no replies) until
+// Resume. A paused node is still Running; a SIGKILL (Kill9, the test's
+// cleanup) ends it as usual.
+func (n *JournalNode) Pause() error { return n.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused node with SIGCONT.
+func (n *JournalNode) Resume() error { return n.signal(syscall.SIGCONT) }
+
+func (n *JournalNode) signal(sig syscall.Signal) error {
+	if _, ok := n.signalGroup(sig); !ok {
+		return fmt.Errorf("journal node %d is not running (no %s sent)", n.ID, sig)
+	}
+	return nil
+}
+
 // JournalCluster is the journal nodes started by one test against one
 // placement cluster. Methods that take no testing.TB fail the test that
 // started it and belong on that test's goroutine.
@@ -276,6 +292,70 @@ func (c *JournalCluster) Running() []*JournalNode {
 	var out []*JournalNode
 	for _, n := range c.nodes {
 		if n.Running() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// KillAll9 sends SIGKILL to every running node at once (no node sees
+// another go down first) and returns once all were reaped. It returns the
+// nodes it killed.
+func (c *JournalCluster) KillAll9() []*JournalNode {
+	c.t.Helper()
+	return c.signalAll(syscall.SIGKILL, killWait)
+}
+
+// StopAll sends SIGTERM to every running node at once and waits until all
+// exited; a node still running after its stop timeout is killed and
+// reported, as is a node that exited with a failure. It returns the nodes
+// it stopped.
+func (c *JournalCluster) StopAll() ([]*JournalNode, error) {
+	c.t.Helper()
+	stopped := c.signalAll(syscall.SIGTERM, DefaultStopTimeout)
+	var errs []error
+	for _, n := range stopped {
+		if n.Running() {
+			n.Kill9()
+			errs = append(errs, fmt.Errorf("journal node %d did not exit within %s of SIGTERM; killed", n.ID, DefaultStopTimeout))
+		} else if err := n.ExitErr(); err != nil {
+			errs = append(errs, fmt.Errorf("journal node %d exited badly after SIGTERM: %w", n.ID, err))
+		}
+	}
+	return stopped, errors.Join(errs...)
+}
+
+// signalAll signals every running node, then waits up to wait for each
+// to be reaped.
+func (c *JournalCluster) signalAll(sig syscall.Signal, wait time.Duration) []*JournalNode {
+	var sent []*JournalNode
+	var exits []<-chan struct{}
+	for _, n := range c.nodes {
+		if exited, ok := n.signalGroup(sig); ok {
+			sent = append(sent, n)
+			exits = append(exits, exited)
+		}
+	}
+	deadline := time.After(wait)
+	for i, exited := range exits {
+		select {
+		case <-exited:
+		case <-deadline:
+			c.t.Logf("harness: journal node %d (pid %d) still running %s after %s", sent[i].ID, sent[i].Pid(), wait, sig)
+			return sent
+		}
+	}
+	return sent
+}
+
+// RestartAll restarts every node that is not running, one after the
+// other (each waited for as Restart does), and returns them.
+func (c *JournalCluster) RestartAll() []*JournalNode {
+	c.t.Helper()
+	var out []*JournalNode
+	for _, n := range c.nodes {
+		if !n.Running() {
+			n.Restart()
 			out = append(out, n)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -498,4 +499,200 @@ func (a *appender) send(seg *placementpb.Segment, epoch uint64, b []byte) (*jour
 		return resp, fmt.Errorf("journal %d answered request %d with request id %d", a.node.ID, id, resp.GetRequestId())
 	}
 	return resp, nil
+}
+
+// faultPartition is what faultScan found in one partition.
+type faultPartition struct {
+	segments []string // segString of each segment
+	records  uint64   // offsets [0, records) read back
+	batches  int
+}
+
+// faultScan reads every partition of a verifiable stream straight from
+// the replicas (JournalService Read, no client library) and checks that
+// its offsets are dense: the first segment starts at 0, every batch
+// starts where the previous one ended, a sealed segment ends exactly at
+// its placement end (with sealed_end said by the replica) and the next
+// segment starts there; an open segment is read on its leader up to the
+// leader's LAC. It returns each partition's summary and how often each
+// "seq=<n>" value was read (seqs[n]; values past len(seqs) or not of that
+// form are counted in the second result).
+func faultScan(t *testing.T, c *cluster, stream string, partitions, maxSeq int) ([]faultPartition, []int, int) {
+	t.Helper()
+	seqs := make([]int, maxSeq)
+	var other int
+	out := make([]faultPartition, partitions)
+	for p := range partitions {
+		name := shardName(stream, p)
+		_, segs := c.mustShard(t, name)
+		out[p].segments = checkContiguous(t, segs)
+		var next uint64
+		for i, s := range segs {
+			if s.GetStartOffset() != next {
+				t.Errorf("%s: segment %s starts at %d, want %d (the previous end)", name, segString(s), s.GetStartOffset(), next)
+			}
+			res, node, err := faultReadSegment(c, s)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				return out, seqs, other
+			}
+			if len(res.headers) > 0 && res.headers[0].FirstOffset != s.GetStartOffset() {
+				t.Errorf("%s: segment %s's first batch on journal %d starts at %d", name, segString(s), node, res.headers[0].FirstOffset)
+			}
+			switch {
+			case s.GetStatus() == sealed:
+				if !res.sealed || res.sealedEnd != s.GetEndOffset() || res.next != s.GetEndOffset() {
+					t.Errorf("%s: sealed segment %s read on journal %d up to %d (sealed %v at %d), want exactly its end %d",
+						name, segString(s), node, res.next, res.sealed, res.sealedEnd, s.GetEndOffset())
+				}
+			case i != len(segs)-1:
+				t.Errorf("%s: segment %s is not the last but is not sealed", name, segString(s))
+			}
+			for j, b := range res.batches {
+				dec, err := recordbatch.Decode(b, recordbatch.Limits{})
+				if err != nil {
+					t.Errorf("%s: batch at %d on journal %d: %v", name, res.headers[j].FirstOffset, node, err)
+					continue
+				}
+				for _, r := range dec.Records {
+					if n, ok := faultParseSeq(r.Value); ok && n < uint64(maxSeq) {
+						seqs[n]++
+					} else {
+						other++
+					}
+				}
+			}
+			out[p].batches += len(res.batches)
+			next = res.next
+		}
+		out[p].records = next
+	}
+	return out, seqs, other
+}
+
+// faultReadSegment reads a whole segment from the start: an open one on
+// its leader (up to its LAC), a sealed one on the first of its replicas
+// that runs and answers. It returns the read and the node read.
+func faultReadSegment(c *cluster, s *placementpb.Segment) (readResult, uint64, error) {
+	ids := s.GetReplicas()
+	if s.GetStatus() != sealed {
+		ids = []uint64{s.GetLeader()}
+	}
+	var errs []error
+	for _, id := range ids {
+		n := c.jc.Node(id)
+		if n == nil || !n.Running() {
+			errs = append(errs, fmt.Errorf("journal %d is not running", id))
+			continue
+		}
+		res, err := readReplica(context.Background(), n, s, s.GetStartOffset())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return res, id, nil
+	}
+	return readResult{}, 0, fmt.Errorf("segment %s: no replica served it: %w", segString(s), errors.Join(errs...))
+}
+
+// faultParseSeq reads bench produce --verifiable's "seq=<n>" (padded
+// with '.').
+func faultParseSeq(v []byte) (uint64, bool) {
+	s, ok := strings.CutPrefix(string(v), "seq=")
+	if !ok {
+		return 0, false
+	}
+	s = strings.TrimRight(s, ".")
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
+}
+
+// faultCheckSeqs asserts that seq value n was read want(n) times, and
+// that nothing else was; it reports the first few mismatches.
+func faultCheckSeqs(t *testing.T, what string, seqs []int, other int, want func(n int) int) {
+	t.Helper()
+	var bad []string
+	mismatches := 0
+	for n, got := range seqs {
+		if w := want(n); got != w {
+			mismatches++
+			if len(bad) < 10 {
+				bad = append(bad, fmt.Sprintf("seq %d read %d times, want %d", n, got, w))
+			}
+		}
+	}
+	if other != 0 {
+		t.Errorf("%s: %d records that are no expected seq value", what, other)
+	}
+	if mismatches > 0 {
+		t.Errorf("%s: %d seq values read the wrong number of times: %s", what, mismatches, strings.Join(bad, "; "))
+	}
+}
+
+// faultResume polls, every 50 ms from now until timeout, for the first
+// offset committed on shard past segment afterSeq: a later segment OPEN
+// whose leader's LAC (Describe) passed its start. It returns how long
+// that took from since (the kill) and the segment, or an error when it
+// never happened. It makes no t.Fatal call, so it may run on its own
+// goroutine.
+func faultResume(c *cluster, shard string, afterSeq uint32, since time.Time, timeout time.Duration) (time.Duration, *placementpb.Segment, error) {
+	var took time.Duration
+	var got *placementpb.Segment
+	err := harness.Poll(context.Background(), timeout, func() error {
+		_, segs, err := c.getShard(context.Background(), shard)
+		if err != nil {
+			return err
+		}
+		for _, s := range segs {
+			if s.GetSeq() <= afterSeq || s.GetStatus() == placementpb.SegmentStatus_SEGMENT_STATUS_RECOVERING {
+				continue
+			}
+			if s.GetStatus() == sealed && s.GetEndOffset() > s.GetStartOffset() {
+				took, got = time.Since(since), s
+				return nil
+			}
+			n := c.jc.Node(s.GetLeader())
+			if n == nil || !n.Running() {
+				continue
+			}
+			d, err := describe(context.Background(), n, s)
+			if err != nil {
+				continue // the leader may not know the segment yet
+			}
+			if d.GetLac() > s.GetStartOffset() {
+				took, got = time.Since(since), s
+				return nil
+			}
+		}
+		return fmt.Errorf("nothing committed past segment %d yet", afterSeq)
+	})
+	return took, got, err
+}
+
+// faultLogLines returns the lines of the processes' logs (all their runs)
+// that contain each of subs, prefixed with the process name, at most max.
+// Each process's log holds every run of it, so a line may predate the
+// current cycle.
+func faultLogLines(procs []*harness.Process, max int, subs ...string) []string {
+	var out []string
+	for _, p := range procs {
+		b, err := os.ReadFile(p.LogPath())
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s: %v", p.Name(), err))
+			continue
+		}
+	lines:
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, s := range subs {
+				if !strings.Contains(line, s) {
+					continue lines
+				}
+			}
+			if len(out) == max {
+				return append(out, "...")
+			}
+			out = append(out, fmt.Sprintf("%s: %s", p.Name(), line))
+		}
+	}
+	return out
 }
