@@ -301,7 +301,8 @@ func (p *prober) decide(ctx context.Context, term uint64, w *watcher, since time
 		}
 		return false
 	}
-	_, err := p.r.declareDead(ctx, term, w.node, ReasonUnreachable, "unreachable: "+probeErr.Error())
+	detail := fmt.Sprintf("unreachable (no answer for %s): %v", p.r.cfg.Now().Sub(since).Round(time.Millisecond), probeErr)
+	_, err := p.r.declareDead(ctx, term, w.node, ReasonUnreachable, detail)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.r.log.Warn().Err(err).Uint64("node", id).Msg("declaring unreachable node dead")
