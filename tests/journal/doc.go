@@ -19,6 +19,5 @@
 // TestIntegration* so `make test-integration` (-run Integration) selects
 // them and the unit-test run skips them; it must never reach a server's
 // internals, only its binary and its public API. ROBUSTMQ_CHAOS=1 (`make
-// chaos`) runs the long variants; a test blocked by a known server bug
-// skips, naming the bug, unless ROBUSTMQ_RUN_BLOCKED=1.
+// chaos`) runs the long variants.
 package journal

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -1044,9 +1043,6 @@ func TestIntegrationJournalRestartAllJournals(t *testing.T) {
 // and roll those segments (or their leaders take them back): nothing
 // acked is lost and the stream takes writes again.
 func TestIntegrationJournalRestartAllAfterDeath(t *testing.T) {
-	if os.Getenv("ROBUSTMQ_RUN_BLOCKED") == "" {
-		t.Skip("blocked: placement-center startRecoveries (internal/fsm/apply.go) moves an open segment whose replicas are all DEAD to RECOVERING with recovery_node 0, and nothing names a recovery node when a replica registers ALIVE again: the segment stays RECOVERING and its partition takes no writes (set ROBUSTMQ_RUN_BLOCKED=1 to run)")
-	}
 	requireBinaries(t, streamCmds, produceCmd, consumeCmd)
 	c := startCluster(t, harness.JournalOptions{Nodes: 3})
 	// 3 partitions: each node leads one, so whichever node the placement

@@ -160,6 +160,9 @@ func (c *applyCtx) registerNode(cmd *placementpb.RegisterNodeCmd) (proto.Message
 		if err := c.rereplicate(v); err != nil {
 			return nil, err
 		}
+		if err := c.reassignRecoveries(v); err != nil {
+			return nil, err
+		}
 	}
 	return proto.Clone(node), nil
 }
@@ -218,8 +221,54 @@ func (c *applyCtx) setNodeStatus(cmd *placementpb.SetNodeStatusCmd) (proto.Messa
 		if err := c.rereplicate(v); err != nil {
 			return nil, err
 		}
+		if err := c.reassignRecoveries(v); err != nil {
+			return nil, err
+		}
 	}
 	return proto.Clone(node), nil
+}
+
+// reassignRecoveries keeps every RECOVERING segment driven by a live node:
+// one whose recovery node is 0 (no replica was alive when its leader died,
+// e.g. every journal node went down) or is no longer ALIVE gets the first
+// replica that is, so a recovery never waits forever for a node that will
+// not run it. It reads the state before this entry, so segments this entry
+// moved to RECOVERING (startRecoveries, which chose among the live nodes
+// already) are not touched twice. The version is bumped so the recovery
+// driver of the new node starts a fresh attempt.
+func (c *applyCtx) reassignRecoveries(v journalView) error {
+	live := map[uint64]bool{}
+	for _, id := range v.live {
+		live[id] = true
+	}
+	var changed []*placementpb.Segment
+	err := scan(c.r, []byte(prefixSegment), func(key, value []byte) (bool, error) {
+		seg := &placementpb.Segment{}
+		if err := proto.Unmarshal(value, seg); err != nil {
+			return false, &storageError{fmt.Errorf("decode %q: %w", key, err)}
+		}
+		if seg.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_RECOVERING || live[seg.GetRecoveryNode()] {
+			return true, nil
+		}
+		for _, r := range seg.GetReplicas() {
+			if live[r] {
+				seg.RecoveryNode = r
+				changed = append(changed, seg)
+				break
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, seg := range changed {
+		seg.Version = c.index
+		if err := c.eff.put(c.index, segmentKey(seg.GetTenant(), seg.GetShard(), seg.GetSeq()), seg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // startRecoveries moves every OPEN segment led by the dead journal node to

@@ -97,6 +97,43 @@ func TestJournalDeathStartsRecovery(t *testing.T) {
 	}
 }
 
+// TestRecoveryNodeReassigned: a RECOVERING segment whose recovery node is
+// missing (every replica was down when its leader died) or dies gets the
+// first live replica as recovery node when one registers or comes back.
+func TestRecoveryNodeReassigned(t *testing.T) {
+	f := newTestFSM(t)
+	for id := uint64(1); id <= 3; id++ {
+		f.mustApply(t, regJournal(id))
+	}
+	f.mustApply(t, createShard(DefaultTenant, "s", placement([]uint64{1, 2, 3}, 1, 2, 1)))
+	// Everything goes down; the leader is declared dead last.
+	f.mustApply(t, setStatus(2, dead, 0))
+	f.mustApply(t, setStatus(3, dead, 0))
+	f.mustApply(t, setStatus(1, dead, 0))
+	seg, err := f.GetSegment(DefaultTenant, "s", 0)
+	if err != nil || seg.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_RECOVERING || seg.GetRecoveryNode() != 0 {
+		t.Fatalf("after total outage: %v, %v", seg, err)
+	}
+	// Node 3 registers again: it is a replica, so it now drives recovery.
+	at := f.next
+	f.mustApply(t, regJournal(3))
+	seg, _ = f.GetSegment(DefaultTenant, "s", 0)
+	if seg.GetRecoveryNode() != 3 || seg.GetVersion() != at || seg.GetEpoch() != 2 {
+		t.Fatalf("after node 3 returned: %v (want recovery node 3, version %d, epoch 2)", seg, at)
+	}
+	// Node 2 comes back through SetNodeStatus: recovery stays with 3.
+	f.mustApply(t, setStatus(2, alive, 0))
+	if seg2, _ := f.GetSegment(DefaultTenant, "s", 0); seg2.GetRecoveryNode() != 3 || seg2.GetVersion() != at {
+		t.Fatalf("a live recovery node was replaced: %v", seg2)
+	}
+	// The recovery node dies: the recovery moves to node 2.
+	at = f.next
+	f.mustApply(t, setStatus(3, dead, 0))
+	if seg3, _ := f.GetSegment(DefaultTenant, "s", 0); seg3.GetRecoveryNode() != 2 || seg3.GetVersion() != at {
+		t.Fatalf("after the recovery node died: %v", seg3)
+	}
+}
+
 func TestRecoveryWithoutLiveReplica(t *testing.T) {
 	f := newTestFSM(t)
 	f.mustApply(t, regJournal(1))

@@ -545,6 +545,18 @@ func (p *Placement) SealAndRoll(ctx context.Context, req *placementpb.SealAndRol
 	if err != nil {
 		return nil, err
 	}
+	// The next segment may have fewer replicas than the shard asks for (a
+	// node is down) but never fewer than its ack quorum: a write
+	// acknowledged on fewer nodes than the quorum the stream was created
+	// with would break the promise that an acked record survives the loss
+	// of any single node. The caller (recovery, a rolling leader) retries
+	// until enough journal nodes are alive; the partition is unavailable
+	// for writes meanwhile, never silently less durable.
+	if uint32(len(pl.Replicas)) < sh.GetAckQuorum() {
+		return nil, status.Errorf(codes.Unavailable,
+			"only %d live journal node(s) can take the next segment of %q; its ack quorum is %d",
+			len(pl.Replicas), req.GetShard(), sh.GetAckQuorum())
+	}
 	next := &placementpb.Segment{Tenant: tenant, Shard: req.GetShard(), Seq: req.GetSeq() + 1, Replicas: pl.Replicas,
 		Leader: pl.Leader, Epoch: cur.GetEpoch() + 1, Status: placementpb.SegmentStatus_SEGMENT_STATUS_OPEN,
 		StartOffset: req.GetEndOffset(), AckQuorum: pl.AckQuorum}

@@ -200,4 +200,18 @@ func TestShardLifecycleThroughAPI(t *testing.T) {
 	if err != nil || len(got.GetSegments()) != 2 || got.GetShard().GetActiveSegment() != 1 {
 		t.Fatalf("shard = %v, %v", got, err)
 	}
+	// With one of the two journals excluded, the next segment would have
+	// fewer replicas than the shard's ack quorum (2): refused, nothing
+	// changes.
+	next := rolled.GetNext()
+	_, err = m.api.SealAndRoll(ctx, &placementpb.SealAndRollRequest{Shard: "orders/0", Seq: 1, EndOffset: 50,
+		ExpectedVersion: next.GetVersion(), ExcludeNodes: []uint64{10}})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("roll below the ack quorum: %v, want Unavailable", err)
+	}
+	got, err = m.api.GetShard(ctx, &placementpb.GetShardRequest{Name: "orders/0"})
+	if err != nil || len(got.GetSegments()) != 2 || got.GetShard().GetActiveSegment() != 1 ||
+		got.GetSegments()[1].GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_OPEN {
+		t.Fatalf("refused roll changed the shard: %v, %v", got, err)
+	}
 }
