@@ -33,7 +33,10 @@ const (
 	// stallCheck: an in-flight batch unanswered this long makes the
 	// producer ask the placement center whether its segment moved on.
 	stallCheck = 2 * time.Second
-	maxBackoff = time.Second
+	// maxBackoff is short because a failover is over in well under a
+	// second (fence, seal, roll): a long backoff would be the slowest
+	// part of a producer's resumption, and a retry is one cheap request.
+	maxBackoff = 250 * time.Millisecond
 )
 
 // ProducerOptions tunes a Producer. Zero fields take the defaults.
