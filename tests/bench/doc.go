@@ -1,7 +1,10 @@
-// Package bench is the root of the placement-center versus etcd write
-// benchmark: a module of its own (kept out of go.work so that etcd's
-// dependency tree never touches the product modules), built with
-// GOWORK=off by scripts/bench-placement.sh into bin/robustmq-bench.
+// Package bench is the root of the benchmarks that run RobustMQ-Go next to
+// a named peer on the same machine in one run: the placement center versus
+// etcd (writes; scripts/bench-placement.sh) and the journal versus NATS
+// JetStream and the disk's own fdatasync limit (produce and consume;
+// scripts/bench-journal.sh). It is a module of its own, kept out of go.work
+// so that the peers' dependency trees never touch the product modules, and
+// is built with GOWORK=off into bin/robustmq-bench.
 //
 // It owns only benchmark code. It must never be imported by a product
 // module, and nothing in it may reach an address outside 127.0.0.1.
