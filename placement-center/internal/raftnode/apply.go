@@ -36,13 +36,15 @@ type restoreItem struct {
 }
 
 // applier owns the state machine side: it applies committed entries off
-// the Ready loop, resolves proposal waiters with their Outcomes and
-// triggers snapshots. It runs in one goroutine started by Run; a snapshot
-// is taken by one more goroutine it starts (at most one at a time) and
-// waits for before run returns.
+// the Ready loop, resolves proposal waiters with their Outcomes, compacts
+// the log and triggers snapshots. It runs in one goroutine started by Run;
+// a snapshot is taken by one more goroutine it starts (at most one at a
+// time) and waits for before run returns.
 type applier struct {
-	n        *Node
-	applied  uint64
+	n       *Node
+	applied uint64
+	// lastSnap is the applied index at the last snapshot or compaction
+	// round (the next one is due SnapshotEntries later).
 	lastSnap uint64
 	// conf and members are the configuration as of applied, which is what
 	// a snapshot at applied must carry.
@@ -59,6 +61,18 @@ type applier struct {
 	// (buffered 1). Applier goroutine only.
 	snapping bool
 	snapDone chan snapResult
+	// snapWanted (buffered 1) is signalled by the raft store when raft
+	// needs a snapshot newer than the stored one (see wantSnapshot).
+	snapWanted chan struct{}
+}
+
+// wantSnapshot is the raft store's SnapshotWanted hook: raft wants to send
+// a snapshot and the stored one is older than the log. It only signals.
+func (a *applier) wantSnapshot() {
+	select {
+	case a.snapWanted <- struct{}{}:
+	default:
+	}
 }
 
 // snapBase is the applier's position when it starts a snapshot.
@@ -110,6 +124,11 @@ func (a *applier) run(items <-chan applyItem) (err error) {
 				a.snapping = false
 				if err = a.snapshotDone(r); err != nil {
 					return err
+				}
+				continue
+			case <-a.snapWanted:
+				if !a.snapping {
+					a.startSnapshot()
 				}
 				continue
 			}
@@ -250,20 +269,50 @@ func (a *applier) apply(entries []committedEntry) error {
 	return a.maybeSnapshot()
 }
 
-// maybeSnapshot starts a snapshot once SnapshotEntries entries were
-// applied since the last one and none is being taken. The snapshot is
-// taken off the applier (see takeSnapshot) so applying, and the proposers
-// waiting on it, do not stall while the state is serialized and written.
+// maybeSnapshot runs a compaction round once SnapshotEntries entries were
+// applied since the last one. The leader takes a snapshot (off the
+// applier, see takeSnapshot) and compacts once it is stored (snapshotDone):
+// it is the member that sends snapshots to followers too far behind. A
+// member that does not lead only needs its state machine durable past the
+// compaction point to restart, so it syncs and compacts without
+// serializing the state; should it become leader and raft need a snapshot,
+// the raft store asks for one (wantSnapshot).
 func (a *applier) maybeSnapshot() error {
-	if a.snapping || a.applied-a.lastSnap < a.n.cfg.SnapshotEntries {
+	if a.applied-a.lastSnap < a.n.cfg.SnapshotEntries {
 		return nil
 	}
-	if a.snapDone == nil {
-		a.snapDone = make(chan snapResult, 1)
+	if a.n.IsLeader() {
+		if !a.snapping {
+			a.startSnapshot()
+		}
+		return nil
 	}
+	a.lastSnap = a.applied
+	return a.compact(a.applied)
+}
+
+// startSnapshot starts the snapshot goroutine (none may be running).
+func (a *applier) startSnapshot() {
 	a.snapping = true
 	base := snapBase{applied: a.applied, conf: a.conf, members: a.members.Clone(), epoch: a.confEpoch.Load()}
 	go func() { a.snapDone <- a.takeSnapshot(base) }()
+}
+
+// compact drops the log up to index-CompactKeep (entries kept for slow
+// followers) after syncing the state machine: entries leave the log only
+// once their effects are durable (everything applied so far, which covers
+// index).
+func (a *applier) compact(index uint64) error {
+	keep := a.n.cfg.CompactKeep
+	if index <= keep {
+		return nil
+	}
+	if err := a.n.sm.Sync(); err != nil {
+		return fmt.Errorf("raftnode: sync before compaction: %w", err)
+	}
+	if err := a.n.store.Compact(index - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		return fmt.Errorf("raftnode: compact log to %d: %w", index-keep, err)
+	}
 	return nil
 }
 
@@ -311,18 +360,17 @@ func (a *applier) snapshotDone(r snapResult) error {
 	if r.err != nil {
 		return r.err
 	}
-	a.lastSnap = max(a.lastSnap, r.index)
 	if r.skipped {
+		a.lastSnap = max(a.lastSnap, r.index)
 		return nil
 	}
 	a.n.metrics.snapshots.WithLabelValues(snapshotCreated).Inc()
-	keep := a.n.cfg.CompactKeep
-	if r.index > keep {
-		if err := a.n.sm.Sync(); err != nil {
-			return fmt.Errorf("raftnode: sync before compaction: %w", err)
-		}
-		if err := a.n.store.Compact(r.index - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
-			return fmt.Errorf("raftnode: compact log to %d: %w", r.index-keep, err)
+	// A snapshot older than the last round (one raft asked for) compacts
+	// nothing new.
+	if r.index > a.lastSnap {
+		a.lastSnap = r.index
+		if err := a.compact(r.index); err != nil {
+			return err
 		}
 	}
 	a.n.log.Info().Uint64("index", r.index).Int("bytes", r.bytes).

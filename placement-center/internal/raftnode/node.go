@@ -234,7 +234,9 @@ func newNode(cfg Config, sm StateMachine, store *raftstore.Store, log zerolog.Lo
 		leadership:  newLeadershipHub(),
 	}
 	n.hardTerm, n.hardVote = hs.GetTerm(), hs.GetVote()
-	n.applier = &applier{n: n, applied: applied, lastSnap: store.SnapshotIndex(), conf: cs, members: members}
+	n.applier = &applier{n: n, applied: applied, lastSnap: max(store.SnapshotIndex(), store.LogStart()),
+		conf: cs, members: members, snapWanted: make(chan struct{}, 1), snapDone: make(chan snapResult, 1)}
+	store.SetSnapshotWanted(n.applier.wantSnapshot)
 	n.commitIndex.Store(hs.GetCommit())
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
@@ -255,10 +257,7 @@ func newNode(cfg Config, sm StateMachine, store *raftstore.Store, log zerolog.Lo
 // a snapshot received from the leader and restoring it, and raft cannot
 // resume applying from before its log's start.
 func restoreFromStoredSnapshot(store *raftstore.Store, sm StateMachine, log zerolog.Logger) error {
-	snap, err := store.Snapshot()
-	if err != nil {
-		return fmt.Errorf("raftnode: %w", err)
-	}
+	snap := store.StoredSnapshot()
 	idx := snap.GetMetadata().GetIndex()
 	if raft.IsEmptySnap(snap) || sm.AppliedIndex() >= idx {
 		return nil

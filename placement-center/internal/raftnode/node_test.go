@@ -690,3 +690,48 @@ func TestMarshalProposal(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotOnDemandAfterLeaderChange: members that do not lead compact
+// their log without taking snapshots; when one of them becomes leader and a
+// member needs a snapshot, the raft store asks for one, the new leader
+// takes it and the member catches up through it.
+func TestSnapshotOnDemandAfterLeaderChange(t *testing.T) {
+	c := newCluster(t, 5, func(cfg *Config) {
+		cfg.SnapshotEntries = 40
+		cfg.CompactKeep = 5
+	})
+	leader := c.waitLeader()
+	fs := c.followers(leader)
+	lagger := fs[0]
+	first := keys("o", 5)
+	for _, k := range first {
+		if err := put(leader.node, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitApplied(t, c.members, first)
+	c.stop(lagger)
+
+	mid := keys("p", 120)
+	putConcurrently(t, c, mid, 4)
+	for _, f := range fs[1:] {
+		if st := f.node.Status(); st.SnapshotIndex != 0 || st.FirstIndex <= 1 {
+			t.Fatalf("follower %d: snapshot %d, first index %d; want compaction without a snapshot", f.id, st.SnapshotIndex, st.FirstIndex)
+		}
+	}
+	c.stop(leader)
+	newLeader := c.waitLeader()
+	if st := newLeader.node.Status(); st.SnapshotIndex != 0 || st.FirstIndex <= 1 {
+		t.Fatalf("new leader: snapshot %d, first index %d; want a compacted log and no snapshot yet", st.SnapshotIndex, st.FirstIndex)
+	}
+
+	c.start(lagger, nil, false)
+	c.start(leader, nil, false)
+	rest := keys("q", 10)
+	putConcurrently(t, c, rest, 2)
+	all := append(append(append([]string(nil), first...), mid...), rest...)
+	waitApplied(t, c.members, all)
+	if got := lagger.node.Status().SnapshotsReceived; got == 0 {
+		t.Fatal("the restarted member caught up without a snapshot")
+	}
+}

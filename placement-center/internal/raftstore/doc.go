@@ -11,6 +11,9 @@
 // (SaveReady with a Ready that does not MustSync), which Raft does not need
 // on stable storage. The newest entries are also kept in memory (a bounded
 // tail cache) so raft's reads of its own recent log do not go to Pebble.
+// The data of a snapshot this member takes (the whole state machine) is
+// written to a file of its own in <dataDir>/raft-snap, synced before the
+// Pebble batch that refers to it (metadata, length, CRC) commits.
 // It must never interpret state machine data or decide anything about Raft:
 // it stores what the Raft node hands it and answers raft.Storage queries.
 package raftstore

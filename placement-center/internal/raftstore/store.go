@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"path/filepath"
 	"sync"
 
@@ -50,7 +52,21 @@ var (
 	// first stored one (the last compacted or snapshotted entry), which raft
 	// still asks Term for.
 	keyLogStart = []byte{0x06}
+	// keySnapshotFile names the file in snapshotDir holding the data of
+	// the snapshot at keySnapshot (stored there without its data), with
+	// the data's length and CRC-32C. Absent: the data is inline.
+	keySnapshotFile = []byte{0x07}
 )
+
+// snapshotDir (next to the Pebble directory) holds the data of the
+// snapshots this member takes (CreateSnapshot): a snapshot is the whole
+// state machine, and written through Pebble it would be written three times
+// (WAL, flush, compaction) and hold every later commit (the Ready loop's
+// fsyncs) behind its WAL write. Snapshots installed from the leader stay
+// inline in Pebble (rare).
+const snapshotDir = "raft-snap"
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // entryKeyLen is the length of an entry key: prefix and big-endian index.
 const entryKeyLen = 9
@@ -74,7 +90,16 @@ const termPrefixLen = 8
 // sees a half-applied Save.
 type Store struct {
 	db        *pebble.DB
+	fs        vfs.FS
+	snapDir   string
 	crashHook func(point string) error
+	// snapFile is the file in snapDir that holds the current snapshot's
+	// data, "" when it is inline. Under wmu, as is snapDirSynced (snapDir
+	// exists and its entry is durable).
+	snapFile      string
+	snapDirSynced bool
+	// snapshotWanted: see SetSnapshotWanted. Under mu.
+	snapshotWanted func()
 
 	// wmu serializes the writers of the snapshot and the log start
 	// (CreateSnapshot, Compact, Save with a snapshot) and Close; it is taken
@@ -153,7 +178,11 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: open pebble: %w", err)
 	}
-	s := &Store{db: db, crashHook: opts.CrashHook}
+	fs := opts.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	s := &Store{db: db, fs: fs, snapDir: filepath.Join(dataDir, snapshotDir), crashHook: opts.CrashHook}
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -176,6 +205,9 @@ func (s *Store) load() error {
 		return fmt.Errorf("raftstore: load snapshot: %w", err)
 	}
 	s.snap = raftpb.EnsureSnapshot(s.snap)
+	if err := s.loadSnapshotFile(); err != nil {
+		return err
+	}
 	raw, err := s.get(keyMembership)
 	if err != nil {
 		return fmt.Errorf("raftstore: load membership: %w", err)
@@ -396,14 +428,42 @@ func (s *Store) FirstIndex() (uint64, error) {
 	return s.logStart.index + 1, nil
 }
 
-// Snapshot implements raft.Storage: the latest snapshot, empty if none.
-// The metadata is a copy; the data (the state machine's whole state) is
-// shared, never modified by the store, and must not be modified by the
-// caller (raft only sends it).
+// Snapshot implements raft.Storage: the latest snapshot. Raft asks for it
+// only to send it to a follower that needs entries the log no longer has,
+// so a snapshot older than the log start (the log was compacted without
+// one, see Compact) would be useless: then it returns
+// raft.ErrSnapshotTemporarilyUnavailable, which raft retries later, and
+// calls the SnapshotWanted hook so the node takes one. The metadata is a
+// copy; the data (the state machine's whole state) is shared, never
+// modified by the store, and must not be modified by the caller (raft only
+// sends it).
 func (s *Store) Snapshot() (*raftpb.Snapshot, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.logStart.index > 0 && s.snap.GetMetadata().GetIndex() < s.logStart.index {
+		if s.snapshotWanted != nil {
+			s.snapshotWanted()
+		}
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
+	}
 	return shareSnapshot(s.snap), nil
+}
+
+// StoredSnapshot returns the latest stored snapshot, even one older than
+// the log start (empty if none); see Snapshot for the sharing of its data.
+func (s *Store) StoredSnapshot() *raftpb.Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return shareSnapshot(s.snap)
+}
+
+// SetSnapshotWanted sets the hook Snapshot calls when raft needs a snapshot
+// newer than the stored one. It is called with the store's lock held (and
+// raft's): it must only signal, never block or call back into the store.
+func (s *Store) SetSnapshotWanted(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapshotWanted = fn
 }
 
 // shareSnapshot copies snap's metadata and shares its data.
@@ -419,6 +479,14 @@ func (s *Store) SnapshotIndex() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.snap.GetMetadata().GetIndex()
+}
+
+// LogStart is the index of the last compacted entry (0 if none): the log
+// holds the entries after it.
+func (s *Store) LogStart() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.logStart.index
 }
 
 // writable returns an error if the store must not be written.
@@ -530,6 +598,11 @@ func (s *Store) save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 		if err := s.putProto(b, keySnapshot, next.snap); err != nil {
 			return err
 		}
+		// Installed snapshots are inline: drop the reference to this
+		// member's own snapshot file (removed once the batch commits).
+		if err := b.Delete(keySnapshotFile, nil); err != nil {
+			return fmt.Errorf("raftstore: save snapshot: %w", err)
+		}
 		if err := s.putProto(b, keyConfState, next.conf); err != nil {
 			return err
 		}
@@ -638,6 +711,9 @@ func (s *Store) save(hs *raftpb.HardState, entries []*raftpb.Entry, snap *raftpb
 	s.hardPending = false
 	if resetTail {
 		s.tail, s.tailBytes = nil, 0
+		// A snapshot was installed (under wmu): the old file is garbage.
+		s.removeSnapshotFile(s.snapFile)
+		s.snapFile = ""
 	}
 	s.cacheAppend(entries, sizes)
 	return s.hook(CrashAfterBatch)
@@ -836,33 +912,35 @@ func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*ra
 	if err != nil {
 		return nil, err
 	}
-	snap := &raftpb.Snapshot{
-		Data: data,
-		Metadata: &raftpb.SnapshotMetadata{
-			Index:     new(i),
-			Term:      new(term),
-			ConfState: raftpb.EnsureConfState(proto.Clone(cs).(*raftpb.ConfState)),
-		},
+	meta := &raftpb.SnapshotMetadata{
+		Index:     new(i),
+		Term:      new(term),
+		ConfState: raftpb.EnsureConfState(proto.Clone(cs).(*raftpb.ConfState)),
+	}
+	// The data goes to a file of its own, durable before the batch that
+	// refers to it (see snapshotDir); Pebble keeps the metadata.
+	name, ref, err := s.writeSnapshotFile(i, term, data)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: write snapshot %d: %w", i, err)
 	}
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
-	// Marshalled in place into the batch: the data can be the whole state.
-	size := proto.Size(snap)
-	op := b.SetDeferred(len(keySnapshot), size)
-	copy(op.Key, keySnapshot)
-	out, err := proto.MarshalOptions{}.MarshalAppend(op.Value[:0:size], snap)
-	if err != nil {
-		return nil, fmt.Errorf("raftstore: marshal snapshot %d: %w", i, err)
+	if err := s.putProto(b, keySnapshot, &raftpb.Snapshot{Metadata: meta}); err != nil {
+		s.removeSnapshotFile(name)
+		return nil, err
 	}
-	if len(out) != size || (size > 0 && &out[0] != &op.Value[0]) {
-		return nil, fmt.Errorf("raftstore: snapshot %d marshalled to %d bytes, sized %d", i, len(out), size)
-	}
-	if err := op.Finish(); err != nil {
-		return nil, fmt.Errorf("raftstore: put snapshot %d: %w", i, err)
+	if err := b.Set(keySnapshotFile, ref, nil); err != nil {
+		s.removeSnapshotFile(name)
+		return nil, fmt.Errorf("raftstore: put snapshot file %d: %w", i, err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
+		// Whether the batch landed is unknown: keep the file, the next
+		// Open removes it if it is not referenced.
 		return nil, fmt.Errorf("raftstore: commit snapshot: %w", err)
 	}
+	s.removeSnapshotFile(s.snapFile)
+	s.snapFile = name
+	snap := &raftpb.Snapshot{Data: data, Metadata: meta}
 	s.mu.Lock()
 	s.snap = snap
 	s.mu.Unlock()
@@ -871,8 +949,10 @@ func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*ra
 
 // Compact discards every entry at or before index, keeping index's term,
 // so FirstIndex becomes index+1. The caller must not compact past what the
-// state machine has durably applied and a snapshot covers. It returns
-// raft.ErrCompacted if index is already compacted.
+// state machine has durably applied (a restart resumes applying after the
+// log start). No snapshot needs to cover index: a member that is not
+// leading compacts without taking one, and Snapshot asks for one when raft
+// needs it. It returns raft.ErrCompacted if index is already compacted.
 func (s *Store) Compact(index uint64) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -929,6 +1009,130 @@ func (s *Store) startCompaction(index uint64) (logPosition, error) {
 		}
 	}
 	return start, nil
+}
+
+// loadSnapshotFile reads the snapshot data from its file when keySnapshot
+// refers to one, checking length and CRC, and removes every other file in
+// the snapshot directory (left by a crash between writing a file and
+// committing its reference, or before an old file was removed).
+func (s *Store) loadSnapshotFile() error {
+	ref, err := s.get(keySnapshotFile)
+	if err != nil {
+		return fmt.Errorf("raftstore: load snapshot file: %w", err)
+	}
+	if ref != nil {
+		if len(ref) < 12 {
+			return fmt.Errorf("raftstore: snapshot file record has %d bytes", len(ref))
+		}
+		size, crc, name := binary.BigEndian.Uint64(ref), binary.BigEndian.Uint32(ref[8:]), string(ref[12:])
+		data, err := s.readFile(filepath.Join(s.snapDir, name))
+		if err != nil {
+			return fmt.Errorf("raftstore: load snapshot file %s: %w", name, err)
+		}
+		if uint64(len(data)) != size || crc32.Checksum(data, crcTable) != crc {
+			return fmt.Errorf("raftstore: snapshot file %s: %d bytes with CRC %08x, want %d bytes with CRC %08x",
+				name, len(data), crc32.Checksum(data, crcTable), size, crc)
+		}
+		s.snap.Data = data
+		s.snapFile = name
+	}
+	names, err := s.fs.List(s.snapDir)
+	if err != nil {
+		return nil // no directory yet
+	}
+	for _, n := range names {
+		if n != s.snapFile {
+			_ = s.fs.Remove(filepath.Join(s.snapDir, n))
+		}
+	}
+	return nil
+}
+
+func (s *Store) readFile(path string) ([]byte, error) {
+	f, err := s.fs.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, st.Size())
+	if _, err := f.ReadAt(data, 0); err != nil && !(errors.Is(err, io.EOF) && len(data) == 0) {
+		return nil, err
+	}
+	return data, nil
+}
+
+// writeSnapshotFile writes data to a new file in the snapshot directory
+// and syncs it and the directory, so the file is durable before the batch
+// that refers to it commits. It returns the file's name and the reference
+// record (length, CRC, name).
+func (s *Store) writeSnapshotFile(index, term uint64, data []byte) (string, []byte, error) {
+	if !s.snapDirSynced {
+		// The directory's own entry must be durable too.
+		if err := s.fs.MkdirAll(s.snapDir, 0o755); err != nil {
+			return "", nil, err
+		}
+		if err := s.syncDirAt(filepath.Dir(s.snapDir)); err != nil {
+			return "", nil, err
+		}
+		s.snapDirSynced = true
+	}
+	name := fmt.Sprintf("snap-%016x-%016x.data", term, index)
+	f, err := s.fs.Create(filepath.Join(s.snapDir, name), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return "", nil, err
+	}
+	// vfs.File.Write may modify the buffer it is given, and data is kept
+	// (it is the snapshot raft reads): write it through a scratch buffer.
+	var scratch []byte
+	for rest := data; len(rest) > 0 && err == nil; {
+		n := min(len(rest), 1<<20)
+		scratch = append(scratch[:0], rest[:n]...)
+		_, err = f.Write(scratch)
+		rest = rest[n:]
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.syncDir()
+	}
+	if err != nil {
+		_ = s.fs.Remove(filepath.Join(s.snapDir, name))
+		return "", nil, err
+	}
+	ref := make([]byte, 12, 12+len(name))
+	binary.BigEndian.PutUint64(ref, uint64(len(data)))
+	binary.BigEndian.PutUint32(ref[8:], crc32.Checksum(data, crcTable))
+	return name, append(ref, name...), nil
+}
+
+func (s *Store) syncDir() error { return s.syncDirAt(s.snapDir) }
+
+func (s *Store) syncDirAt(dir string) error {
+	d, err := s.fs.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// removeSnapshotFile removes a snapshot file no longer referenced; a
+// failure only leaves garbage that the next Open removes.
+func (s *Store) removeSnapshotFile(name string) {
+	if name != "" {
+		_ = s.fs.Remove(filepath.Join(s.snapDir, name))
+	}
 }
 
 // pebbleLogger routes Pebble's log lines to zerolog. Fatalf panics rather

@@ -214,3 +214,69 @@ func TestDeferredCommitWrittenOnClose(t *testing.T) {
 		t.Fatalf("hard state after close %v, want commit 2", hs)
 	}
 }
+
+// TestSnapshotFile: a snapshot this member takes keeps its data in a file
+// of its own that survives a crash once CreateSnapshot returned, replaces
+// the previous file, is dropped when a snapshot from the leader is
+// installed, and stray files are removed on open.
+func TestSnapshotFile(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	s := openMem(t, fs, nil)
+	if err := s.Save(hardState(1, 1, 5), entries(1, 5, 1, "e"), nil); err != nil {
+		t.Fatal(err)
+	}
+	m := Membership{MaxID: 1}.WithMember(1, "a:1")
+	for i, state := range []string{"state-3", "state-5"} {
+		data, err := SnapshotData{Membership: m, StateMachine: []byte(state)}.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateSnapshot(uint64(3+2*i), &raftpb.ConfState{Voters: []uint64{1}}, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := fs.List("/data/" + snapshotDir)
+	if len(files) != 1 {
+		t.Fatalf("snapshot files %v, want the latest only", files)
+	}
+	// A stray file, as a crash before the reference committed leaves.
+	f, err := fs.Create("/data/"+snapshotDir+"/snap-stray.data", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Sync()
+	_ = f.Close()
+	_ = s.syncDir()
+
+	check := func(r *Store, wantIndex uint64, wantState string) {
+		t.Helper()
+		snap, err := r.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := UnmarshalSnapshotData(snap.GetData())
+		if err != nil || snap.GetMetadata().GetIndex() != wantIndex || string(env.StateMachine) != wantState || env.Membership.MaxID != 1 {
+			t.Fatalf("snapshot %d %q (%v), want %d %q", snap.GetMetadata().GetIndex(), env.StateMachine, err, wantIndex, wantState)
+		}
+	}
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{})
+	r := openMem(t, crashed, nil)
+	check(r, 5, "state-5")
+	if files, _ := crashed.List("/data/" + snapshotDir); len(files) != 1 {
+		t.Fatalf("after open snapshot files %v, want the referenced one only", files)
+	}
+
+	// Installing a leader's snapshot keeps it inline and drops the file.
+	inst := snapshot(t, 9, 2, []uint64{1}, m, "leader-9")
+	if err := r.ApplySnapshot(inst); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := crashed.List("/data/" + snapshotDir); len(files) != 0 {
+		t.Fatalf("snapshot files %v after installing the leader's", files)
+	}
+	check(r, 9, "leader-9")
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(openMem(t, crashed, nil), 9, "leader-9")
+}
