@@ -16,6 +16,7 @@ build:
 	@mkdir -p $(BIN)
 	cd placement-center && $(GO) build -o $(BIN)/placement-center ./cmd/placement-center
 	cd journal-server && $(GO) build -o $(BIN)/journal-server ./cmd/journal-server
+	cd broker-server && $(GO) build -o $(BIN)/broker-server ./cmd/broker-server
 	cd common && $(GO) build -o $(BIN)/robustctl ./cmd/robustctl
 
 ## proto: regenerate proto/gen from the .proto files (protoc + pinned plugins)

@@ -61,17 +61,17 @@ func start(t *testing.T, opts Options) *running {
 func (r *running) addr(name string) string { return r.s.Addr(name).String() }
 
 // shutdown stops the server and returns Serve's result and how long it took.
-func (r *running) shutdown(t *testing.T) (error, time.Duration) {
+func (r *running) shutdown(t *testing.T) (time.Duration, error) {
 	t.Helper()
 	begin := time.Now()
 	r.stop()
 	select {
 	case err := <-r.done:
 		r.done <- err // for Cleanup
-		return err, time.Since(begin)
+		return time.Since(begin), err
 	case <-time.After(15 * time.Second):
 		t.Fatal("Serve did not return")
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -520,7 +520,7 @@ func TestShutdownHandlersThatReturn(t *testing.T) {
 	}
 	defer ws.Close()
 	waitConns(t, r.s, 2)
-	err, took := r.shutdown(t)
+	took, err := r.shutdown(t)
 	if err != nil || took > 2*time.Second {
 		t.Fatalf("shutdown: %v after %v", err, took)
 	}
@@ -555,7 +555,7 @@ func TestShutdownCutsAtDeadline(t *testing.T) {
 	}
 	defer ws.Close()
 	wsRoundTrip(t, ws, []byte("y"))
-	err, took := r.shutdown(t)
+	took, err := r.shutdown(t)
 	if err != nil || took < timeout || took > timeout+2*time.Second {
 		t.Fatalf("shutdown: %v after %v (timeout %v)", err, took, timeout)
 	}
@@ -579,7 +579,7 @@ func TestShutdownReportsStuckHandler(t *testing.T) {
 	}
 	defer c.Close()
 	waitConns(t, r.s, 1)
-	err, took := r.shutdown(t)
+	took, err := r.shutdown(t)
 	if err == nil || took > 3*time.Second {
 		t.Fatalf("shutdown: %v after %v", err, took)
 	}

@@ -1,0 +1,226 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/robustmq/robustmq-go/broker-server/internal/config"
+	"github.com/robustmq/robustmq-go/broker-server/internal/transport"
+	"github.com/robustmq/robustmq-go/common/grpcserver"
+	"github.com/robustmq/robustmq-go/common/httpserver"
+	"github.com/robustmq/robustmq-go/common/leaderclient"
+	"github.com/robustmq/robustmq-go/common/lifecycle"
+	"github.com/robustmq/robustmq-go/common/metacache"
+	"github.com/robustmq/robustmq-go/common/registration"
+	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
+)
+
+// Listener names: also the keys of the addresses registered with the
+// placement center (ClusterNode.extra_addrs).
+const (
+	ListenerMQTT    = "mqtt"
+	ListenerMQTTTLS = "mqtt-tls"
+	ListenerMQTTWS  = "mqtt-ws"
+	ListenerMQTTWSS = "mqtt-wss"
+)
+
+// Options are what the caller plugs into the broker.
+type Options struct {
+	// Handler serves every client connection; nil means NotImplemented.
+	Handler transport.Handler
+	// Started, if set, is called once everything listens, with the
+	// registered node's addresses (for tests and tools).
+	Started func(Endpoints)
+}
+
+// Endpoints are the bound addresses of a running broker.
+type Endpoints struct {
+	GRPC      string
+	HTTP      string
+	Listeners map[string]string
+}
+
+// NotImplemented is the connection handler until the MQTT protocol lands:
+// it logs the connection and returns, which closes it.
+func NotImplemented(log zerolog.Logger) transport.Handler {
+	return transport.HandlerFunc(func(_ context.Context, _ net.Conn, info transport.ConnInfo) {
+		log.Warn().Str("listener", info.Listener).Str("remote", info.Remote.String()).
+			Msg("MQTT protocol not implemented yet; closing the connection")
+	})
+}
+
+// listeners turns the configured listeners into transport listeners,
+// loading the TLS certificates.
+func listeners(cfg config.ListenersConfig) ([]transport.Listener, map[string]string, error) {
+	var out []transport.Listener
+	advertise := map[string]string{}
+	add := func(name string, kind transport.Kind, l config.TCPListener, path string, files *config.TLSFiles) error {
+		tl := transport.Listener{Name: name, Kind: kind, Addr: l.Addr, Path: path}
+		if files != nil {
+			tc, err := transport.LoadTLSConfig(files.CertFile, files.KeyFile)
+			if err != nil {
+				return fmt.Errorf("listeners.%s: %w", kind, err)
+			}
+			tl.TLSConfig = tc
+		}
+		out = append(out, tl)
+		advertise[name] = l.AdvertiseAddr
+		return nil
+	}
+	if cfg.TCP.Enabled() {
+		if err := add(ListenerMQTT, transport.TCP, cfg.TCP, "", nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.TLS.Enabled() {
+		if err := add(ListenerMQTTTLS, transport.TLS, cfg.TLS.TCPListener, "", &cfg.TLS.TLSFiles); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.WS.Enabled() {
+		if err := add(ListenerMQTTWS, transport.WS, cfg.WS.TCPListener, cfg.WS.Path, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.WSS.Enabled() {
+		if err := add(ListenerMQTTWSS, transport.WSS, cfg.WSS.TCPListener, cfg.WSS.Path, &cfg.WSS.TLSFiles); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, advertise, nil
+}
+
+// advertised is addr unless it is empty, then bound.
+func advertised(addr string, bound net.Addr) string {
+	if addr != "" {
+		return addr
+	}
+	return bound.String()
+}
+
+// Run starts a broker and blocks until ctx ends or a part fails.
+func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Options) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	lns, lnAdvertise, err := listeners(cfg.Listeners)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	handler := opts.Handler
+	if handler == nil {
+		handler = NotImplemented(log.With().Str("component", "mqtt").Logger())
+		log.Warn().Msg("MQTT protocol not implemented yet: client connections are accepted and closed at once")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	pc, err := leaderclient.Dial(cfg.PlacementAddrs(), leaderclient.Options{Logger: log.With().Str("component", "placement-client").Logger()})
+	if err != nil {
+		return fmt.Errorf("placement client: %w", err)
+	}
+	defer func() { _ = pc.Close() }()
+	placement := placementpb.NewPlacementServiceClient(pc)
+	cache := metacache.New(placement, log.With().Str("component", "metacache").Logger())
+
+	gs, err := grpcserver.New(grpcserver.Options{
+		Addr:       cfg.GRPCAddr,
+		Logger:     log.With().Str("component", "grpc").Logger(),
+		Registerer: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("grpc server: %w", err)
+	}
+	ts, err := transport.New(transport.Options{
+		Listeners:        lns,
+		Handler:          handler,
+		MaxConnections:   cfg.Limits.MaxConnections,
+		HandshakeTimeout: cfg.Limits.HandshakeTimeout,
+		ShutdownTimeout:  cfg.ShutdownTimeout,
+		Registerer:       reg,
+		Logger:           log.With().Str("component", "transport").Logger(),
+	})
+	if err != nil {
+		gs.Stop()
+		return fmt.Errorf("transport: %w", err)
+	}
+
+	var synced atomic.Bool
+	var reg2 *registration.Registration
+	healthy := func() error {
+		if !synced.Load() {
+			return errors.New("placement metadata not loaded yet")
+		}
+		if reg2.Current() == nil {
+			return errors.New("not registered with the placement center yet")
+		}
+		return nil
+	}
+	hs, err := httpserver.New(cfg.HTTPAddr, reg, healthy, log.With().Str("component", "http").Logger())
+	if err != nil {
+		gs.Stop()
+		ts.Close()
+		return fmt.Errorf("http server: %w", err)
+	}
+
+	ep := Endpoints{GRPC: advertised(cfg.AdvertiseAddr, gs.Addr()), HTTP: hs.Addr().String(), Listeners: map[string]string{}}
+	extra := map[string]string{"http": ep.HTTP}
+	for _, l := range lns {
+		a := advertised(lnAdvertise[l.Name], ts.Addr(l.Name))
+		ep.Listeners[l.Name] = a
+		extra[l.Name] = a
+		if host, _, _ := net.SplitHostPort(a); host == "" || net.ParseIP(host).IsUnspecified() {
+			log.Warn().Str("listener", l.Name).Str("addr", a).Msg("registering an unspecified address; set advertise_addr so clients can reach this listener")
+		}
+	}
+	reg2 = registration.New(placement, registration.Config{
+		Node: &placementpb.ClusterNode{NodeId: cfg.NodeID, Kind: placementpb.NodeKind_NODE_KIND_BROKER,
+			GrpcAddr: ep.GRPC, ExtraAddrs: extra},
+		// A broker leaves no state behind: a clean stop removes it.
+		UnregisterOnStop: true,
+		Logger:           log.With().Str("component", "registration").Logger(),
+	})
+	log.Info().Uint64("node_id", cfg.NodeID).Str("grpc", ep.GRPC).Str("http", ep.HTTP).
+		Interface("listeners", ep.Listeners).Strs("placement", cfg.PlacementAddrs()).Msg("broker server starting")
+
+	// The transport drains clients for up to shutdown_timeout; the group
+	// waits a little longer so it is not the one cutting them.
+	g := lifecycle.NewGroup(ctx, cfg.ShutdownTimeout+5*time.Second)
+	g.Go("grpc", gs.Serve)
+	g.Go("http", hs.Serve)
+	g.Go("transport", ts.Serve)
+	g.Go("metacache", cache.Run)
+	g.Go("metacache-ready", func(ctx context.Context) error {
+		if err := cache.Ready(ctx); err != nil {
+			return nil
+		}
+		synced.Store(true)
+		log.Info().Msg("placement metadata loaded")
+		return nil
+	})
+	g.Go("registration", func(ctx context.Context) error {
+		n, err := reg2.Register(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		log.Info().Uint64("node_id", n.GetNodeId()).Uint64("incarnation", n.GetIncarnation()).Msg("broker registered")
+		if opts.Started != nil {
+			opts.Started(ep)
+		}
+		return reg2.Run(ctx)
+	})
+	err = g.Wait()
+	log.Info().Err(err).Msg("broker server stopped")
+	return err
+}
