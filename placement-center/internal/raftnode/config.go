@@ -60,8 +60,9 @@ type Config struct {
 	TickInterval   time.Duration // default 100ms
 	ElectionTicks  int           // default 10
 	HeartbeatTicks int           // default 1
-	// SnapshotEntries: snapshot and compact after this many entries were
-	// applied since the last snapshot (default 10000).
+	// SnapshotEntries: compact the log after this many entries were
+	// applied since the last compaction, the leader taking a snapshot first
+	// (default 10000); see applier.maybeSnapshot.
 	SnapshotEntries uint64
 	// CompactKeep: entries kept behind a snapshot for slow followers
 	// (default 1000).
