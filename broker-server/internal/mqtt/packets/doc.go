@@ -38,9 +38,11 @@
 // Append, Encode and WritePacket validate a packet with the same rules the
 // decoder applies and then encode it, so whatever encodes also decodes to the
 // same value; Size gives the encoded size (for the peer's Maximum Packet
-// Size) without encoding. Where MQTT 5 allows a short form (PUBACK without
-// reason code and properties, DISCONNECT and AUTH without a body) the encoder
-// uses the shortest form.
+// Size) without encoding. Where MQTT 5 allows a short form (PUBACK, PUBREC,
+// PUBREL, PUBCOMP without reason code or properties, AUTH without a body)
+// the encoder uses the shortest; an MQTT 5 DISCONNECT always carries its
+// reason code (some clients cannot read an empty one). Decoders accept every
+// form.
 //
 // # Properties
 //

@@ -846,8 +846,8 @@ func decodeUnsuback(c *cursor, v Version) (*Unsuback, error) {
 
 // ---- PINGREQ, PINGRESP
 
-func (*Pingreq) check(Version, bool) error   { return nil }
-func (*Pingresp) check(Version, bool) error  { return nil }
+func (*Pingreq) check(Version, bool) error  { return nil }
+func (*Pingresp) check(Version, bool) error { return nil }
 func (*Pingreq) encodeBody(*wbuf, Version)  {}
 func (*Pingresp) encodeBody(*wbuf, Version) {}
 
@@ -870,12 +870,12 @@ func (p *Disconnect) encodeBody(w *wbuf, v Version) {
 	if v < V5 {
 		return
 	}
-	empty := p.Props.IsEmpty()
-	if p.ReasonCode == 0 && empty {
-		return
-	}
+	// The reason code is always written: remaining length 0 is allowed
+	// for Normal Disconnection without properties, but some clients
+	// (paho.golang v0.23.0) cannot read it; remaining length 1 is also
+	// valid (MQTT 5.0 section 3.14.2.2.1).
 	w.u8(byte(p.ReasonCode))
-	if !empty {
+	if !p.Props.IsEmpty() {
 		p.Props.encode(w)
 	}
 }

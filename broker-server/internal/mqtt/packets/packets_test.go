@@ -24,7 +24,13 @@ func b(x ...byte) []byte { return x }
 
 // roundTrip encodes p at v, decodes it back with Decode and ReadPacket and
 // checks the value, Size and that re-encoding gives the same bytes.
-func roundTrip(t *testing.T, p Packet, v Version) []byte {
+// tb is what roundTrip needs of *testing.T and *rapid.T.
+type tb interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+func roundTrip(t tb, p Packet, v Version) []byte {
 	t.Helper()
 	enc, err := Encode(p, v)
 	if err != nil {

@@ -58,13 +58,13 @@ const (
 
 // CONNACK return codes of MQTT 3.1 and 3.1.1.
 const (
-	V3ConnectionAccepted            ReasonCode = 0x00
-	V3UnacceptableProtocolVersion   ReasonCode = 0x01
-	V3IdentifierRejected            ReasonCode = 0x02
-	V3ServerUnavailable             ReasonCode = 0x03
-	V3BadUserNameOrPassword         ReasonCode = 0x04
-	V3NotAuthorized                 ReasonCode = 0x05
-	V3SubackFailure                 ReasonCode = 0x80 // SUBACK return code "Failure" (3.1.1)
+	V3ConnectionAccepted          ReasonCode = 0x00
+	V3UnacceptableProtocolVersion ReasonCode = 0x01
+	V3IdentifierRejected          ReasonCode = 0x02
+	V3ServerUnavailable           ReasonCode = 0x03
+	V3BadUserNameOrPassword       ReasonCode = 0x04
+	V3NotAuthorized               ReasonCode = 0x05
+	V3SubackFailure               ReasonCode = 0x80 // SUBACK return code "Failure" (3.1.1)
 )
 
 const maxV3ConnackCode = V3NotAuthorized
