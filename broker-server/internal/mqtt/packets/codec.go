@@ -252,7 +252,7 @@ func prepare(p Packet, v Version) (Version, int, error) {
 		return v, 0, tag(err, p.Type(), v)
 	}
 	w := wbuf{sizing: true}
-	p.encodeBody(&w, v)
+	encodeBody(p, &w, v)
 	if w.n > MaxRemainingLength {
 		return v, 0, &ProtocolError{Reason: ReasonPacketTooLarge, Packet: p.Type(), Version: v,
 			Msg: "packet larger than the protocol allows"}
@@ -285,7 +285,7 @@ func Append(dst []byte, p Packet, v Version) ([]byte, error) {
 	dst = append(dst, byte(p.Type())<<4|p.flags(v))
 	dst = appendVBI(dst, uint32(n))
 	w := wbuf{b: dst}
-	p.encodeBody(&w, v)
+	encodeBody(p, &w, v)
 	return w.b, nil
 }
 

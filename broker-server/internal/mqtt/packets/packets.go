@@ -11,8 +11,39 @@ type Packet interface {
 	// check validates the packet for level v; enc adds the checks the
 	// decoder makes while parsing (string encoding, lengths).
 	check(v Version, enc bool) error
-	// encodeBody writes the variable header and payload.
-	encodeBody(w *wbuf, v Version)
+}
+
+// encodeBody writes the variable header and payload of p. A type switch
+// rather than an interface method, so w does not escape to the heap.
+func encodeBody(p Packet, w *wbuf, v Version) {
+	switch p := p.(type) {
+	case *Connect:
+		p.encodeBody(w, v)
+	case *Connack:
+		p.encodeBody(w, v)
+	case *Publish:
+		p.encodeBody(w, v)
+	case *Puback:
+		(*ack)(p).encodeBody(w, v)
+	case *Pubrec:
+		(*ack)(p).encodeBody(w, v)
+	case *Pubrel:
+		(*ack)(p).encodeBody(w, v)
+	case *Pubcomp:
+		(*ack)(p).encodeBody(w, v)
+	case *Subscribe:
+		p.encodeBody(w, v)
+	case *Suback:
+		p.encodeBody(w, v)
+	case *Unsubscribe:
+		p.encodeBody(w, v)
+	case *Unsuback:
+		p.encodeBody(w, v)
+	case *Disconnect:
+		p.encodeBody(w, v)
+	case *Auth:
+		p.encodeBody(w, v)
+	}
 }
 
 // Will is the will message of a CONNECT.
@@ -571,10 +602,6 @@ func (p *Pubrel) check(v Version, enc bool) error {
 func (p *Pubcomp) check(v Version, enc bool) error {
 	return (*ack)(p).check(TypePubcomp, v, enc, &pubrelReasons)
 }
-func (p *Puback) encodeBody(w *wbuf, v Version)  { (*ack)(p).encodeBody(w, v) }
-func (p *Pubrec) encodeBody(w *wbuf, v Version)  { (*ack)(p).encodeBody(w, v) }
-func (p *Pubrel) encodeBody(w *wbuf, v Version)  { (*ack)(p).encodeBody(w, v) }
-func (p *Pubcomp) encodeBody(w *wbuf, v Version) { (*ack)(p).encodeBody(w, v) }
 
 // ---- SUBSCRIBE
 
@@ -848,8 +875,6 @@ func decodeUnsuback(c *cursor, v Version) (*Unsuback, error) {
 
 func (*Pingreq) check(Version, bool) error  { return nil }
 func (*Pingresp) check(Version, bool) error { return nil }
-func (*Pingreq) encodeBody(*wbuf, Version)  {}
-func (*Pingresp) encodeBody(*wbuf, Version) {}
 
 // ---- DISCONNECT
 

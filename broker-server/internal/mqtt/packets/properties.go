@@ -293,6 +293,9 @@ func (p *Properties) present() uint64 {
 			m |= 1 << id
 		}
 	}
+	if p == nil {
+		return 0
+	}
 	set(p.PayloadFormatIndicator.Set, PropPayloadFormatIndicator)
 	set(p.MessageExpiryInterval.Set, PropMessageExpiryInterval)
 	set(p.ContentType.Set, PropContentType)
@@ -353,24 +356,23 @@ func (p *Properties) check(ctx propCtx, enc bool) error {
 			}
 		}
 	}
-	zeroOne := func(o Option[byte], id byte) error {
-		if o.Set && o.Val > 1 {
-			return protocolErr("%s is %d, not 0 or 1", propTable[id].name, o.Val)
-		}
-		return nil
-	}
-	for _, e := range []error{
-		zeroOne(p.PayloadFormatIndicator, PropPayloadFormatIndicator),
-		zeroOne(p.RequestProblemInformation, PropRequestProblemInformation),
-		zeroOne(p.RequestResponseInformation, PropRequestResponseInformation),
-		zeroOne(p.MaximumQoS, PropMaximumQoS),
-		zeroOne(p.RetainAvailable, PropRetainAvailable),
-		zeroOne(p.WildcardSubscriptionAvailable, PropWildcardSubscriptionAvailable),
-		zeroOne(p.SubscriptionIdentifierAvailable, PropSubscriptionIdentifierAvailable),
-		zeroOne(p.SharedSubscriptionAvailable, PropSharedSubscriptionAvailable),
-	} {
-		if e != nil {
-			return e
+	if m&zeroOneProps != 0 {
+		for _, z := range [...]struct {
+			o  *Option[byte]
+			id byte
+		}{
+			{&p.PayloadFormatIndicator, PropPayloadFormatIndicator},
+			{&p.RequestProblemInformation, PropRequestProblemInformation},
+			{&p.RequestResponseInformation, PropRequestResponseInformation},
+			{&p.MaximumQoS, PropMaximumQoS},
+			{&p.RetainAvailable, PropRetainAvailable},
+			{&p.WildcardSubscriptionAvailable, PropWildcardSubscriptionAvailable},
+			{&p.SubscriptionIdentifierAvailable, PropSubscriptionIdentifierAvailable},
+			{&p.SharedSubscriptionAvailable, PropSharedSubscriptionAvailable},
+		} {
+			if z.o.Set && z.o.Val > 1 {
+				return protocolErr("%s is %d, not 0 or 1", propTable[z.id].name, z.o.Val)
+			}
 		}
 	}
 	if p.ReceiveMaximum.Set && p.ReceiveMaximum.Val == 0 {
@@ -396,18 +398,20 @@ func (p *Properties) check(ctx propCtx, enc bool) error {
 	if !enc {
 		return nil
 	}
-	for _, s := range []struct {
-		o  Option[string]
-		id byte
-	}{
-		{p.ContentType, PropContentType}, {p.ResponseTopic, PropResponseTopic},
-		{p.AssignedClientIdentifier, PropAssignedClientIdentifier},
-		{p.AuthenticationMethod, PropAuthenticationMethod}, {p.ResponseInformation, PropResponseInformation},
-		{p.ServerReference, PropServerReference}, {p.ReasonString, PropReasonString},
-	} {
-		if s.o.Set {
-			if err := checkString(s.o.Val, propTable[s.id].name); err != nil {
-				return err
+	if m&stringProps != 0 {
+		for _, x := range [...]struct {
+			o  *Option[string]
+			id byte
+		}{
+			{&p.ContentType, PropContentType}, {&p.ResponseTopic, PropResponseTopic},
+			{&p.AssignedClientIdentifier, PropAssignedClientIdentifier},
+			{&p.AuthenticationMethod, PropAuthenticationMethod}, {&p.ResponseInformation, PropResponseInformation},
+			{&p.ServerReference, PropServerReference}, {&p.ReasonString, PropReasonString},
+		} {
+			if x.o.Set {
+				if err := checkString(x.o.Val, propTable[x.id].name); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -427,6 +431,17 @@ func (p *Properties) check(ctx propCtx, enc bool) error {
 	}
 	return nil
 }
+
+// Masks of the properties check looks at more closely.
+const (
+	zeroOneProps = 1<<PropPayloadFormatIndicator | 1<<PropRequestProblemInformation |
+		1<<PropRequestResponseInformation | 1<<PropMaximumQoS | 1<<PropRetainAvailable |
+		1<<PropWildcardSubscriptionAvailable | 1<<PropSubscriptionIdentifierAvailable |
+		1<<PropSharedSubscriptionAvailable
+	stringProps = 1<<PropContentType | 1<<PropResponseTopic | 1<<PropAssignedClientIdentifier |
+		1<<PropAuthenticationMethod | 1<<PropResponseInformation | 1<<PropServerReference |
+		1<<PropReasonString
+)
 
 // encode writes the property length and the properties, in identifier
 // order; user properties and subscription identifiers keep their order.
