@@ -1,14 +1,15 @@
 // Package replication is the journal node's segment leader and follower
 // logic (DESIGN section 3; docs/journal-protocol.md "Append", "Replication",
 // "Roll / early seal"). It owns, per segment this node leads: the append
-// path (local segstore.Append, then forwarding), the Replicate streams to
-// the followers, the LAC (lac.Tracker) and the acknowledgement of writers at
-// LAC, the idempotent producer table (seeded from segment n-1 when segment
-// n is taken), and the roll: seal on size or age, early seal when a replica
-// is no longer ALIVE, then placement SealAndRoll. It also owns the
-// follower side of Replicate (create on first contact, AppendReplica,
-// AdvanceLAC), the per-segment change notification readers long-poll on,
-// and the mapping of segstore errors to rpcerr typed errors.
+// path (local unsynced append, group-committed fsync, then forwarding), the
+// Replicate streams to the followers, the LAC (lac.Tracker) and the
+// acknowledgement of writers at LAC, the idempotent producer table (seeded
+// from segment n-1 when segment n is taken), and the roll: seal on size or
+// age, early seal when a replica is no longer ALIVE, then placement
+// SealAndRoll. It also owns the follower side of Replicate (create on first
+// contact, unsynced AppendReplica, AdvanceLAC, one sync per group), the
+// per-segment change notification readers long-poll on, and the mapping of
+// segstore errors to rpcerr typed errors.
 //
 // It must never: decide placement (leader, replicas, epochs come from the
 // placement center through Metadata); recover RECOVERING segments or
@@ -29,9 +30,25 @@
 // connection, per open segment replica.
 //
 // Replicators are pull-based: they send the leader's batches from the
-// follower's acknowledged log end upward, out of an in-memory tail of
+// follower's acknowledged log end upward (up to the leader's own durable
+// end), out of an in-memory tail of
 // recent batches or, for a follower far behind (or back after a failure),
 // out of the leader's store. So a follower that returns is caught up from
 // its log end and a failed follower never blocks appends: the LAC follows
 // the ack_quorum-th highest log end.
+//
+// Group commit. The leader assigns offsets and writes under appendMu
+// without sync (segstore.AppendUnsynced) and returns; a per-segment syncer
+// goroutine runs one segstore.Sync for every append that arrived since its
+// previous sync began, so appends queued behind an fsync share the next
+// one. Each sync raises the leader's durable end, which counts toward the
+// LAC (only durable ends ever do) and bounds what replicators send: a
+// follower never holds an offset the leader could lose in a crash, so a
+// leader restarted fast enough to keep its leadership at the same epoch
+// never reassigns offsets that followers hold (and may have acknowledged).
+// The follower applies every Replicate request already received on the
+// stream without sync, then one segstore.Sync, then answers them all:
+// each log_end it reports is durable. Seals and fences are synced and
+// order after pending unsynced appends (see segstore). The Ack of an
+// append waits for the LAC, so it is durable on ack_quorum replicas.
 package replication

@@ -57,17 +57,21 @@ type leader struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	lacPoke chan struct{}
+	// syncPoke wakes the syncer: an append is waiting for its fsync.
+	syncPoke chan struct{}
 
-	// appendMu serializes appends (producer check, local append, producer
-	// record) and is held across the local fsync. sealing takes it to stop
-	// appends. producers is guarded by it.
+	// appendMu serializes appends (producer check, local unsynced append,
+	// producer record); it is not held across the fsync, which the syncer
+	// does for every append queued meanwhile at once. sealing takes it to
+	// stop appends. producers is guarded by it.
 	appendMu  sync.Mutex
 	producers *producers
 
 	// mu guards the fields below; never held across I/O.
 	mu        sync.Mutex
 	state     leaderState
-	logEnd    uint64
+	logEnd    uint64 // local log end, synced or not
+	durable   uint64 // local durable log end: what followers are sent
 	bytes     uint64
 	end       uint64 // sealed end (stateSealed)
 	failErr   error
@@ -120,7 +124,7 @@ func (l *leader) append(ctx context.Context, h recordbatch.Header, batch []byte)
 	if dup.dup {
 		return appendResult{first: dup.first, next: dup.next, dup: dup}, nil
 	}
-	first, next, err := l.m.cfg.Store.Append(l.id, l.epoch, batch)
+	first, next, err := l.m.cfg.Store.AppendUnsynced(l.id, l.epoch, batch)
 	if err != nil {
 		err = StoreError(l.id, err)
 		if _, ok := rpcerr.AsFenced(err); ok {
@@ -142,14 +146,57 @@ func (l *leader) append(ctx context.Context, h recordbatch.Header, batch []byte)
 		l.tail[0] = tailBatch{}
 		l.tail = l.tail[1:]
 	}
+	l.mu.Unlock()
+	select {
+	case l.syncPoke <- struct{}{}:
+	default:
+	}
+	return appendResult{first: first, next: next}, nil
+}
+
+// syncer makes the local appends durable: one Store.Sync covers every
+// append made since the previous one began, so appends that arrive while a
+// sync is in flight share the next. Each sync raises the leader's durable
+// end, which counts toward the LAC and bounds what the replicators send.
+// A failed sync ends the leadership (the store refuses the segment's
+// writes until reopened).
+func (l *leader) syncer() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-l.syncPoke:
+		}
+		ends, err := l.m.cfg.Store.Sync(l.id)
+		if err != nil {
+			if l.ctx.Err() == nil {
+				l.fail(StoreError(l.id, err))
+			}
+			return
+		}
+		l.advanceDurable(ends[0])
+	}
+}
+
+// advanceDurable records a local durable end: replicators may send up to
+// it and it counts toward the LAC.
+func (l *leader) advanceDurable(end uint64) {
+	l.mu.Lock()
+	end = min(end, l.logEnd)
+	moved := end > l.durable
+	if moved {
+		l.durable = end
+	}
 	reps := l.reps
 	l.mu.Unlock()
-	l.m.changes.Notify(l.id)
-	l.updateEnd(l.m.cfg.NodeID, next)
+	if !moved {
+		return
+	}
 	for _, r := range reps {
 		r.poke()
 	}
-	return appendResult{first: first, next: next}, nil
+	l.updateEnd(l.m.cfg.NodeID, end)
 }
 
 // updateEnd records a replica's durable log end and reacts to a LAC move.
@@ -207,11 +254,17 @@ func (l *leader) persistLAC() {
 func (l *leader) LAC() uint64 { return l.tracker.LAC() }
 
 // batchesFrom returns stored batches starting exactly at from, below the
-// current log end: out of the tail when it holds from, else out of the
+// local durable end: out of the tail when it holds from, else out of the
 // store. An empty result means nothing to send.
+//
+// Followers get only what is durable here, so no follower is ever ahead of
+// what this node keeps through a crash: a leader killed and restarted fast
+// enough to keep its leadership (same epoch, no recovery) must not find
+// its followers holding, and having acknowledged, offsets it lost and will
+// assign again to other batches.
 func (l *leader) batchesFrom(from uint64) ([]tailBatch, error) {
 	l.mu.Lock()
-	logEnd := l.logEnd
+	logEnd := l.durable
 	if from >= logEnd {
 		l.mu.Unlock()
 		return nil, nil
@@ -219,7 +272,11 @@ func (l *leader) batchesFrom(from uint64) ([]tailBatch, error) {
 	if n := len(l.tail); n > 0 && from >= l.tail[0].first {
 		i := sort.Search(n, func(i int) bool { return l.tail[i].first >= from })
 		if i < n && l.tail[i].first == from {
-			out := append([]tailBatch(nil), l.tail[i:min(n, i+64)]...)
+			j := i
+			for j < min(n, i+64) && l.tail[j].next <= logEnd {
+				j++
+			}
+			out := append([]tailBatch(nil), l.tail[i:j]...)
 			l.mu.Unlock()
 			return out, nil
 		}

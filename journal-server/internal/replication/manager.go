@@ -351,6 +351,7 @@ func (m *Manager) leaderFor(ctx context.Context, id segstore.SegmentID, seg *pla
 			replicas: slices.Clone(seg.GetReplicas()), quorum: quorum, version: seg.GetVersion(),
 			createdAt: time.UnixMilli(seg.GetCreatedAtMs()),
 			ready:     make(chan struct{}), ctx: lctx, cancel: cancel, lacPoke: make(chan struct{}, 1),
+			syncPoke: make(chan struct{}, 1),
 		}
 		if seg.GetCreatedAtMs() == 0 {
 			l.createdAt = time.Now()
@@ -432,8 +433,20 @@ func (m *Manager) initLeader(ctx context.Context, l *leader, seg *placementpb.Se
 	}, st.StartOffset, end, prods); err != nil {
 		return StoreError(id, err)
 	}
+	// Only the durable part of the local log counts toward the LAC and is
+	// sent (a previous leadership in this process may have left unsynced
+	// appends; after a restart everything loaded is durable).
+	durable := end
+	if !st.Sealed {
+		ends, err := m.cfg.Store.Sync(id)
+		if err != nil {
+			return StoreError(id, err)
+		}
+		durable = min(ends[0], end)
+	}
 	l.producers = prods
 	l.logEnd = end
+	l.durable = durable
 	l.bytes = st.Bytes
 	start := st.LAC
 	if st.Sealed {
@@ -441,7 +454,7 @@ func (m *Manager) initLeader(ctx context.Context, l *leader, seg *placementpb.Se
 	}
 	l.tracker = lac.New(l.replicas, l.quorum, start)
 	l.seenLAC.Store(start)
-	l.tracker.Update(m.cfg.NodeID, end)
+	l.tracker.Update(m.cfg.NodeID, durable)
 	if st.Sealed {
 		// Sealed locally but still OPEN in placement: a seal-and-roll was
 		// cut short (restart). Finish it.
@@ -455,8 +468,9 @@ func (m *Manager) initLeader(ctx context.Context, l *leader, seg *placementpb.Se
 		}()
 		return nil
 	}
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.persistLAC()
+	go l.syncer()
 	for _, n := range l.replicas {
 		if n == m.cfg.NodeID {
 			continue

@@ -12,21 +12,49 @@
 // journal server drives it and maps its typed errors to rpcerr codes.
 //
 // Concurrency model. Every method is safe for concurrent use. Each segment
-// has a writer mutex, held by writers (Append, AppendReplica,
-// AppendRecovered, AdvanceLAC, Fence, Seal, DeleteSegment) for the whole of
-// their Pebble commit, so one segment's writes are applied one at a time in
-// offset order, while writes to different segments commit concurrently and
-// Pebble's commit pipeline folds their WAL fsyncs into shared group commits.
-// Per-segment throughput is therefore one synced commit at a time; callers
-// batch records to amortize it. Readers (Read, FindOffsetByTime, Describe,
-// ListSegments) take a second, short per-segment mutex to copy the cached
-// metadata and open a Pebble iterator; they wait behind a writer's fsync
-// only when that commit removes data (a seal that trims, a deletion), so
-// the data a reader iterates always covers the metadata it read. The
-// in-memory metadata is changed only after its Pebble batch committed; if a
-// commit fails, the segment refuses further writes until the store is
-// reopened, because memory and disk may then disagree. Close waits for
-// in-flight calls.
+// has a writer mutex, held by writers (Append, AppendUnsynced,
+// AppendReplica, AppendReplicaUnsynced, AppendRecovered, AdvanceLAC, Fence,
+// Seal, DeleteSegment) for the whole of their Pebble commit, so one
+// segment's writes are applied one at a time in offset order. Readers
+// (Read, FindOffsetByTime, Describe, ListSegments) take a second, short
+// per-segment mutex to copy the cached metadata and open a Pebble
+// iterator; they wait behind a writer's commit only when that commit
+// removes data (a seal that trims, a deletion), so the data a reader
+// iterates always covers the metadata it read. The in-memory metadata is
+// changed only after its Pebble batch committed; if a commit or a sync
+// fails, the segment refuses further writes until the store is reopened,
+// because memory and disk may then disagree. Close waits for in-flight
+// calls.
+//
+// Durability and group commit. Every write is one Pebble batch holding the
+// data and the segment metadata together. Creation, Append, AppendReplica,
+// AppendRecovered, Fence, Seal and DeleteSegment commit synced;
+// AppendUnsynced and AppendReplicaUnsynced (the hot path of a leader and a
+// follower) and AdvanceLAC commit without sync, and Sync later makes
+// everything committed before it durable with one synced empty WAL record,
+// so many appends share one fsync, and concurrent Syncs and synced commits
+// of any segments share Pebble's group commits. Invariants:
+//
+//   - Pebble's WAL is one ordered log and a crash replays a prefix of it,
+//     so after a crash the store holds every synced write, every write
+//     committed before a synced one, and of the rest some prefix: a segment
+//     may lose its last unsynced appends, never a middle one, and its
+//     metadata always matches its batches (they were in the same batch).
+//   - Each segment keeps a durable end (SegmentState.DurableEnd <= LogEnd):
+//     every batch below it survives a crash. It rises only when a synced
+//     commit or a Sync completes, to the log end published before that
+//     sync began; a trimming seal (itself synced) lowers it with the log
+//     end. Callers report only durable ends to others (a follower's
+//     log_end, a leader's own end in the LAC), so an end once reported is
+//     never lost.
+//   - Fence and Seal are synced and therefore order after every pending
+//     unsynced append: the log end a fence reports is durable (a fence at
+//     an epoch already reached syncs if needed), and a seal's end, trimmed
+//     or not, is on disk when it returns.
+//   - Open flushes what Pebble replayed from its WAL to synced tables, so
+//     unsynced appends that survived a process crash only in the OS page
+//     cache are durable before anything reports them: after Open the
+//     durable end of every segment is its log end.
 //
 // Key layout (one Pebble keyspace, big-endian integers):
 //

@@ -46,6 +46,11 @@ type SegmentState struct {
 	FenceEpoch uint64
 	// LogEnd is the next offset to be written (StartOffset when empty).
 	LogEnd uint64
+	// DurableEnd is the durable log end: every batch below it is fsynced.
+	// LogEnd may be ahead of it by appends made without sync
+	// (AppendUnsynced, AppendReplicaUnsynced) until the next Sync or
+	// synced write. It is not stored: after a reopen it is LogEnd.
+	DurableEnd uint64
 	// LAC is the last add confirmed this replica knows: offsets below it
 	// are committed. It may lag the true LAC after a crash (see AdvanceLAC).
 	LAC uint64

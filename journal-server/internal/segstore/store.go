@@ -67,9 +67,19 @@ type segment struct {
 	// gone is set when the segment was deleted or its creation failed; a
 	// caller that looked it up before must treat it as absent.
 	gone bool
-	// broken is set when a commit failed: memory and disk may disagree, so
-	// writes are refused until the store is reopened.
+	// broken is set when a commit or a sync failed: memory and disk may
+	// disagree, so writes are refused until the store is reopened.
 	broken error
+	// durable is the durable log end: every batch below it is on disk
+	// (fsynced). It never exceeds meta.logEnd. Guarded by mu.
+	durable uint64
+}
+
+// state is the segment's SegmentState. Caller holds seg.mu.
+func (seg *segment) state() SegmentState {
+	st := seg.meta.state(seg.id)
+	st.DurableEnd = seg.durable
+	return st
 }
 
 // StoredBatch is one batch as stored: its verified header and its bytes in
@@ -104,6 +114,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	// What Pebble replayed from its WAL may be only in the OS page cache
+	// (unsynced appends before a process crash). It is reported as durable
+	// from now on, so flush it to synced sstables first.
+	if err := db.Flush(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("segstore: flush recovered WAL: %w", err)
 	}
 	return s, nil
 }
@@ -142,7 +159,7 @@ func (s *Store) load() error {
 		if err != nil {
 			return fmt.Errorf("segstore: load segment %s: %w", id, err)
 		}
-		s.segs[id] = &segment{id: id, meta: m}
+		s.segs[id] = &segment{id: id, meta: m, durable: m.logEnd}
 	}
 	if err := iter.Error(); err != nil {
 		return fmt.Errorf("segstore: load segments: %w", err)
@@ -226,7 +243,9 @@ func (s *Store) commit(seg *segment, b *pebble.Batch, m segmentMeta, sync, remov
 }
 
 // commitThen commits b (closing it) and, on success, runs publish with
-// seg.mu held. Caller holds seg.wmu.
+// seg.mu held. Caller holds seg.wmu. A synced commit makes every earlier
+// WAL record durable too, so it raises the durable end to the published
+// log end.
 func (s *Store) commitThen(seg *segment, b *pebble.Batch, sync, removesData bool, publish func()) error {
 	opts := pebble.NoSync
 	if sync {
@@ -247,7 +266,83 @@ func (s *Store) commitThen(seg *segment, b *pebble.Batch, sync, removesData bool
 		return fmt.Errorf("segstore: commit segment %s: %w", seg.id, err)
 	}
 	publish()
+	if sync {
+		seg.durable = seg.meta.logEnd
+	}
+	seg.durable = min(seg.durable, seg.meta.logEnd)
 	return nil
+}
+
+// syncHeld makes the segment's published log end durable with a synced
+// WAL write if it is not already. Caller holds seg.wmu.
+func (s *Store) syncHeld(seg *segment) error {
+	seg.mu.Lock()
+	end, durable := seg.meta.logEnd, seg.durable
+	seg.mu.Unlock()
+	if end <= durable {
+		return nil
+	}
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		seg.broken = err
+		return fmt.Errorf("segstore: sync segment %s: %w", seg.id, err)
+	}
+	seg.mu.Lock()
+	seg.durable = max(seg.durable, min(end, seg.meta.logEnd))
+	seg.mu.Unlock()
+	return nil
+}
+
+// Sync makes every append committed so far durable and returns, for each
+// given segment in order, its durable log end: every batch below it is on
+// disk. It captures each segment's published log end, then writes one
+// synced (empty) WAL record: Pebble's WAL is a single ordered log and
+// replays a prefix after a crash, so syncing a later record makes every
+// earlier committed record durable, whatever segment it belongs to.
+// Concurrent Syncs and synced commits of other callers share fsyncs
+// through Pebble's commit pipeline. When every given segment is already
+// durable at its log end nothing is written. A failed sync makes the given
+// segments refuse writes until the store is reopened.
+func (s *Store) Sync(ids ...SegmentID) ([]uint64, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
+	segs := make([]*segment, len(ids))
+	ends := make([]uint64, len(ids))
+	need := false
+	for i, id := range ids {
+		seg, err := s.lockReader(id)
+		if err != nil {
+			return nil, err
+		}
+		segs[i], ends[i] = seg, seg.meta.logEnd
+		if seg.durable < ends[i] {
+			need = true
+		}
+		seg.mu.Unlock()
+	}
+	if need {
+		if err := s.db.LogData(nil, pebble.Sync); err != nil {
+			for _, seg := range segs {
+				seg.wmu.Lock()
+				if seg.broken == nil {
+					seg.broken = err
+				}
+				seg.wmu.Unlock()
+			}
+			return nil, fmt.Errorf("segstore: sync: %w", err)
+		}
+	}
+	out := make([]uint64, len(ids))
+	for i, seg := range segs {
+		seg.mu.Lock()
+		// A seal may have trimmed below the captured end meanwhile (it is
+		// synced itself): never report past what the segment holds.
+		seg.durable = max(seg.durable, min(ends[i], seg.meta.logEnd))
+		out[i] = seg.durable
+		seg.mu.Unlock()
+	}
+	return out, nil
 }
 
 // CreateSegment creates an empty open segment starting at startOffset, with
@@ -311,6 +406,7 @@ func (s *Store) create(seg *segment, startOffset, epoch uint64) error {
 		return s.abandon(seg, fmt.Errorf("segstore: create %s: %w", seg.id, err))
 	}
 	seg.meta = m
+	seg.durable = m.logEnd
 	return nil
 }
 
@@ -339,6 +435,20 @@ func (s *Store) abandon(seg *segment, err error) error {
 // holds exactly the stored bytes, ready to forward to followers. If the
 // commit itself fails the patch remains and nothing is stored.
 func (s *Store) Append(id SegmentID, epoch uint64, batch []byte) (first, next uint64, err error) {
+	return s.appendLeader(id, epoch, batch, true)
+}
+
+// AppendUnsynced is Append without the fsync: the batch and its metadata
+// are committed (visible, and in the WAL in order) but become durable only
+// with a later Sync or synced write. A crash may lose it, together with
+// every later write, never an earlier one; the store stays consistent.
+// The durable end (Sync, SegmentState.DurableEnd) does not cover it until
+// then.
+func (s *Store) AppendUnsynced(id SegmentID, epoch uint64, batch []byte) (first, next uint64, err error) {
+	return s.appendLeader(id, epoch, batch, false)
+}
+
+func (s *Store) appendLeader(id SegmentID, epoch uint64, batch []byte, sync bool) (first, next uint64, err error) {
 	if err := s.enter(); err != nil {
 		return 0, 0, err
 	}
@@ -370,7 +480,7 @@ func (s *Store) Append(id SegmentID, epoch uint64, batch []byte) (first, next ui
 	}
 	h.FirstOffset, h.Epoch = first, epoch
 	m.fenceEpoch = max(m.fenceEpoch, epoch)
-	if err := s.store(seg, m, h, batch); err != nil {
+	if err := s.store(seg, m, h, batch, sync); err != nil {
 		return 0, 0, err
 	}
 	return first, next, nil
@@ -383,7 +493,13 @@ func (s *Store) Append(id SegmentID, epoch uint64, batch []byte) (first, next ui
 // identical to one already stored at its offset is acknowledged without
 // writing (a resend after a lost reply). It returns the log end.
 func (s *Store) AppendReplica(id SegmentID, epoch uint64, batch []byte) (next uint64, err error) {
-	return s.appendAt(id, true, epoch, batch)
+	return s.appendAt(id, true, epoch, batch, true)
+}
+
+// AppendReplicaUnsynced is AppendReplica without the fsync (see
+// AppendUnsynced): the returned log end is not durable until a Sync.
+func (s *Store) AppendReplicaUnsynced(id SegmentID, epoch uint64, batch []byte) (next uint64, err error) {
+	return s.appendAt(id, true, epoch, batch, false)
 }
 
 // AppendRecovered is AppendReplica for recovery: it copies a batch of the
@@ -391,10 +507,10 @@ func (s *Store) AppendReplica(id SegmentID, epoch uint64, batch []byte) (next ui
 // (recovery runs after fencing, at whatever epoch the batch was written)
 // but keeping every other rule: open segment, contiguity, idempotence.
 func (s *Store) AppendRecovered(id SegmentID, batch []byte) (next uint64, err error) {
-	return s.appendAt(id, false, 0, batch)
+	return s.appendAt(id, false, 0, batch, true)
 }
 
-func (s *Store) appendAt(id SegmentID, checkFence bool, epoch uint64, batch []byte) (uint64, error) {
+func (s *Store) appendAt(id SegmentID, checkFence bool, epoch uint64, batch []byte, sync bool) (uint64, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
 	}
@@ -426,6 +542,12 @@ func (s *Store) appendAt(id SegmentID, checkFence bool, epoch uint64, batch []by
 				return 0, err
 			}
 			if dup {
+				if sync {
+					// The caller expects the log end durable.
+					if err := s.syncHeld(seg); err != nil {
+						return 0, err
+					}
+				}
 				return m.logEnd, nil
 			}
 		}
@@ -437,7 +559,7 @@ func (s *Store) appendAt(id SegmentID, checkFence bool, epoch uint64, batch []by
 	if checkFence {
 		m.fenceEpoch = max(m.fenceEpoch, epoch)
 	}
-	if err := s.store(seg, m, h, batch); err != nil {
+	if err := s.store(seg, m, h, batch, sync); err != nil {
 		return 0, err
 	}
 	return h.NextOffset(), nil
@@ -471,8 +593,9 @@ func (s *Store) storedEquals(key, want []byte) (bool, error) {
 
 // store writes batch (header h, first offset at m.logEnd) with the
 // metadata m advanced past it, the time index entry if the batch raises the
-// segment's max timestamp, in one synced commit. Caller holds seg.wmu.
-func (s *Store) store(seg *segment, m segmentMeta, h recordbatch.Header, batch []byte) error {
+// segment's max timestamp, in one commit, synced if sync. Caller holds
+// seg.wmu.
+func (s *Store) store(seg *segment, m segmentMeta, h recordbatch.Header, batch []byte, sync bool) error {
 	b := s.db.NewBatch()
 	fail := func(err error) error {
 		_ = b.Close()
@@ -492,7 +615,7 @@ func (s *Store) store(seg *segment, m segmentMeta, h recordbatch.Header, batch [
 	if err := b.Set(metaKey(seg.id), m.encode(), nil); err != nil {
 		return fail(err)
 	}
-	return s.commit(seg, b, m, true, false)
+	return s.commit(seg, b, m, sync, false)
 }
 
 // AdvanceLAC raises the segment's LAC to min(lac, log end); a lower value
@@ -551,7 +674,11 @@ func (s *Store) Fence(id SegmentID, epoch uint64) (logEnd uint64, err error) {
 
 	m := seg.meta
 	if epoch <= m.fenceEpoch {
-		// Every fence raise is synced, so the current one is durable.
+		// Every fence raise is synced, so the current one is durable; the
+		// log end we report must be too (unsynced appends may lie below).
+		if err := s.syncHeld(seg); err != nil {
+			return 0, err
+		}
 		return m.logEnd, nil
 	}
 	m.fenceEpoch = epoch
@@ -865,7 +992,7 @@ func (s *Store) Describe(id SegmentID) (SegmentState, error) {
 		return SegmentState{}, err
 	}
 	defer seg.mu.Unlock()
-	return seg.meta.state(id), nil
+	return seg.state(), nil
 }
 
 // ListSegments returns every segment on this node, ordered by tenant,
@@ -886,7 +1013,7 @@ func (s *Store) ListSegments() ([]SegmentState, error) {
 	for _, seg := range segs {
 		seg.mu.Lock()
 		if !seg.gone && (seg.meta != segmentMeta{}) {
-			out = append(out, seg.meta.state(seg.id))
+			out = append(out, seg.state())
 		}
 		seg.mu.Unlock()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -547,6 +548,91 @@ func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 	}
 }
 
+// TestCrashUnsyncedAppends: appends made without sync may be lost by a
+// crash (always a suffix of the WAL, so the store stays consistent: the
+// metadata matches the batches that survived), the durable end never
+// counts them, and after a Sync, a synced append, a fence or a seal every
+// earlier append survives, on any segment.
+func TestCrashUnsyncedAppends(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	s := openAt(t, "db", fs)
+	a, b := segID(1), segID(2)
+	mustCreate(t, s, a, 0, 1)
+	mustCreate(t, s, b, 100, 1)
+	appendU := func(id SegmentID, tag string) uint64 {
+		t.Helper()
+		_, next, err := s.AppendUnsynced(id, 1, mkBatch(tag, 2, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	for i := 0; i < 5; i++ {
+		appendU(a, fmt.Sprintf("a%d", i))
+	}
+	if st := mustDescribe(t, s, a); st.LogEnd != 10 || st.DurableEnd != 0 {
+		t.Fatalf("after unsynced appends: %+v", st)
+	}
+	// A crash now may lose any suffix of them; whatever survived is
+	// consistent.
+	checkConsistent := func(st *Store, id SegmentID, start, minEnd uint64) uint64 {
+		t.Helper()
+		sd := mustDescribe(t, st, id)
+		if sd.LogEnd < minEnd || sd.DurableEnd != sd.LogEnd {
+			t.Fatalf("%s after crash: %+v, want log end >= %d", id, sd, minEnd)
+		}
+		got := readAll(t, st, id, start, 1<<20, math.MaxUint64)
+		if n := uint64(len(got)) * 2; n != sd.LogEnd-start {
+			t.Fatalf("%s after crash: %d batches for log end %d", id, len(got), sd.LogEnd)
+		}
+		return sd.LogEnd
+	}
+	for i := 0; i < 8; i++ {
+		c := openAt(t, "db", fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(uint64(i), 7))}))
+		checkConsistent(c, a, 0, 0)
+	}
+	ends, err := s.Sync(a)
+	if err != nil || len(ends) != 1 || ends[0] != 10 {
+		t.Fatalf("Sync = %v, %v", ends, err)
+	}
+	// Unsynced appends to b, then a synced append to a: the sync covers b.
+	appendU(b, "b0")
+	appendU(b, "b1")
+	mustAppend(t, s, a, 1, mkBatch("a5", 2, 1))
+	if st := mustDescribe(t, s, b); st.DurableEnd != 100 {
+		t.Fatalf("b durable end %d before its own sync", st.DurableEnd)
+	}
+	c := openAt(t, "db", fs.CrashClone(vfs.CrashCloneCfg{}))
+	checkConsistent(c, a, 0, 12)
+	checkConsistent(c, b, 100, 104)
+	// Sync with nothing new writes nothing and reports the durable ends.
+	if ends, err := s.Sync(a, b); err != nil || ends[0] != 12 || ends[1] != 104 {
+		t.Fatalf("Sync = %v, %v", ends, err)
+	}
+	// A fence and a seal order after unsynced appends.
+	appendU(a, "a6")
+	if end, err := s.Fence(a, 1); err != nil || end != 14 {
+		t.Fatalf("Fence at the same epoch = %d, %v", end, err)
+	}
+	if st := mustDescribe(t, s, a); st.DurableEnd != 14 {
+		t.Fatalf("durable end after fence: %+v", st)
+	}
+	appendU(a, "a7")
+	appendU(b, "b2")
+	if err := s.Seal(a, 14); err != nil { // trims a7
+		t.Fatal(err)
+	}
+	if st := mustDescribe(t, s, a); st.DurableEnd != 14 || st.LogEnd != 14 {
+		t.Fatalf("after the trimming seal: %+v", st)
+	}
+	c = openAt(t, "db", fs.CrashClone(vfs.CrashCloneCfg{}))
+	if sa := mustDescribe(t, c, a); !sa.Sealed || sa.LogEnd != 14 {
+		t.Fatalf("a after crash: %+v", sa)
+	}
+	checkConsistent(c, a, 0, 14)
+	checkConsistent(c, b, 100, 106)
+}
+
 func TestFindOffsetByTime(t *testing.T) {
 	s, _ := openTemp(t)
 	id := segID(1)
@@ -652,7 +738,7 @@ func TestCreateSegment(t *testing.T) {
 		}
 	}
 	st := mustDescribe(t, s, id)
-	want := SegmentState{ID: id, Status: StatusOpen, StartOffset: 5, Epoch: 2, FenceEpoch: 2, LogEnd: 5, LAC: 5, MaxTimestampMs: math.MinInt64}
+	want := SegmentState{ID: id, Status: StatusOpen, StartOffset: 5, Epoch: 2, FenceEpoch: 2, LogEnd: 5, DurableEnd: 5, LAC: 5, MaxTimestampMs: math.MinInt64}
 	if st != want {
 		t.Fatalf("Describe = %+v, want %+v", st, want)
 	}

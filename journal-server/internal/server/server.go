@@ -327,41 +327,76 @@ func (s *Server) Seal(ctx context.Context, req *journalpb.SealRequest) (*journal
 // Replicate is the follower side of the leader's stream: one response per
 // request, in order; errors in-band. It ends with Unavailable when the
 // server stops (the leader reconnects elsewhere or later).
+//
+// Requests are applied in groups: every request already received when the
+// previous group is done (up to replicateGroup) is applied without sync,
+// then one fsync covers the group and its responses go out together, so a
+// leader with many batches in flight costs the follower one fsync per
+// group rather than per batch.
 func (s *Server) Replicate(stream journalpb.JournalService_ReplicateServer) error {
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
-	reqs := make(chan *journalpb.ReplicateRequest)
-	recvErr := make(chan error, 1)
+	reqs := make(chan *journalpb.ReplicateRequest, replicateGroup)
+	var recvErr error // set before reqs is closed
 	go func() {
+		defer close(reqs)
 		for {
 			req, err := stream.Recv()
 			if err != nil {
-				recvErr <- err
+				recvErr = err
 				return
 			}
 			select {
 			case reqs <- req:
 			case <-ctx.Done():
+				recvErr = ctx.Err()
 				return
 			}
 		}
 	}()
+	group := make([]*journalpb.ReplicateRequest, 0, replicateGroup)
 	for {
+		var req *journalpb.ReplicateRequest
+		var ok bool
 		select {
-		case req := <-reqs:
-			if err := stream.Send(s.o.Follower.Apply(req)); err != nil {
-				return err
-			}
-		case err := <-recvErr:
-			if err == io.EOF {
-				return nil
-			}
-			return err
+		case req, ok = <-reqs:
 		case <-ctx.Done():
 			return s.endErr(ctx)
 		}
+		if !ok {
+			if recvErr == io.EOF {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return s.endErr(ctx)
+			}
+			return recvErr
+		}
+		group = append(group[:0], req)
+	fill:
+		for len(group) < replicateGroup {
+			select {
+			case req, ok := <-reqs:
+				if !ok {
+					break fill // the closed channel is seen again above
+				}
+				group = append(group, req)
+			default:
+				break fill
+			}
+		}
+		for _, resp := range s.o.Follower.ApplyGroup(group) {
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+		}
+		clear(group)
 	}
 }
+
+// replicateGroup bounds the requests of one Replicate stream applied under
+// one fsync.
+const replicateGroup = 256
 
 // Describe reports the local replica's state.
 func (s *Server) Describe(ctx context.Context, req *journalpb.DescribeRequest) (*journalpb.DescribeResponse, error) {
