@@ -1,7 +1,7 @@
 // Command broker-server runs one stateless broker: the client listeners
 // (MQTT over TCP, TLS, WebSocket and secure WebSocket), registered with
 // the placement center (DESIGN section 5). Wiring only; see internal/app.
-// The MQTT protocol is not implemented yet: connections are closed at once.
+// MQTT is served by internal/mqtt/server over the in-memory core (internal/core).
 package main
 
 import (

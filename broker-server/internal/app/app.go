@@ -13,6 +13,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/robustmq/robustmq-go/broker-server/internal/config"
+	"github.com/robustmq/robustmq-go/broker-server/internal/core"
+	mqttserver "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
 	"github.com/robustmq/robustmq-go/broker-server/internal/transport"
 	"github.com/robustmq/robustmq-go/common/grpcserver"
 	"github.com/robustmq/robustmq-go/common/httpserver"
@@ -34,7 +36,8 @@ const (
 
 // Options are what the caller plugs into the broker.
 type Options struct {
-	// Handler serves every client connection; nil means NotImplemented.
+	// Handler serves every client connection; nil means the MQTT front end
+	// (mqtt/server) over an in-memory broker core.
 	Handler transport.Handler
 	// Started, if set, is called once everything listens, with the
 	// registered node's addresses (for tests and tools).
@@ -48,13 +51,10 @@ type Endpoints struct {
 	Listeners map[string]string
 }
 
-// NotImplemented is the connection handler until the MQTT protocol lands:
-// it logs the connection and returns, which closes it.
-func NotImplemented(log zerolog.Logger) transport.Handler {
-	return transport.HandlerFunc(func(_ context.Context, _ net.Conn, info transport.ConnInfo) {
-		log.Warn().Str("listener", info.Listener).Str("remote", info.Remote.String()).
-			Msg("MQTT protocol not implemented yet; closing the connection")
-	})
+// MQTTHandler is the MQTT front end over a new in-memory broker core.
+func MQTTHandler(cfg config.Config, log zerolog.Logger) transport.Handler {
+	b := core.New(core.Options{MaxQueued: cfg.Limits.MaxQueuedMessages, Logger: log.With().Str("component", "core").Logger()})
+	return mqttserver.New(b, mqttserver.ConfigFrom(cfg.Limits), log.With().Str("component", "mqtt").Logger())
 }
 
 // listeners turns the configured listeners into transport listeners,
@@ -117,8 +117,8 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	}
 	handler := opts.Handler
 	if handler == nil {
-		handler = NotImplemented(log.With().Str("component", "mqtt").Logger())
-		log.Warn().Msg("MQTT protocol not implemented yet: client connections are accepted and closed at once")
+		handler = MQTTHandler(cfg, log)
+		log.Info().Msg("MQTT 3.1, 3.1.1 and 5.0 served by an in-memory core: sessions and retained messages do not yet survive a restart")
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/robustmq/robustmq-go/broker-server/internal/config"
+	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
 
@@ -113,14 +114,23 @@ func TestRunRegistersServesAndStops(t *testing.T) {
 		t.Fatalf("extra_addrs %v, endpoints %+v", x, ep)
 	}
 
-	// Until MQTT lands, a client is closed at once.
+	// Both listeners speak MQTT: a CONNECT gets a CONNACK.
+	connect, err := packets.Encode(&packets.Connect{Level: packets.V311, CleanStart: true, ClientID: "app-test"}, packets.V311)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connack := []byte{0x20, 0x02, 0x00, 0x00}
 	c, err := net.Dial("tcp", ep.Listeners[ListenerMQTT])
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-		t.Fatalf("tcp read %d %v, want EOF", n, err)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(connect); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(connack) {
+		t.Fatalf("tcp CONNACK % x %v, want % x", got, err, connack)
 	}
 	c.Close()
 	d := websocket.Dialer{Subprotocols: []string{"mqtt"}}
@@ -129,8 +139,11 @@ func TestRunRegistersServesAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
-		t.Fatalf("websocket: %v, want a normal close", err)
+	if err := ws.WriteMessage(websocket.BinaryMessage, connect); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := ws.ReadMessage(); err != nil || string(msg) != string(connack) {
+		t.Fatalf("websocket CONNACK % x %v, want % x", msg, err, connack)
 	}
 	ws.Close()
 

@@ -6,7 +6,9 @@
 // listeners of package transport, and runs them until the context ends.
 // It owns start-up order and shutdown; it must never hold business logic.
 //
-// The connection Handler comes from the caller (Options.Handler). The MQTT
-// protocol is not implemented yet: without one, every client connection
-// is logged ("MQTT protocol not implemented yet") and closed at once.
+// The connection Handler comes from the caller (Options.Handler); without
+// one it is the MQTT front end (internal/mqtt/server) over an in-memory
+// broker core (internal/core): sessions and retained messages do not yet
+// survive a broker restart, and routing reaches this broker's clients only
+// (issue 4 continues).
 package app

@@ -96,8 +96,8 @@ func (l TLSListener) Enabled() bool { return l.Addr != "" && l.CertFile != "" &&
 func (l WSSListener) Enabled() bool { return l.Addr != "" && l.CertFile != "" && l.KeyFile != "" }
 
 // LimitsConfig bounds what clients may use. The transport enforces
-// max_connections and handshake_timeout today; the MQTT keys are read by
-// the MQTT layer, which is not implemented yet.
+// max_connections and handshake_timeout; the MQTT front end
+// (internal/mqtt/server) and the broker core read the other keys.
 type LimitsConfig struct {
 	// MaxConnections counts client connections over every listener; one
 	// more is closed at once (WebSocket: HTTP 503 before the upgrade).
@@ -118,6 +118,13 @@ type LimitsConfig struct {
 	ServerKeepAlive time.Duration `mapstructure:"server_keep_alive"`
 	// MaxTopicLevels bounds the levels of a topic name or filter.
 	MaxTopicLevels int `mapstructure:"max_topic_levels"`
+	// MaxInflight bounds the outbound QoS 1/2 messages a client has not
+	// acknowledged yet (also bounded by the client's Receive Maximum).
+	MaxInflight int `mapstructure:"max_inflight"`
+	// MaxQueuedMessages bounds the messages waiting in one session (offline,
+	// or behind a full in-flight window); when full, new messages for that
+	// session are dropped.
+	MaxQueuedMessages int `mapstructure:"max_queued_messages"`
 }
 
 // LogConfig selects the log level and format.
@@ -149,6 +156,8 @@ func Default() Config {
 			ReceiveMaximum:    128,
 			TopicAliasMaximum: 64,
 			MaxTopicLevels:    128,
+			MaxInflight:       32,
+			MaxQueuedMessages: 1000,
 		},
 		Log: LogConfig{Level: "info", Format: "auto"},
 	}
@@ -292,6 +301,10 @@ func (l LimitsConfig) validate() error {
 		return errors.New("limits.server_keep_alive must be whole seconds in [0s, 65535s]")
 	case l.MaxTopicLevels < 1:
 		return errors.New("limits.max_topic_levels must be positive")
+	case l.MaxInflight < 1 || l.MaxInflight > maxUint16:
+		return errors.New("limits.max_inflight must be in [1, 65535]")
+	case l.MaxQueuedMessages < 1:
+		return errors.New("limits.max_queued_messages must be positive")
 	}
 	return nil
 }

@@ -74,6 +74,8 @@ func TestValidateRejects(t *testing.T) {
 		"alias max":       func(c *Config) { c.Limits.TopicAliasMaximum = 65536 },
 		"keep alive frac": func(c *Config) { c.Limits.ServerKeepAlive = 1500 * time.Millisecond },
 		"topic levels":    func(c *Config) { c.Limits.MaxTopicLevels = 0 },
+		"inflight":        func(c *Config) { c.Limits.MaxInflight = 0 },
+		"queued":          func(c *Config) { c.Limits.MaxQueuedMessages = 0 },
 	}
 	for name, f := range bad {
 		c := Default()

@@ -24,7 +24,6 @@
 //
 // The package owns accepting connections and framing transports into byte
 // streams. It must never parse MQTT or hold session state: that is the
-// handler's business. Today the broker's handler (internal/app) closes
-// every connection at once because the MQTT protocol is not implemented
-// yet.
+// handler's business: the broker's handler is the MQTT front end
+// (internal/mqtt/server), wired in by internal/app.
 package transport

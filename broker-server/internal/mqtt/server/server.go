@@ -1,0 +1,653 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/robustmq/robustmq-go/broker-server/internal/config"
+	"github.com/robustmq/robustmq-go/broker-server/internal/core"
+	pk "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
+	"github.com/robustmq/robustmq-go/broker-server/internal/transport"
+)
+
+// Config are the protocol limits of the front end.
+type Config struct {
+	// ConnectTimeout bounds the wait for CONNECT.
+	ConnectTimeout time.Duration
+	// MaxPacketSize is the largest packet accepted, fixed header included.
+	MaxPacketSize int
+	// ReceiveMaximum is the QoS 2 publishes a client may have awaiting
+	// PUBREL (MQTT 5; more is DISCONNECT 0x93).
+	ReceiveMaximum int
+	// TopicAliasMaximum is the highest inbound topic alias (0: none).
+	TopicAliasMaximum int
+	// ServerKeepAlive caps an MQTT 5 client's keep alive (0: no cap).
+	ServerKeepAlive time.Duration
+	// MaxTopicLevels bounds the levels of topic names and filters.
+	MaxTopicLevels int
+	// MaxInflight bounds the outbound QoS 1/2 messages not yet
+	// acknowledged per client (further bounded by its Receive Maximum).
+	MaxInflight int
+	// WriteTimeout bounds one write to a client.
+	WriteTimeout time.Duration
+}
+
+// ConfigFrom takes the front end's limits from the broker configuration.
+func ConfigFrom(l config.LimitsConfig) Config {
+	return Config{
+		ConnectTimeout:    l.ConnectTimeout,
+		MaxPacketSize:     l.MaxPacketSize,
+		ReceiveMaximum:    l.ReceiveMaximum,
+		TopicAliasMaximum: l.TopicAliasMaximum,
+		ServerKeepAlive:   l.ServerKeepAlive,
+		MaxTopicLevels:    l.MaxTopicLevels,
+		MaxInflight:       l.MaxInflight,
+	}
+}
+
+func (c *Config) defaults() {
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.MaxPacketSize <= 0 || c.MaxPacketSize > pk.MaxPacketSize {
+		c.MaxPacketSize = pk.MaxPacketSize
+	}
+	if c.ReceiveMaximum <= 0 || c.ReceiveMaximum > 65535 {
+		c.ReceiveMaximum = 65535
+	}
+	if c.TopicAliasMaximum < 0 || c.TopicAliasMaximum > 65535 {
+		c.TopicAliasMaximum = 0
+	}
+	if c.MaxTopicLevels <= 0 {
+		c.MaxTopicLevels = 128
+	}
+	if c.MaxInflight <= 0 || c.MaxInflight > 65535 {
+		c.MaxInflight = 65535
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+}
+
+// Server serves MQTT connections against a broker core.
+type Server struct {
+	core *core.Broker
+	cfg  Config
+	log  zerolog.Logger
+
+	conns atomic.Int64
+}
+
+var _ transport.Handler = (*Server)(nil)
+
+// New returns an MQTT front end over b.
+func New(b *core.Broker, cfg Config, log zerolog.Logger) *Server {
+	cfg.defaults()
+	return &Server{core: b, cfg: cfg, log: log}
+}
+
+// Connections is the number of connections being served.
+func (s *Server) Connections() int64 { return s.conns.Load() }
+
+// conn is one client connection.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	r    *bufio.Reader
+	v    pk.Version
+	log  zerolog.Logger
+	id   string
+	sess *core.Session
+
+	keepAlive     time.Duration
+	window        int
+	maxOut        int // the client's Maximum Packet Size (0: none)
+	aliases       map[uint16]string
+	will          *core.Message
+	willDelay     uint32
+	connectExpiry uint32
+
+	wmu  sync.Mutex
+	wbuf []byte
+
+	notify   chan struct{}
+	done     chan struct{}
+	kicked   atomic.Bool
+	shutdown atomic.Bool
+}
+
+// Notify implements core.Client.
+func (c *conn) Notify() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Kick implements core.Client: another connection took the session over.
+func (c *conn) Kick() {
+	if c.kicked.Swap(true) {
+		return
+	}
+	go func() {
+		c.sendDisconnect(pk.ReasonSessionTakenOver)
+		_ = c.nc.Close()
+	}()
+}
+
+// ServeConn implements transport.Handler.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn, info transport.ConnInfo) {
+	s.conns.Add(1)
+	defer s.conns.Add(-1)
+	c := &conn{srv: s, nc: nc, r: bufio.NewReaderSize(nc, 4096), notify: make(chan struct{}, 1),
+		done: make(chan struct{}), aliases: map[uint16]string{},
+		log: s.log.With().Str("remote", info.Remote.String()).Str("listener", info.Listener).Logger()}
+	stop := context.AfterFunc(ctx, func() {
+		c.shutdown.Store(true)
+		_ = nc.SetReadDeadline(time.Now())
+	})
+	defer stop()
+	if !c.connect() {
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+	}()
+	abnormal := c.readLoop()
+	close(c.done)
+	wg.Wait()
+	will := c.will
+	if !abnormal {
+		will = nil
+	}
+	s.core.Disconnect(c.sess, c, will, c.willDelay)
+	c.log.Debug().Bool("abnormal", abnormal).Bool("taken_over", c.kicked.Load()).Msg("client disconnected")
+}
+
+// v5 reports whether the connection speaks MQTT 5.
+func (c *conn) v5() bool { return c.v == pk.V5 }
+
+// write encodes and sends packets in one write.
+func (c *conn) write(ps ...pk.Packet) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	buf := c.wbuf[:0]
+	for _, p := range ps {
+		var err error
+		if buf, err = pk.Append(buf, p, c.v); err != nil {
+			c.log.Error().Err(err).Str("packet", p.Type().String()).Msg("cannot encode packet")
+			return err
+		}
+	}
+	if cap(buf) <= 64<<10 {
+		c.wbuf = buf
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_, err := c.nc.Write(buf)
+	if err != nil {
+		_ = c.nc.Close()
+	}
+	return err
+}
+
+// sendDisconnect sends an MQTT 5 DISCONNECT (nothing for 3.x).
+func (c *conn) sendDisconnect(r pk.ReasonCode) {
+	if !c.v5() {
+		return
+	}
+	c.wmu.Lock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	c.wmu.Unlock()
+	_ = c.write(&pk.Disconnect{ReasonCode: r})
+}
+
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "rmq-" + hex.EncodeToString(b[:])
+}
+
+func topicLevels(t string) int { return strings.Count(t, "/") + 1 }
+
+// connect reads CONNECT and answers it; it reports whether the client is
+// connected.
+func (c *conn) connect() bool {
+	cfg := c.srv.cfg
+	_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
+	p, err := pk.ReadPacket(c.r, 0, pk.Limits{MaxPacketSize: cfg.MaxPacketSize})
+	if err != nil {
+		var pe *pk.ProtocolError
+		if errors.As(err, &pe) && pe.Packet == pk.TypeConnect {
+			c.log.Debug().Err(err).Msg("bad CONNECT")
+			switch {
+			case pe.Reason == pk.ReasonUnsupportedProtocolVersion && pe.Version == pk.V5:
+				c.v = pk.V5
+				_ = c.write(&pk.Connack{ReasonCode: pk.ReasonUnsupportedProtocolVersion})
+			case pe.Reason == pk.ReasonUnsupportedProtocolVersion:
+				c.v = pk.V311
+				_ = c.write(&pk.Connack{ReasonCode: pk.V3UnacceptableProtocolVersion})
+			case pe.Version == pk.V5:
+				c.v = pk.V5
+				r := pe.Reason
+				if r != pk.ReasonMalformedPacket && r != pk.ReasonTopicNameInvalid && r != pk.ReasonPacketTooLarge {
+					r = pk.ReasonProtocolError
+				}
+				_ = c.write(&pk.Connack{ReasonCode: r})
+			}
+		} else if !errors.Is(err, io.EOF) {
+			c.log.Debug().Err(err).Msg("no CONNECT")
+		}
+		return false
+	}
+	cp, ok := p.(*pk.Connect)
+	if !ok {
+		c.log.Debug().Str("packet", p.Type().String()).Msg("first packet is not CONNECT")
+		return false
+	}
+	c.v = cp.Level
+	refuse := func(r pk.ReasonCode) bool {
+		if !c.v5() {
+			r = pk.V3ConnackCode(r)
+		}
+		_ = c.write(&pk.Connack{ReasonCode: r})
+		c.log.Debug().Str("reason", r.String()).Str("client_id", cp.ClientID).Msg("connection refused")
+		return false
+	}
+	if c.v5() && cp.Props.AuthenticationMethod.Set {
+		return refuse(pk.ReasonBadAuthenticationMethod)
+	}
+	if cp.Will != nil && topicLevels(cp.Will.Topic) > cfg.MaxTopicLevels {
+		return refuse(pk.ReasonTopicNameInvalid)
+	}
+	var connack pk.Connack
+	id := cp.ClientID
+	if id == "" {
+		switch {
+		case c.v5():
+			id = randomID()
+			connack.Props.AssignedClientIdentifier = pk.Some(id)
+		case c.v == pk.V311 && cp.CleanStart:
+			id = randomID()
+		default:
+			return refuse(pk.ReasonClientIdentifierNotValid)
+		}
+	}
+	c.id = id
+	c.log = c.log.With().Str("client_id", id).Logger()
+
+	ka := time.Duration(cp.KeepAlive) * time.Second
+	if c.v5() && cfg.ServerKeepAlive > 0 && (ka == 0 || ka > cfg.ServerKeepAlive) {
+		ka = cfg.ServerKeepAlive
+		connack.Props.ServerKeepAlive = pk.Some(uint16(ka / time.Second))
+	}
+	c.keepAlive = ka
+
+	expiry := uint32(0)
+	if c.v5() {
+		expiry = cp.Props.SessionExpiryInterval.Or(0)
+	} else if !cp.CleanStart {
+		expiry = core.NeverExpire
+	}
+	c.connectExpiry = expiry
+	c.window = min(int(cp.Props.ReceiveMaximum.Or(65535)), cfg.MaxInflight)
+	c.maxOut = int(cp.Props.MaximumPacketSize.Or(0))
+	if w := cp.Will; w != nil {
+		c.will = c.message(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props)
+		c.willDelay = w.Props.WillDelayInterval.Or(0)
+	}
+
+	sess, present := c.srv.core.Connect(id, cp.CleanStart, c)
+	c.sess = sess
+	sess.SetExpiry(expiry)
+	if c.v != pk.V31 {
+		connack.SessionPresent = present
+	}
+	if c.v5() {
+		connack.Props.ReceiveMaximum = pk.Some(uint16(cfg.ReceiveMaximum))
+		if cfg.MaxPacketSize < pk.MaxPacketSize {
+			connack.Props.MaximumPacketSize = pk.Some(uint32(cfg.MaxPacketSize))
+		}
+		if cfg.TopicAliasMaximum > 0 {
+			connack.Props.TopicAliasMaximum = pk.Some(uint16(cfg.TopicAliasMaximum))
+		}
+	}
+	if err := c.write(&connack); err != nil {
+		c.srv.core.Disconnect(sess, c, nil, 0)
+		return false
+	}
+	c.log.Debug().Str("version", c.v.String()).Bool("clean_start", cp.CleanStart).Bool("session_present", present).
+		Dur("keep_alive", ka).Msg("client connected")
+	return true
+}
+
+// message builds a core message from a PUBLISH or a will.
+func (c *conn) message(topic string, payload []byte, qos byte, retain bool, props *pk.Properties) *core.Message {
+	m := &core.Message{Topic: topic, Payload: payload, QoS: qos, Retain: retain, From: c.id}
+	if !c.v5() {
+		return m
+	}
+	if e, ok := props.MessageExpiryInterval.Get(); ok {
+		m.Expires = c.srv.core.Now().Add(time.Duration(e) * time.Second)
+	}
+	m.PayloadFormat, m.HasPayloadFormat = props.PayloadFormatIndicator.Get()
+	m.ContentType = props.ContentType.Val
+	m.ResponseTopic = props.ResponseTopic.Val
+	m.CorrelationData = props.CorrelationData.Val
+	for _, u := range props.User {
+		m.User = append(m.User, core.UserProperty{Key: u.Key, Value: u.Value})
+	}
+	return m
+}
+
+// writeLoop sends what the session has for the client whenever notified.
+func (c *conn) writeLoop() {
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.notify:
+		}
+		for range 1000 { // bounded: a busy session yields to the next notify
+			outs := c.sess.Pull(c, c.window, c.srv.core.Now())
+			if len(outs) == 0 {
+				break
+			}
+			ps := make([]pk.Packet, 0, len(outs))
+			for _, o := range outs {
+				if p := c.outbound(o); p != nil {
+					ps = append(ps, p)
+				}
+			}
+			if err := c.write(ps...); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// outbound turns an Outbound into a packet, or nil when the client cannot
+// take it (larger than its Maximum Packet Size: dropped for this client).
+func (c *conn) outbound(o core.Outbound) pk.Packet {
+	if o.Pubrel {
+		return &pk.Pubrel{PacketID: o.PacketID}
+	}
+	m := o.Msg
+	p := &pk.Publish{Topic: m.Topic, Payload: m.Payload, QoS: o.QoS, Retain: o.Retain, Dup: o.Dup && o.QoS > 0,
+		PacketID: o.PacketID}
+	if c.v5() {
+		pr := &p.Props
+		if m.HasPayloadFormat {
+			pr.PayloadFormatIndicator = pk.Some(m.PayloadFormat)
+		}
+		if e, ok := m.RemainingExpiry(c.srv.core.Now()); ok {
+			pr.MessageExpiryInterval = pk.Some(max(e, 1))
+		}
+		if m.ContentType != "" {
+			pr.ContentType = pk.Some(m.ContentType)
+		}
+		if m.ResponseTopic != "" {
+			pr.ResponseTopic = pk.Some(m.ResponseTopic)
+		}
+		if m.CorrelationData != nil {
+			pr.CorrelationData = pk.Some(m.CorrelationData)
+		}
+		for _, u := range m.User {
+			pr.User = append(pr.User, pk.UserProperty{Key: u.Key, Value: u.Value})
+		}
+		pr.SubscriptionIdentifiers = o.SubIDs
+	}
+	if c.maxOut > 0 {
+		if n, err := pk.Size(p, c.v); err != nil || n > c.maxOut {
+			if o.QoS > 0 {
+				c.sess.Drop(o.PacketID)
+			}
+			c.log.Debug().Int("size", n).Int("max", c.maxOut).Msg("message larger than the client's maximum packet size dropped")
+			return nil
+		}
+	}
+	return p
+}
+
+// errDisconnect ends the read loop after a DISCONNECT from the client.
+var errDisconnect = errors.New("client disconnected")
+
+// readLoop reads and handles packets until the connection ends. It
+// reports whether the end was abnormal (the will is published).
+func (c *conn) readLoop() bool {
+	lim := pk.Limits{MaxPacketSize: c.srv.cfg.MaxPacketSize}
+	for {
+		if c.shutdown.Load() {
+			c.sendDisconnect(pk.ReasonServerShuttingDown)
+			return true
+		}
+		if c.keepAlive > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		} else {
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+		p, err := pk.ReadPacket(c.r, c.v, lim)
+		if err == nil {
+			err = c.handle(p)
+			if err == errDisconnect {
+				return false
+			}
+		}
+		if err == nil {
+			continue
+		}
+		switch {
+		case c.kicked.Load():
+			c.log.Debug().Msg("session taken over")
+		case c.shutdown.Load():
+			c.sendDisconnect(pk.ReasonServerShuttingDown)
+		case isTimeout(err):
+			c.log.Debug().Dur("keep_alive", c.keepAlive).Msg("keep alive expired")
+			c.sendDisconnect(pk.ReasonKeepAliveTimeout)
+		default:
+			var pe *pk.ProtocolError
+			if errors.As(err, &pe) {
+				c.log.Debug().Err(err).Msg("protocol error")
+				c.sendDisconnect(disconnectReason(pe.Reason))
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.log.Debug().Err(err).Msg("connection lost")
+			}
+		}
+		return true
+	}
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// disconnectReason maps a protocol error's reason to one DISCONNECT allows.
+func disconnectReason(r pk.ReasonCode) pk.ReasonCode {
+	switch r {
+	case pk.ReasonMalformedPacket, pk.ReasonProtocolError, pk.ReasonTopicFilterInvalid, pk.ReasonTopicNameInvalid,
+		pk.ReasonReceiveMaximumExceeded, pk.ReasonTopicAliasInvalid, pk.ReasonPacketTooLarge,
+		pk.ReasonPayloadFormatInvalid, pk.ReasonQoSNotSupported, pk.ReasonImplementationSpecificError:
+		return r
+	}
+	return pk.ReasonProtocolError
+}
+
+func protoErr(r pk.ReasonCode, msg string) error { return &pk.ProtocolError{Reason: r, Msg: msg} }
+
+// handle handles one packet after CONNECT.
+func (c *conn) handle(p pk.Packet) error {
+	switch p := p.(type) {
+	case *pk.Publish:
+		return c.onPublish(p)
+	case *pk.Puback:
+		if c.sess.Acked(p.PacketID, false) {
+			c.Notify()
+		}
+	case *pk.Pubrec:
+		if p.ReasonCode.IsError() {
+			// The client refused the message: it leaves the window.
+			c.sess.Drop(p.PacketID)
+			c.Notify()
+			return nil
+		}
+		if c.sess.Received(p.PacketID) {
+			return c.write(&pk.Pubrel{PacketID: p.PacketID})
+		}
+		rel := &pk.Pubrel{PacketID: p.PacketID}
+		if c.v5() {
+			rel.ReasonCode = pk.ReasonPacketIdentifierNotFound
+		}
+		return c.write(rel)
+	case *pk.Pubcomp:
+		if c.sess.Acked(p.PacketID, true) {
+			c.Notify()
+		}
+	case *pk.Pubrel:
+		comp := &pk.Pubcomp{PacketID: p.PacketID}
+		if !c.sess.Release(p.PacketID) && c.v5() {
+			comp.ReasonCode = pk.ReasonPacketIdentifierNotFound
+		}
+		return c.write(comp)
+	case *pk.Subscribe:
+		return c.onSubscribe(p)
+	case *pk.Unsubscribe:
+		ack := &pk.Unsuback{PacketID: p.PacketID}
+		for _, f := range p.Filters {
+			ok := c.srv.core.Unsubscribe(c.sess, f)
+			if c.v5() {
+				r := pk.ReasonSuccess
+				if !ok {
+					r = pk.ReasonNoSubscriptionExisted
+				}
+				ack.ReasonCodes = append(ack.ReasonCodes, r)
+			}
+		}
+		return c.write(ack)
+	case *pk.Pingreq:
+		return c.write(&pk.Pingresp{})
+	case *pk.Disconnect:
+		if c.v5() {
+			if e, ok := p.Props.SessionExpiryInterval.Get(); ok {
+				if c.connectExpiry == 0 && e != 0 {
+					return protoErr(pk.ReasonProtocolError, "session expiry set on DISCONNECT after 0 on CONNECT")
+				}
+				c.sess.SetExpiry(e)
+			}
+			if p.ReasonCode == pk.ReasonDisconnectWithWillMessage {
+				return io.EOF // abnormal for the will: it is published
+			}
+		}
+		return errDisconnect
+	case *pk.Connect:
+		return protoErr(pk.ReasonProtocolError, "second CONNECT")
+	case *pk.Auth:
+		return protoErr(pk.ReasonProtocolError, "AUTH without an authentication method")
+	default:
+		return protoErr(pk.ReasonProtocolError, "unexpected "+p.Type().String()+" from a client")
+	}
+	return nil
+}
+
+func (c *conn) onPublish(p *pk.Publish) error {
+	cfg := c.srv.cfg
+	topic := p.Topic
+	if c.v5() {
+		if a, ok := p.Props.TopicAlias.Get(); ok {
+			if a == 0 || int(a) > cfg.TopicAliasMaximum {
+				return protoErr(pk.ReasonTopicAliasInvalid, "topic alias out of range")
+			}
+			if topic != "" {
+				c.aliases[a] = topic
+			} else if topic = c.aliases[a]; topic == "" {
+				return protoErr(pk.ReasonProtocolError, "unknown topic alias")
+			}
+		}
+	}
+	if topicLevels(topic) > cfg.MaxTopicLevels {
+		return protoErr(pk.ReasonTopicNameInvalid, "too many topic levels")
+	}
+	m := c.message(topic, p.Payload, p.QoS, p.Retain, &p.Props)
+	switch p.QoS {
+	case 0:
+		c.srv.core.Publish(m)
+	case 1:
+		c.srv.core.Publish(m)
+		return c.write(&pk.Puback{PacketID: p.PacketID})
+	case 2:
+		isNew, pending := c.sess.InboundQoS2(p.PacketID)
+		if isNew {
+			if c.v5() && pending > cfg.ReceiveMaximum {
+				return protoErr(pk.ReasonReceiveMaximumExceeded, "receive maximum exceeded")
+			}
+			c.srv.core.Publish(m)
+		}
+		return c.write(&pk.Pubrec{PacketID: p.PacketID})
+	}
+	return nil
+}
+
+func (c *conn) onSubscribe(p *pk.Subscribe) error {
+	cfg := c.srv.cfg
+	ack := &pk.Suback{PacketID: p.PacketID}
+	var subID uint32
+	if len(p.Props.SubscriptionIdentifiers) > 0 {
+		subID = p.Props.SubscriptionIdentifiers[0]
+	}
+	type retained struct {
+		msgs []*core.Message
+		qos  byte
+	}
+	var rets []retained
+	for _, s := range p.Subscriptions {
+		group, tf, err := pk.ParseShared(s.Filter)
+		if err == nil && topicLevels(tf) > cfg.MaxTopicLevels {
+			err = protoErr(pk.ReasonTopicFilterInvalid, "too many levels")
+		}
+		if err != nil {
+			if c.v5() {
+				ack.ReasonCodes = append(ack.ReasonCodes, pk.ReasonTopicFilterInvalid)
+			} else {
+				ack.ReasonCodes = append(ack.ReasonCodes, pk.V3SubackFailure)
+			}
+			continue
+		}
+		if group != "" && s.NoLocal {
+			return protoErr(pk.ReasonProtocolError, "no local on a shared subscription")
+		}
+		existed := c.srv.core.Subscribe(c.sess, core.Subscription{Filter: s.Filter, Group: group, TopicFilter: tf,
+			QoS: s.QoS, NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling,
+			ID: subID})
+		ack.ReasonCodes = append(ack.ReasonCodes, pk.ReasonCode(s.QoS))
+		if group == "" && (s.RetainHandling == 0 || (s.RetainHandling == 1 && !existed)) {
+			rets = append(rets, retained{c.srv.core.Retained(tf), s.QoS})
+		}
+	}
+	if err := c.write(ack); err != nil {
+		return err
+	}
+	for _, r := range rets {
+		c.srv.core.QueueRetained(c.sess, r.msgs, r.qos, subID)
+	}
+	return nil
+}
