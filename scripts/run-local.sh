@@ -34,6 +34,14 @@ for _ in $(seq 1 100); do
   if "$bin/robustctl" --placement 127.0.0.1:1228 --timeout 1s node list 2>/dev/null | grep -qi journal; then break; fi
   sleep 0.2
 done
+
+"$bin/broker-server" --config config/broker-server.toml &
+pids+=($!)
+# Wait until the broker has registered (it listens before it registers).
+for _ in $(seq 1 100); do
+  if "$bin/robustctl" --placement 127.0.0.1:1228 --timeout 1s node list 2>/dev/null | grep -qi broker; then break; fi
+  sleep 0.2
+done
 "$bin/robustctl" --placement 127.0.0.1:1228 node list || true
 
 cat <<'INFO'
@@ -43,12 +51,16 @@ RobustMQ-Go is running:
   placement-center metrics / health            http://127.0.0.1:9100/metrics  http://127.0.0.1:9100/healthz
   journal-server gRPC (segments)                 127.0.0.1:1778
   journal-server metrics / health              http://127.0.0.1:9110/metrics  http://127.0.0.1:9110/healthz
-  (broker-server endpoints appear here once that service exists)
+  broker-server MQTT (3.1, 3.1.1, 5.0)           tcp 127.0.0.1:1883  ws://127.0.0.1:8083/mqtt
+  broker-server gRPC / metrics / health        127.0.0.1:1229  http://127.0.0.1:9120/metrics  http://127.0.0.1:9120/healthz
+  (the broker keeps sessions and retained messages in memory for now)
 
 Try:  bin/robustctl cluster status
       bin/robustctl stream create demo --partitions 2 --replicas 1
       bin/robustctl bench produce --stream demo --count 10000 --size 100 --verifiable
       bin/robustctl bench consume --stream demo --verify --expect 10000
+      mosquitto_sub -h 127.0.0.1 -t 'a/#' -v     # and in another shell:
+      mosquitto_pub -h 127.0.0.1 -t a/b -m hi -q 1
 Data is under ./data. Press Ctrl-C to stop.
 INFO
 wait -n "${pids[@]}" || true
