@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,4 +273,39 @@ func TestUnsubscribeStopsDelivery(t *testing.T) {
 	tok(t, c.Unsubscribe("u/#"))
 	tok(t, c.Publish("u/1", 1, false, "after"))
 	s.nothing(t)
+}
+
+// MQTT 5.0 section 3.1.2.11.4: never send a client a packet larger than its
+// Maximum Packet Size; the message is dropped for that client.
+func TestClientMaximumPacketSize(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "small", CleanStart: true, Props: pk.Properties{MaximumPacketSize: pk.Some[uint32](32)}})
+	r.subscribe(1, pk.Subscription{Filter: "mp", QoS: 1})
+	pub := paho3(t, "tcp://"+b.tcp, "mppub", 4, true, nil, nil)
+	tok(t, pub.Publish("mp", 1, false, strings.Repeat("x", 100)))
+	tok(t, pub.Publish("mp", 1, false, "fits"))
+	if m := r.publish(); string(m.Payload) != "fits" {
+		t.Fatalf("got %q", m.Payload)
+	}
+}
+
+// MQTT 5.0 section 3.3.4: more unreleased QoS 2 publishes than our
+// Receive Maximum is DISCONNECT 0x93.
+func TestReceiveMaximumExceeded(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, func(c *server.Config) { c.ReceiveMaximum = 2 })
+	r := dialRaw(t, b, pk.V5)
+	if ca := r.mustConnect(&pk.Connect{ClientID: "rm", CleanStart: true}); ca.Props.ReceiveMaximum.Val != 2 {
+		t.Fatalf("CONNACK receive maximum %+v", ca.Props.ReceiveMaximum)
+	}
+	for id := uint16(1); id <= 2; id++ {
+		r.send(&pk.Publish{Topic: "rm", QoS: 2, PacketID: id})
+		if p, ok := r.recv().(*pk.Pubrec); !ok || p.PacketID != id {
+			t.Fatalf("got %+v", p)
+		}
+	}
+	r.send(&pk.Publish{Topic: "rm", QoS: 2, PacketID: 3})
+	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonReceiveMaximumExceeded})
 }

@@ -183,7 +183,10 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, info transport.Conn
 func (c *conn) v5() bool { return c.v == pk.V5 }
 
 // write encodes and sends packets in one write.
-func (c *conn) write(ps ...pk.Packet) error {
+func (c *conn) write(ps ...pk.Packet) error { return c.writeWithin(c.srv.cfg.WriteTimeout, ps...) }
+
+// writeWithin is write with its own time limit.
+func (c *conn) writeWithin(d time.Duration, ps ...pk.Packet) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	buf := c.wbuf[:0]
@@ -200,7 +203,7 @@ func (c *conn) write(ps ...pk.Packet) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(d))
 	_, err := c.nc.Write(buf)
 	if err != nil {
 		_ = c.nc.Close()
@@ -213,10 +216,7 @@ func (c *conn) sendDisconnect(r pk.ReasonCode) {
 	if !c.v5() {
 		return
 	}
-	c.wmu.Lock()
-	_ = c.nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	c.wmu.Unlock()
-	_ = c.write(&pk.Disconnect{ReasonCode: r})
+	_ = c.writeWithin(2*time.Second, &pk.Disconnect{ReasonCode: r})
 }
 
 func randomID() string {
