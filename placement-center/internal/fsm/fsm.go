@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -44,7 +45,13 @@ type FSM struct {
 // tests). Open resets the hub to the applied index, because the hub cannot
 // hold history from before this process.
 func Open(dir string, hub *watch.Hub, logger zerolog.Logger) (*FSM, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger: logger}})
+	opts := &pebble.Options{Logger: pebbleLogger{logger: logger}, MemTableSize: 64 << 20}
+	// Every apply does point reads, most of them for keys that do not
+	// exist yet (a new KV, a new node); bloom filters on every level (the
+	// first level's policy is inherited by the others) let those misses
+	// skip the sstables instead of seeking in each.
+	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("fsm: open pebble at %s: %w", dir, err)
 	}
