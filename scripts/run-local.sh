@@ -11,8 +11,12 @@ stop() {
   trap - INT TERM EXIT
   echo
   echo "stopping..."
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # Reverse start order, one at a time: brokers and journal nodes still
+  # reach the placement center to unregister while they stop.
+  for ((i=${#pids[@]}-1; i>=0; i--)); do
+    kill -TERM "${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
   echo "stopped"
 }
 trap stop INT TERM EXIT
