@@ -154,7 +154,10 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		NodeID: cfg.NodeID, Store: store, Meta: cache, Placement: placement, Peers: peers, Changes: changes,
 		MaxBatchBytes: cfg.Limits.MaxBatchBytes, MaxBatchRecords: cfg.Limits.MaxBatchRecords,
 		SegmentMaxBytes: cfg.Segment.MaxBytes, SegmentMaxAge: cfg.Segment.MaxAge,
-		Registerer: reg, Logger: log.With().Str("component", "replication").Logger(),
+		// Lead only segments placed after this process registered: its
+		// registration ends the leaderships of a previous process.
+		AwaitRegistration: true,
+		Registerer:        reg, Logger: log.With().Str("component", "replication").Logger(),
 	})
 	if err != nil {
 		gs.Stop()
@@ -187,6 +190,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 			ExtraAddrs: map[string]string{"http": cfg.HTTPAddr}},
 		Logger: log.With().Str("component", "registration").Logger(),
 	})
+	reg2.OnRegistered(func(n *placementpb.ClusterNode) { mgr.SetRegistered(n.GetVersion()) })
 	healthy := func() error {
 		if err := metaReady(); err != nil {
 			return err

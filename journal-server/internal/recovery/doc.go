@@ -1,7 +1,8 @@
 // Package recovery is the journal's failover driver (DESIGN section 3,
 // "Recovery" in docs/journal-protocol.md). When the placement center declares a
-// segment leader dead it moves the leader's open segments to RECOVERING at
-// epoch+1 and names a live replica recovery_node. On that node this package:
+// segment leader dead (or the leader registers again after a restart) it
+// moves the leader's open segments to RECOVERING at epoch+1 and names a
+// live replica recovery_node. On that node this package:
 //
 //  1. fences every replica at the new epoch (Fence over gRPC; the local
 //     replica directly through the segstore) and describes it;
@@ -16,7 +17,9 @@
 //     trims an unacknowledged tail past E;
 //  5. once at least replica_count - ack_quorum + 1 replicas are sealed at E,
 //     calls placement SealAndRoll(seq, end = E, expected_version =
-//     segment.version, exclude_nodes = [old leader]).
+//     segment.version, exclude_nodes = [old leader], left empty when the
+//     old leader is ALIVE: it restarted and registered again, which is
+//     what moved the segment to RECOVERING).
 //
 // It retries an attempt with capped, jittered backoff until SealAndRoll
 // succeeds, placement answers VersionMismatch, SegmentSealed or NotFound

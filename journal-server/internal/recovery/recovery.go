@@ -28,6 +28,25 @@ type Cache interface {
 
 var _ Cache = (*metacache.Cache)(nil)
 
+// nodeSource is implemented by caches that know the nodes
+// (*metacache.Cache does).
+type nodeSource interface {
+	Node(id uint64) (*placementpb.ClusterNode, bool)
+}
+
+// excludeOldLeader is what the next segment must not be placed on: the
+// old leader, unless it is ALIVE in the metadata (it restarted and
+// registered again, which is what ended its leadership: leaving it out
+// would only shrink the next segment's replica set).
+func (d *Driver) excludeOldLeader(seg *placementpb.Segment) []uint64 {
+	if ns, ok := d.cfg.Cache.(nodeSource); ok {
+		if n, ok := ns.Node(seg.GetLeader()); ok && n.GetStatus() == placementpb.NodeStatus_NODE_STATUS_ALIVE {
+			return nil
+		}
+	}
+	return []uint64{seg.GetLeader()}
+}
+
 // DialFunc returns a client of a journal node's gRPC API. Implementations
 // reuse connections; the caller never closes what it gets. (*Dialer).Dial
 // is one.
@@ -341,7 +360,7 @@ func (d *Driver) attempt(ctx context.Context, seg *placementpb.Segment, log zero
 		Seq:             seg.GetSeq(),
 		EndOffset:       end,
 		ExpectedVersion: seg.GetVersion(),
-		ExcludeNodes:    []uint64{seg.GetLeader()},
+		ExcludeNodes:    d.excludeOldLeader(seg),
 	})
 	if err != nil {
 		if _, ok := rpcerr.AsVersionMismatch(err); ok {

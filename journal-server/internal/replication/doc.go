@@ -1,7 +1,7 @@
 // Package replication is the journal node's segment leader and follower
 // logic (DESIGN section 3; docs/journal-protocol.md "Append", "Replication",
 // "Roll / early seal"). It owns, per segment this node leads: the append
-// path (local unsynced append, group-committed fsync, then forwarding), the
+// path (local unsynced append, forwarding, group-committed fsync), the
 // Replicate streams to the followers, the LAC (lac.Tracker) and the
 // acknowledgement of writers at LAC, the idempotent producer table (seeded
 // from segment n-1 when segment n is taken), and the roll: seal on size or
@@ -30,8 +30,8 @@
 // connection, per open segment replica.
 //
 // Replicators are pull-based: they send the leader's batches from the
-// follower's acknowledged log end upward (up to the leader's own durable
-// end), out of an in-memory tail of
+// follower's acknowledged log end upward (up to the leader's log end,
+// synced or not), out of an in-memory tail of
 // recent batches or, for a follower far behind (or back after a failure),
 // out of the leader's store. So a follower that returns is caught up from
 // its log end and a failed follower never blocks appends: the LAC follows
@@ -41,11 +41,23 @@
 // without sync (segstore.AppendUnsynced) and returns; a per-segment syncer
 // goroutine runs one segstore.Sync for every append that arrived since its
 // previous sync began, so appends queued behind an fsync share the next
-// one. Each sync raises the leader's durable end, which counts toward the
-// LAC (only durable ends ever do) and bounds what replicators send: a
-// follower never holds an offset the leader could lose in a crash, so a
-// leader restarted fast enough to keep its leadership at the same epoch
-// never reassigns offsets that followers hold (and may have acknowledged).
+// one. The replicators are poked by the append itself, so the followers'
+// fsyncs run alongside the leader's. Each sync raises the leader's durable
+// end, which counts toward the LAC; only durable ends ever do, so the LAC
+// (the ack_quorum-th highest durable end) covers only batches durable on
+// ack_quorum replicas, which need not include the leader.
+//
+// Leader restart. Followers may hold, durably, batches the leader never
+// synced; a crash loses them on the leader only. INVARIANT: no process
+// appends to a segment at an epoch led by an earlier process of the same
+// node. Placement keeps it: registering again moves every OPEN segment the
+// node leads to RECOVERING at epoch+1 (fsm registerNode); this package
+// keeps it locally: with Config.AwaitRegistration the manager takes no
+// leadership before SetRegistered, and then only of segments whose
+// metadata version is above the registration's (Manager.takeable), so a
+// metadata view from before the registration, still showing the old
+// leadership OPEN, is never acted on. Recovery then seals at the highest
+// log end of a quorum, which holds every acknowledged batch.
 // The follower applies every Replicate request already received on the
 // stream without sync, then one segstore.Sync, then answers them all:
 // each log_end it reports is durable. Seals and fences are synced and

@@ -70,8 +70,8 @@ type leader struct {
 	// mu guards the fields below; never held across I/O.
 	mu        sync.Mutex
 	state     leaderState
-	logEnd    uint64 // local log end, synced or not
-	durable   uint64 // local durable log end: what followers are sent
+	logEnd    uint64 // local log end, synced or not: what followers are sent
+	durable   uint64 // local durable log end: what counts toward the LAC
 	bytes     uint64
 	end       uint64 // sealed end (stateSealed)
 	failErr   error
@@ -146,10 +146,16 @@ func (l *leader) append(ctx context.Context, h recordbatch.Header, batch []byte)
 		l.tail[0] = tailBatch{}
 		l.tail = l.tail[1:]
 	}
+	reps := l.reps
 	l.mu.Unlock()
 	select {
 	case l.syncPoke <- struct{}{}:
 	default:
+	}
+	// The replicators send it now, while the syncer makes it durable
+	// here: see batchesFrom for why that is safe.
+	for _, r := range reps {
+		r.poke()
 	}
 	return appendResult{first: first, next: next}, nil
 }
@@ -157,7 +163,8 @@ func (l *leader) append(ctx context.Context, h recordbatch.Header, batch []byte)
 // syncer makes the local appends durable: one Store.Sync covers every
 // append made since the previous one began, so appends that arrive while a
 // sync is in flight share the next. Each sync raises the leader's durable
-// end, which counts toward the LAC and bounds what the replicators send.
+// end, which counts toward the LAC (the replicators do not wait for it:
+// they send up to the log end, so the follower fsyncs overlap this one).
 // A failed sync ends the leadership (the store refuses the segment's
 // writes until reopened).
 func (l *leader) syncer() {
@@ -179,8 +186,7 @@ func (l *leader) syncer() {
 	}
 }
 
-// advanceDurable records a local durable end: replicators may send up to
-// it and it counts toward the LAC.
+// advanceDurable records a local durable end: it counts toward the LAC.
 func (l *leader) advanceDurable(end uint64) {
 	l.mu.Lock()
 	end = min(end, l.logEnd)
@@ -188,13 +194,9 @@ func (l *leader) advanceDurable(end uint64) {
 	if moved {
 		l.durable = end
 	}
-	reps := l.reps
 	l.mu.Unlock()
 	if !moved {
 		return
-	}
-	for _, r := range reps {
-		r.poke()
 	}
 	l.updateEnd(l.m.cfg.NodeID, end)
 }
@@ -254,17 +256,21 @@ func (l *leader) persistLAC() {
 func (l *leader) LAC() uint64 { return l.tracker.LAC() }
 
 // batchesFrom returns stored batches starting exactly at from, below the
-// local durable end: out of the tail when it holds from, else out of the
-// store. An empty result means nothing to send.
+// local log end (synced or not): out of the tail when it holds from, else
+// out of the store. An empty result means nothing to send.
 //
-// Followers get only what is durable here, so no follower is ever ahead of
-// what this node keeps through a crash: a leader killed and restarted fast
-// enough to keep its leadership (same epoch, no recovery) must not find
-// its followers holding, and having acknowledged, offsets it lost and will
-// assign again to other batches.
+// Followers get batches this node has not made durable yet, so the
+// follower fsyncs run alongside the leader's own. A crash of this node may
+// thus lose a tail its followers hold and acknowledged (the LAC may even
+// cover it, from ack_quorum followers' durable ends). That is safe because
+// no process of this node ever appends at this epoch again after a
+// restart: registering again moves every OPEN segment it leads to
+// RECOVERING at epoch+1 (placement fsm registerNode), the manager takes
+// no segment whose metadata predates its registration (leaderFor), and
+// recovery seals at the highest log end of a quorum, followers included.
 func (l *leader) batchesFrom(from uint64) ([]tailBatch, error) {
 	l.mu.Lock()
-	logEnd := l.durable
+	logEnd := l.logEnd
 	if from >= logEnd {
 		l.mu.Unlock()
 		return nil, nil

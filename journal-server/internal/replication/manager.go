@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,9 +60,14 @@ type Config struct {
 	ReplicaWindow int
 	// TailBytes is the size of the in-memory tail of recent batches per
 	// led segment. Default 16 MiB.
-	TailBytes  int
-	Registerer prometheus.Registerer
-	Logger     zerolog.Logger
+	TailBytes int
+	// AwaitRegistration: take no segment leadership before SetRegistered,
+	// and then only of segments whose metadata version is above the
+	// registration's (see leaderFor). The journal server sets it; tests
+	// that run a Manager without a placement center leave it off.
+	AwaitRegistration bool
+	Registerer        prometheus.Registerer
+	Logger            zerolog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -103,6 +109,10 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // seal-and-roll goroutines
 
+	// registered is the placement version (raft index) of this node's
+	// latest registration; 0 before the first (AwaitRegistration).
+	registered atomic.Uint64
+
 	mu       sync.Mutex
 	leaders  map[segstore.SegmentID]*leader
 	seedFail map[segstore.SegmentID]time.Time
@@ -125,6 +135,45 @@ func New(cfg Config) (*Manager, error) {
 		ctx: ctx, cancel: cancel,
 		leaders: map[segstore.SegmentID]*leader{}, seedFail: map[segstore.SegmentID]time.Time{},
 	}, nil
+}
+
+// SetRegistered records a registration of this node with the placement
+// center: version is the registered ClusterNode's version, the index of
+// the entry that applied it. Call it from the registration hook, on the
+// first registration and every re-registration.
+func (m *Manager) SetRegistered(version uint64) {
+	for {
+		cur := m.registered.Load()
+		if version <= cur || m.registered.CompareAndSwap(cur, version) {
+			return
+		}
+	}
+}
+
+// takeable reports whether this node may lead seg, as far as its
+// registration goes (AwaitRegistration). INVARIANT: a journal process
+// never appends to a segment whose metadata it read from before its own
+// registration was applied. Registering moves every OPEN segment the node
+// leads to RECOVERING at epoch+1 in the registration's entry (placement
+// fsm registerNode), so an OPEN segment naming this node as leader with a
+// version at or below the registration's is a stale view from before it:
+// typically the previous process's leadership at an epoch whose unsynced
+// tail this process may have lost while followers hold it. Versions are
+// raft indexes, so a segment opened or handed to this node after the
+// registration always has a higher one.
+func (m *Manager) takeable(seg *placementpb.Segment) error {
+	if !m.cfg.AwaitRegistration {
+		return nil
+	}
+	reg := m.registered.Load()
+	if reg == 0 {
+		return status.Errorf(codes.Unavailable, "journal node %d not registered with the placement center yet; retry", m.cfg.NodeID)
+	}
+	if seg.GetVersion() <= reg {
+		return status.Errorf(codes.Unavailable, "segment %s/%s/%d metadata (version %d) predates this node's registration (version %d); retry",
+			seg.GetTenant(), seg.GetShard(), seg.GetSeq(), seg.GetVersion(), reg)
+	}
+	return nil
 }
 
 // Changes is the change notification hub readers wait on.
@@ -324,6 +373,9 @@ func (m *Manager) forget(l *leader) {
 
 // leaderFor returns the leadership of seg, taking it on first use.
 func (m *Manager) leaderFor(ctx context.Context, id segstore.SegmentID, seg *placementpb.Segment) (*leader, error) {
+	if err := m.takeable(seg); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	if m.stopped {
 		m.mu.Unlock()
@@ -433,9 +485,9 @@ func (m *Manager) initLeader(ctx context.Context, l *leader, seg *placementpb.Se
 	}, st.StartOffset, end, prods); err != nil {
 		return StoreError(id, err)
 	}
-	// Only the durable part of the local log counts toward the LAC and is
-	// sent (a previous leadership in this process may have left unsynced
-	// appends; after a restart everything loaded is durable).
+	// Only the durable part of the local log counts toward the LAC (a
+	// previous leadership in this process may have left unsynced appends;
+	// after a restart everything loaded is durable). All of it is sent.
 	durable := end
 	if !st.Sealed {
 		ends, err := m.cfg.Store.Sync(id)
@@ -594,7 +646,7 @@ func (m *Manager) seedFromReplica(ctx context.Context, node uint64, id segstore.
 func (m *Manager) check() {
 	self := m.cfg.NodeID
 	for _, seg := range m.cfg.Meta.Segments(func(s *placementpb.Segment) bool {
-		return s.GetLeader() == self && s.GetStatus() == placementpb.SegmentStatus_SEGMENT_STATUS_OPEN
+		return s.GetLeader() == self && s.GetStatus() == placementpb.SegmentStatus_SEGMENT_STATUS_OPEN && m.takeable(s) == nil
 	}) {
 		id := segstore.SegmentID{Tenant: seg.GetTenant(), Shard: seg.GetShard(), Seq: seg.GetSeq()}
 		m.mu.Lock()

@@ -46,7 +46,10 @@
 //     sync began; a trimming seal (itself synced) lowers it with the log
 //     end. Callers report only durable ends to others (a follower's
 //     log_end, a leader's own end in the LAC), so an end once reported is
-//     never lost.
+//     never lost. Batches above it may be read and forwarded (a leader
+//     replicates before its own Sync); the caller then owns the rule that
+//     a crash losing them is not followed by appends at those offsets (the
+//     journal: a restarted node never appends at its old epoch).
 //   - Fence and Seal are synced and therefore order after every pending
 //     unsynced append: the log end a fence reports is durable (a fence at
 //     an epoch already reached syncs if needed), and a seal's end, trimmed

@@ -207,6 +207,9 @@ type node struct {
 	done   chan struct{}
 	peers  *replication.Peers
 	quit   chan struct{} // Options.Done
+	// awaitReg starts the manager with AwaitRegistration (the journal
+	// server's setting): it leads nothing before mgr.SetRegistered.
+	awaitReg bool
 }
 
 type testLimits struct {
@@ -255,7 +258,7 @@ func (n *node) start() {
 		MaxBatchBytes: n.limits.maxBatchBytes, MaxBatchRecords: 1000,
 		SegmentMaxBytes: 1 << 30, SegmentMaxAge: time.Hour,
 		CheckInterval: 50 * time.Millisecond, SettleTimeout: n.limits.settle, SeedTimeout: 2 * time.Second,
-		Logger: log,
+		AwaitRegistration: n.awaitReg, Logger: log,
 	})
 	if err != nil {
 		t.Fatalf("replication.New: %v", err)

@@ -151,12 +151,36 @@ func (c *applyCtx) registerNode(cmd *placementpb.RegisterNodeCmd) (proto.Message
 		return nil, err
 	}
 	if node.GetKind() == placementpb.NodeKind_NODE_KIND_JOURNAL {
-		// A journal node (back) alive may be the spare that sealed
-		// segments still listing a dead replica were waiting for.
 		v, err := c.journals(node)
 		if err != nil {
 			return nil, err
 		}
+		// INVARIANT (a registration ends the node's leaderships): every
+		// OPEN segment led by a journal node that registers goes
+		// RECOVERING at epoch+1 in this same entry, exactly as on its
+		// death (recovery node: the first live replica, which may be the
+		// registering node itself). A registration of a node that has a
+		// record is a new process (restart) or a node declared dead; its
+		// previous process may have acknowledged writers with batches its
+		// followers hold durably but it had not synced itself (leaders
+		// replicate before their own fsync), so it must never append at
+		// its old epoch again: its unsynced tail may be lost and those
+		// offsets would be reused. Recovery takes the highest log end of
+		// a quorum (followers' data included) and seals there; reconcile
+		// completes the restarted replica. The journal leader relies on
+		// this: it takes only segments whose version is above its own
+		// registration's (docs/journal-protocol.md "Leader restart").
+		// A first registration leads nothing, so this changes nothing
+		// for it (an id reused after UnregisterNode included: safe too).
+		live := map[uint64]bool{}
+		for _, id := range v.live {
+			live[id] = true
+		}
+		if err := c.startRecoveries(node.GetNodeId(), live); err != nil {
+			return nil, err
+		}
+		// A journal node (back) alive may be the spare that sealed
+		// segments still listing a dead replica were waiting for.
 		if err := c.rereplicate(v); err != nil {
 			return nil, err
 		}
@@ -205,7 +229,15 @@ func (c *applyCtx) setNodeStatus(cmd *placementpb.SetNodeStatusCmd) (proto.Messa
 	// an open segment that somehow still names a dead leader.
 	if node.GetStatus() == placementpb.NodeStatus_NODE_STATUS_DEAD &&
 		node.GetKind() == placementpb.NodeKind_NODE_KIND_JOURNAL {
-		if err := c.startRecoveries(node.GetNodeId()); err != nil {
+		v, err := c.journals(node)
+		if err != nil {
+			return nil, err
+		}
+		live := map[uint64]bool{}
+		for _, id := range v.live {
+			live[id] = true
+		}
+		if err := c.startRecoveries(node.GetNodeId(), live); err != nil {
 			return nil, err
 		}
 	}
@@ -271,34 +303,20 @@ func (c *applyCtx) reassignRecoveries(v journalView) error {
 	return nil
 }
 
-// startRecoveries moves every OPEN segment led by the dead journal node to
-// RECOVERING at the next epoch, naming as recovery node the first replica
-// that is a live journal node.
-func (c *applyCtx) startRecoveries(dead uint64) error {
-	live := map[uint64]bool{}
-	err := scan(c.r, []byte(prefixNode), func(_, value []byte) (bool, error) {
-		n := &placementpb.ClusterNode{}
-		if err := proto.Unmarshal(value, n); err != nil {
-			return false, &storageError{fmt.Errorf("decode node: %w", err)}
-		}
-		if n.GetKind() == placementpb.NodeKind_NODE_KIND_JOURNAL &&
-			n.GetStatus() == placementpb.NodeStatus_NODE_STATUS_ALIVE && n.GetNodeId() != dead {
-			live[n.GetNodeId()] = true
-		}
-		return true, nil
-	})
-	if err != nil {
-		return err
-	}
+// startRecoveries moves every OPEN segment led by journal node leader
+// (dead, or registering again: see registerNode) to RECOVERING at the next
+// epoch, naming as recovery node the first replica in live (the ALIVE
+// journal nodes as this entry leaves them).
+func (c *applyCtx) startRecoveries(leader uint64, live map[uint64]bool) error {
 	// Collect first, then stage: staging while iterating would be fine
 	// (nothing is written yet) but keeps the scan and the decision apart.
 	var recovering []*placementpb.Segment
-	err = scan(c.r, []byte(prefixSegment), func(key, value []byte) (bool, error) {
+	err := scan(c.r, []byte(prefixSegment), func(key, value []byte) (bool, error) {
 		seg := &placementpb.Segment{}
 		if err := proto.Unmarshal(value, seg); err != nil {
 			return false, &storageError{fmt.Errorf("decode %q: %w", key, err)}
 		}
-		if seg.GetStatus() == placementpb.SegmentStatus_SEGMENT_STATUS_OPEN && seg.GetLeader() == dead {
+		if seg.GetStatus() == placementpb.SegmentStatus_SEGMENT_STATUS_OPEN && seg.GetLeader() == leader {
 			recovering = append(recovering, seg)
 		}
 		return true, nil

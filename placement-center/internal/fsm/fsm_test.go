@@ -433,3 +433,68 @@ func TestConcurrentReadsSeeAppliedIndex(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestJournalReRegistrationEndsLeadership: a journal node registering again
+// (a restart, possibly before it was declared dead) loses every OPEN
+// segment it leads: they go RECOVERING at epoch+1 in the registration's
+// own entry, recovered by the first live replica (the restarted node
+// itself when it is first). Re-registration of a node that leads nothing,
+// and a first registration, change no segment.
+func TestJournalReRegistrationEndsLeadership(t *testing.T) {
+	f := newTestFSM(t)
+	for id := uint64(1); id <= 3; id++ {
+		f.mustApply(t, regJournal(id))
+	}
+	f.mustApply(t, createShard(DefaultTenant, "a", placement([]uint64{1, 2, 3}, 1, 2, 1)))
+	f.mustApply(t, createShard(DefaultTenant, "b", placement([]uint64{2, 1, 3}, 1, 2, 4)))
+	f.mustApply(t, createShard(DefaultTenant, "c", placement([]uint64{1, 2, 3}, 2, 2, 1)))
+	get := func(shard string) *placementpb.Segment {
+		t.Helper()
+		seg, err := f.GetSegment(DefaultTenant, shard, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seg
+	}
+	before := map[string]*placementpb.Segment{"a": get("a"), "b": get("b"), "c": get("c")}
+
+	// First registration of a new node: nothing changes.
+	f.mustApply(t, regJournal(4))
+	for name, seg := range before {
+		if got := get(name); !proto.Equal(got, seg) {
+			t.Fatalf("first registration of node 4 changed %s: %v -> %v", name, seg, got)
+		}
+	}
+	// Re-registration of a node that leads nothing (3): nothing changes.
+	f.mustApply(t, regJournal(3))
+	for name, seg := range before {
+		if got := get(name); !proto.Equal(got, seg) {
+			t.Fatalf("re-registration of non-leader 3 changed %s: %v -> %v", name, seg, got)
+		}
+	}
+	// Re-registration of node 1, still ALIVE (restarted before any probe
+	// or lease noticed): its open segments go RECOVERING at epoch+1.
+	at := f.next
+	out := f.mustApply(t, regJournal(1))
+	if n := out.Value.(*placementpb.ClusterNode); n.GetIncarnation() != 2 || n.GetVersion() != at {
+		t.Fatalf("node 1 after re-registration: %v", n)
+	}
+	a, b, c := get("a"), get("b"), get("c")
+	if a.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_RECOVERING || a.GetEpoch() != 2 ||
+		a.GetRecoveryNode() != 1 || a.GetVersion() != at || a.GetLeader() != 1 {
+		t.Fatalf("segment a (led by 1, first replica 1) after re-registration: %v", a)
+	}
+	if b.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_RECOVERING || b.GetEpoch() != 5 ||
+		b.GetRecoveryNode() != 2 || b.GetVersion() != at {
+		t.Fatalf("segment b (led by 1, first replica 2) after re-registration: %v", b)
+	}
+	if !proto.Equal(c, before["c"]) {
+		t.Fatalf("segment c, led by 2, changed: %v -> %v", before["c"], c)
+	}
+	// Registering once more: the segments are no longer OPEN, nothing
+	// moves again.
+	f.mustApply(t, regJournal(1))
+	if got := get("a"); !proto.Equal(got, a) {
+		t.Fatalf("second re-registration changed a: %v -> %v", a, got)
+	}
+}
