@@ -6,44 +6,25 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 
-	"github.com/spf13/pflag"
+	"github.com/rs/zerolog"
 
 	"github.com/robustmq/robustmq-go/broker-server/internal/app"
-	bconfig "github.com/robustmq/robustmq-go/broker-server/internal/config"
-	"github.com/robustmq/robustmq-go/common/config"
-	"github.com/robustmq/robustmq-go/common/lifecycle"
-	"github.com/robustmq/robustmq-go/common/logging"
+	"github.com/robustmq/robustmq-go/broker-server/internal/config"
+	"github.com/robustmq/robustmq-go/common/servicemain"
 )
 
 func main() {
-	fs := pflag.NewFlagSet("broker-server", pflag.ContinueOnError)
-	// No --data-dir: a broker keeps no local state.
-	fs.String(config.ConfigFlag, "", "path of the TOML configuration file")
-	bconfig.AddFlags(fs)
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == pflag.ErrHelp {
-			return
-		}
-		os.Exit(2)
-	}
-	cfg := bconfig.Default()
-	if err := config.Load(config.Options{EnvPrefix: bconfig.EnvPrefix, Flags: fs, FlagKeys: bconfig.FlagKeys()}, &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "broker-server:", err)
-		os.Exit(2)
-	}
-	log, err := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "broker-server:", err)
-		os.Exit(2)
-	}
-	ctx, cancel := lifecycle.SignalContext(context.Background())
-	defer cancel()
-	if err := app.Run(ctx, cfg, log, app.Options{}); err != nil {
-		log.Error().Err(err).Msg("broker server failed")
-		cancel()
-		os.Exit(1)
-	}
+	servicemain.Main(servicemain.Spec[config.Config]{
+		Name:      "broker-server",
+		EnvPrefix: config.EnvPrefix,
+		Default:   config.Default,
+		AddFlags:  config.AddFlags,
+		FlagKeys:  config.FlagKeys(),
+		DataDir:   false, // a broker keeps no local state
+		Log:       func(c config.Config) (string, string) { return c.Log.Level, c.Log.Format },
+		Run: func(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
+			return app.Run(ctx, cfg, log, app.Options{})
+		},
+	})
 }
