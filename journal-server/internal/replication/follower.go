@@ -42,12 +42,7 @@ func (f *Follower) ApplyGroup(reqs []*journalpb.ReplicateRequest) []*journalpb.R
 	resps := make([]*journalpb.ReplicateResponse, len(reqs))
 	var segs []groupSeg // in practice one: a stream per segment
 	var ids []segstore.SegmentID
-	for i, req := range reqs {
-		resp, id, ok, a := f.apply(req)
-		resps[i] = resp
-		if !ok {
-			continue
-		}
+	note := func(id segstore.SegmentID, a groupSeg) {
 		j := slices.Index(ids, id)
 		if j < 0 {
 			j = len(ids)
@@ -56,6 +51,22 @@ func (f *Follower) ApplyGroup(reqs []*journalpb.ReplicateRequest) []*journalpb.R
 		}
 		segs[j].lac = max(segs[j].lac, a.lac)
 		segs[j].changed = segs[j].changed || a.changed
+	}
+	for i := 0; i < len(reqs); {
+		if n := f.applyRun(reqs[i:], resps[i:]); n > 0 {
+			id, _ := SegmentID(reqs[i].GetSegment())
+			for _, req := range reqs[i : i+n] {
+				note(id, groupSeg{lac: req.GetLac(), changed: true})
+			}
+			i += n
+			continue
+		}
+		resp, id, ok, a := f.apply(reqs[i])
+		resps[i] = resp
+		if ok {
+			note(id, a)
+		}
+		i++
 	}
 	if len(ids) == 0 {
 		return resps
@@ -93,6 +104,48 @@ func (f *Follower) ApplyGroup(reqs []*journalpb.ReplicateRequest) []*journalpb.R
 type groupSeg struct {
 	lac     uint64 // highest LAC to advance to (0: none)
 	changed bool   // data appended: wake readers
+}
+
+// applyRun appends, in one store commit, the batches of the longest run
+// at the start of reqs that carry a batch for the same existing segment at
+// the same epoch and that AppendReplicaUnsynced would accept one by one,
+// and fills their responses (log end after each). It returns how many it
+// handled; 0 (a run shorter than two, a segment to create, a batch that
+// is not the next one, any error) leaves reqs[0] to apply, which reports
+// errors and resends exactly as for a single request. Like apply it does
+// not sync: the caller's Sync covers these log ends before any response
+// goes out. The LAC each request carries is advanced by the caller (the
+// store clamps it to the log end).
+func (f *Follower) applyRun(reqs []*journalpb.ReplicateRequest, resps []*journalpb.ReplicateResponse) int {
+	if len(reqs) < 2 || len(reqs[0].GetBatch()) == 0 {
+		return 0
+	}
+	id, err := SegmentID(reqs[0].GetSegment())
+	if err != nil {
+		return 0
+	}
+	epoch := reqs[0].GetEpoch()
+	batches := [][]byte{reqs[0].GetBatch()}
+	for _, req := range reqs[1:] {
+		if len(req.GetBatch()) == 0 || req.GetEpoch() != epoch {
+			break
+		}
+		if rid, err := SegmentID(req.GetSegment()); err != nil || rid != id {
+			break
+		}
+		batches = append(batches, req.GetBatch())
+	}
+	if len(batches) < 2 {
+		return 0
+	}
+	ends, err := f.store.AppendReplicasUnsynced(id, epoch, batches)
+	if err != nil {
+		return 0
+	}
+	for k, end := range ends {
+		resps[k] = &journalpb.ReplicateResponse{Segment: reqs[k].GetSegment(), LogEnd: end}
+	}
+	return len(ends)
 }
 
 // apply handles one request without syncing and without advancing the

@@ -165,33 +165,68 @@ func (r *replicator) session() (progressed bool, err error) {
 		case <-r.pokeCh:
 		case <-ticker.C:
 		case resp := <-resps:
-			if len(queue) == 0 {
-				return progressed, fmt.Errorf("unexpected response from follower")
-			}
-			front := queue[0]
-			queue = queue[1:]
-			if e := rpcerr.FromProto(resp.GetError()); e != nil {
-				if status.Code(e) == codes.FailedPrecondition && !isTyped(e) {
-					// Not contiguous: resend from the follower's log end.
-					l.updateEnd(r.node, resp.GetLogEnd())
-					if front.gen == gen {
-						gen++
-						if _, logEnd, _ := l.snapshot(); resp.GetLogEnd() > logEnd {
-							return progressed, fmt.Errorf("%w: follower log end %d above the leader's %d", errStopReplica, resp.GetLogEnd(), logEnd)
-						}
-						sentEnd = resp.GetLogEnd()
+			// Handle every response already received, then record the
+			// highest acknowledged end once: a follower answers a whole
+			// group after one fsync, and one updateEnd per group (not per
+			// batch) means one LAC move, one wake-up of the Append
+			// answerers and one persisted LAC per group. Each end is
+			// durable on the follower, so the highest one is too.
+			var acked uint64
+			for {
+				end, ok, err := r.handle(resp, &queue, &gen, &sentEnd)
+				if err != nil {
+					if acked > 0 {
+						l.updateEnd(r.node, acked)
 					}
-					continue
-				}
-				if err := r.checkError(resp); err != nil {
 					return progressed, err
 				}
-				continue
+				if ok {
+					progressed = true
+					acked = max(acked, end)
+				}
+				var more bool
+				select {
+				case resp, more = <-resps:
+				default:
+				}
+				if !more {
+					break
+				}
 			}
-			progressed = true
-			l.updateEnd(r.node, resp.GetLogEnd())
+			if acked > 0 {
+				l.updateEnd(r.node, acked)
+			}
 		}
 	}
+}
+
+// handle processes one follower response in order: it pops the in-flight
+// entry it answers and reports the durable log end it acknowledges (ok),
+// rewinds to the follower's log end on NotContiguous, or returns the error
+// that ends the session.
+func (r *replicator) handle(resp *journalpb.ReplicateResponse, queue *[]inflight, gen, sentEnd *uint64) (end uint64, ok bool, err error) {
+	l := r.l
+	if len(*queue) == 0 {
+		return 0, false, fmt.Errorf("unexpected response from follower")
+	}
+	front := (*queue)[0]
+	*queue = (*queue)[1:]
+	if e := rpcerr.FromProto(resp.GetError()); e != nil {
+		if status.Code(e) == codes.FailedPrecondition && !isTyped(e) {
+			// Not contiguous: resend from the follower's log end.
+			l.updateEnd(r.node, resp.GetLogEnd())
+			if front.gen == *gen {
+				*gen++
+				if _, logEnd, _ := l.snapshot(); resp.GetLogEnd() > logEnd {
+					return 0, false, fmt.Errorf("%w: follower log end %d above the leader's %d", errStopReplica, resp.GetLogEnd(), logEnd)
+				}
+				*sentEnd = resp.GetLogEnd()
+			}
+			return 0, false, nil
+		}
+		return 0, false, r.checkError(resp)
+	}
+	return resp.GetLogEnd(), true, nil
 }
 
 // isTyped reports whether err carries a Fenced or SegmentSealed detail.

@@ -502,6 +502,71 @@ func (s *Store) AppendReplicaUnsynced(id SegmentID, epoch uint64, batch []byte) 
 	return s.appendAt(id, true, epoch, batch, false)
 }
 
+// AppendReplicasUnsynced is AppendReplicaUnsynced for consecutive batches
+// of one sender, in one Pebble batch and one commit (a follower's group;
+// one commit per batch was a per-record cost). It appends the longest
+// prefix of batches that AppendReplicaUnsynced would append at the log end
+// one by one (epoch not below the fence, segment open, valid, batch epoch
+// not above epoch, starting exactly at the running log end) and returns
+// the log end after each appended batch. A batch it stops at is not an
+// error here: the caller passes it (and the rest) to
+// AppendReplicaUnsynced, which reports the exact error or acknowledges an
+// identical resend. The batches and the metadata are in the same Pebble
+// batch, so a crash keeps all of them or a prefix of earlier writes, as for
+// single appends. err is set only if the commit failed (nothing appended).
+func (s *Store) AppendReplicasUnsynced(id SegmentID, epoch uint64, batches [][]byte) (ends []uint64, err error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
+	seg, err := s.lockWriter(id, false)
+	if err != nil {
+		return nil, err
+	}
+	defer seg.wmu.Unlock()
+
+	m := seg.meta
+	if epoch < m.fenceEpoch || m.status == StatusSealed {
+		return nil, nil
+	}
+	var b *pebble.Batch
+	for _, batch := range batches {
+		h, err := s.checkBatch(batch)
+		if err != nil || h.Epoch > epoch || h.FirstOffset != m.logEnd || h.NextOffset() < h.FirstOffset {
+			break
+		}
+		if b == nil {
+			b = s.db.NewBatch()
+		}
+		if err := b.Set(batchKey(seg.id, h.FirstOffset), batch, nil); err != nil {
+			_ = b.Close()
+			return nil, fmt.Errorf("segstore: append to %s: %w", seg.id, err)
+		}
+		if m.empty() || h.MaxTimestampMs > m.maxTs {
+			if err := b.Set(timeKey(seg.id, h.MaxTimestampMs, h.FirstOffset), nil, nil); err != nil {
+				_ = b.Close()
+				return nil, fmt.Errorf("segstore: append to %s: %w", seg.id, err)
+			}
+			m.maxTs = h.MaxTimestampMs
+		}
+		m.logEnd = h.NextOffset()
+		m.bytes += uint64(len(batch))
+		ends = append(ends, m.logEnd)
+	}
+	if b == nil {
+		return nil, nil
+	}
+	m.fenceEpoch = max(m.fenceEpoch, epoch)
+	if err := b.Set(metaKey(seg.id), m.encode(), nil); err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("segstore: append to %s: %w", seg.id, err)
+	}
+	if err := s.commit(seg, b, m, false, false); err != nil {
+		return nil, err
+	}
+	return ends, nil
+}
+
 // AppendRecovered is AppendReplica for recovery: it copies a batch of the
 // tail that this replica misses from another replica, ignoring the fence
 // (recovery runs after fencing, at whatever epoch the batch was written)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -894,5 +895,82 @@ func TestReadsRacingTrimAndDeleteNeverSeeCorruption(t *testing.T) {
 		for err := range errs {
 			t.Fatalf("round %d: %v", r, err)
 		}
+	}
+}
+
+// TestAppendReplicasUnsynced checks the follower's group append: one
+// commit for the contiguous prefix, stopping (without error) where a
+// single AppendReplicaUnsynced would refuse or deduplicate, the same
+// stored bytes, index and metadata as one-by-one appends, and durability
+// only after Sync.
+func TestAppendReplicasUnsynced(t *testing.T) {
+	leader, _ := openTemp(t)
+	group, dir := openTemp(t)
+	single, _ := openTemp(t)
+	id := segID(8)
+	mustCreate(t, leader, id, 10, 2)
+	mustCreate(t, group, id, 10, 2)
+	mustCreate(t, single, id, 10, 2)
+	var stored [][]byte
+	for i := 0; i < 5; i++ {
+		b := mkBatch(fmt.Sprintf("g%d", i), 3, int64(100-i*10+i*i*20))
+		mustAppend(t, leader, id, 2, b)
+		stored = append(stored, b)
+	}
+	for _, b := range stored {
+		if _, err := single.AppendReplicaUnsynced(id, 2, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Batch 3 is skipped: the run stops before it.
+	ends, err := group.AppendReplicasUnsynced(id, 2, [][]byte{stored[0], stored[1], stored[2], stored[4]})
+	if err != nil || !slices.Equal(ends, []uint64{13, 16, 19}) {
+		t.Fatalf("group append: %v, %v", ends, err)
+	}
+	// A resend of stored batches appends nothing (the caller's single
+	// append acknowledges it); a lower epoch appends nothing.
+	if ends, err := group.AppendReplicasUnsynced(id, 2, [][]byte{stored[1], stored[2]}); err != nil || len(ends) != 0 {
+		t.Fatalf("resend: %v, %v", ends, err)
+	}
+	if ends, err := group.AppendReplicasUnsynced(id, 1, [][]byte{stored[3], stored[4]}); err != nil || len(ends) != 0 {
+		t.Fatalf("stale epoch: %v, %v", ends, err)
+	}
+	if st := mustDescribe(t, group, id); st.LogEnd != 19 || st.DurableEnd > 10 {
+		t.Fatalf("before sync: %+v", st)
+	}
+	if ends, err := group.AppendReplicasUnsynced(id, 2, stored[3:]); err != nil || !slices.Equal(ends, []uint64{22, 25}) {
+		t.Fatalf("rest: %v, %v", ends, err)
+	}
+	if got, err := group.Sync(id); err != nil || got[0] != 25 {
+		t.Fatalf("sync: %v, %v", got, err)
+	}
+	want, got := mustDescribe(t, single, id), mustDescribe(t, group, id)
+	want.DurableEnd = got.DurableEnd
+	if want != got {
+		t.Fatalf("group state %+v, one by one %+v", got, want)
+	}
+	for _, ts := range []int64{0, 85, 100, 150, 1000} {
+		a, errA := single.FindOffsetByTime(id, ts)
+		b, errB := group.FindOffsetByTime(id, ts)
+		if a != b || (errA == nil) != (errB == nil) {
+			t.Fatalf("time index at %d: one by one %d %v, group %d %v", ts, a, errA, b, errB)
+		}
+	}
+	a, b := readAll(t, single, id, 10, 1<<20, 25), readAll(t, group, id, 10, 1<<20, 25)
+	if len(a) != len(b) {
+		t.Fatalf("read %d batches, want %d", len(b), len(a))
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].Data, b[i].Data) {
+			t.Fatalf("batch %d differs", i)
+		}
+	}
+	// Reopened: everything synced is there.
+	if err := group.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopened := openAt(t, dir, nil)
+	if st := mustDescribe(t, reopened, id); st.LogEnd != 25 || st.DurableEnd != 25 {
+		t.Fatalf("after reopen: %+v", st)
 	}
 }
