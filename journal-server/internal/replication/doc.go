@@ -59,8 +59,11 @@
 // leadership OPEN, is never acted on. Recovery then seals at the highest
 // log end of a quorum, which holds every acknowledged batch.
 // The follower applies every Replicate request already received on the
-// stream without sync, then one segstore.Sync, then answers them all:
-// each log_end it reports is durable. Seals and fences are synced and
+// stream without sync (consecutive batches of one segment in one store
+// commit), then one segstore.Sync, then answers them all: each log_end it
+// reports is durable. The leader's replicator handles every response
+// already received and then records the highest end once, so a follower's
+// group moves the LAC once. Seals and fences are synced and
 // order after pending unsynced appends (see segstore). The Ack of an
 // append waits for the LAC, so it is durable on ack_quorum replicas.
 package replication

@@ -13,9 +13,10 @@
 //
 // Concurrency model. Every method is safe for concurrent use. Each segment
 // has a writer mutex, held by writers (Append, AppendUnsynced,
-// AppendReplica, AppendReplicaUnsynced, AppendRecovered, AdvanceLAC, Fence,
-// Seal, DeleteSegment) for the whole of their Pebble commit, so one
-// segment's writes are applied one at a time in offset order. Readers
+// AppendReplica, AppendReplicaUnsynced, AppendReplicasUnsynced,
+// AppendRecovered, AdvanceLAC, Fence, Seal, DeleteSegment) for the whole
+// of their Pebble commit, so one segment's writes are applied one at a
+// time in offset order. Readers
 // (Read, FindOffsetByTime, Describe, ListSegments) take a second, short
 // per-segment mutex to copy the cached metadata and open a Pebble
 // iterator; they wait behind a writer's commit only when that commit
@@ -29,8 +30,10 @@
 // Durability and group commit. Every write is one Pebble batch holding the
 // data and the segment metadata together. Creation, Append, AppendReplica,
 // AppendRecovered, Fence, Seal and DeleteSegment commit synced;
-// AppendUnsynced and AppendReplicaUnsynced (the hot path of a leader and a
-// follower) and AdvanceLAC commit without sync, and Sync later makes
+// AppendUnsynced, AppendReplicaUnsynced and AppendReplicasUnsynced (the hot
+// path of a leader and a follower; the last puts a follower's consecutive
+// batches in one Pebble batch, still with the metadata) and AdvanceLAC
+// commit without sync, and Sync later makes
 // everything committed before it durable with one synced empty WAL record,
 // so many appends share one fsync, and concurrent Syncs and synced commits
 // of any segments share Pebble's group commits. Invariants:
