@@ -8,7 +8,6 @@ require (
 	github.com/robustmq/robustmq-go/common v0.0.0-00010101000000-000000000000
 	github.com/robustmq/robustmq-go/proto v0.0.0
 	github.com/rs/zerolog v1.35.1
-	github.com/spf13/pflag v1.1.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -49,6 +48,7 @@ require (
 	github.com/sourcegraph/conc v0.3.1-0.20240121214520-5f936abd7ae8 // indirect
 	github.com/spf13/afero v1.15.0 // indirect
 	github.com/spf13/cast v1.10.0 // indirect
+	github.com/spf13/pflag v1.1.0 // indirect
 	github.com/spf13/viper v1.21.0 // indirect
 	github.com/subosito/gotenv v1.6.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect

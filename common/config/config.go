@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/viper"
 )
 
-// Names of the flags every binary has (see AddStandardFlags).
+// Names of the flags every binary has (common/servicemain defines them).
 const (
 	ConfigFlag  = "config"
 	DataDirFlag = "data-dir"
@@ -40,13 +40,6 @@ type Options struct {
 	// target. By default they are an error, because an unknown key is
 	// almost always a typo that would otherwise silently keep a default.
 	AllowUnknownKeys bool
-}
-
-// AddStandardFlags defines --config and --data-dir, which every binary
-// has. Map --data-dir to DataDirKey (or another key) in Options.FlagKeys.
-func AddStandardFlags(fs *pflag.FlagSet) {
-	fs.String(ConfigFlag, "", "path of the TOML configuration file")
-	fs.String(DataDirFlag, "", "data directory (overrides data_dir)")
 }
 
 // Load fills out, a pointer to a struct with mapstructure tags whose

@@ -53,7 +53,8 @@ func writeFile(t *testing.T, body string) string {
 func flags(t *testing.T, args ...string) (*pflag.FlagSet, map[string]string) {
 	t.Helper()
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	AddStandardFlags(fs)
+	fs.String(ConfigFlag, "", "")
+	fs.String(DataDirFlag, "", "")
 	fs.Int("election-tick", 10, "")
 	fs.StringSlice("peers", nil, "")
 	fs.Duration("lease", 10*time.Second, "")

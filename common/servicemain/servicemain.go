@@ -31,10 +31,9 @@ type Spec[C any] struct {
 	// Default returns the configuration before the file, environment and
 	// flags are applied.
 	Default func() C
-	// AddFlags defines the service's own flags; FlagKeys maps each to its
-	// configuration key.
-	AddFlags func(*pflag.FlagSet)
-	FlagKeys map[string]string
+	// AddFlags declares the service's own flags, each with the
+	// configuration key it overrides.
+	AddFlags func(*config.Flags)
 	// DataDir adds --data-dir, mapped to the data_dir key. Services that
 	// keep no local state (brokers) leave it false.
 	DataDir bool
@@ -58,18 +57,13 @@ func Main[C any](s Spec[C]) {
 func Run[C any](ctx context.Context, s Spec[C], args []string, stderr io.Writer) int {
 	fs := pflag.NewFlagSet(s.Name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	keys := make(map[string]string, len(s.FlagKeys)+1)
-	for k, v := range s.FlagKeys {
-		keys[k] = v
-	}
+	flags := config.NewFlags(fs)
+	fs.String(config.ConfigFlag, "", "path of the TOML configuration file")
 	if s.DataDir {
-		config.AddStandardFlags(fs)
-		keys[config.DataDirFlag] = config.DataDirKey
-	} else {
-		fs.String(config.ConfigFlag, "", "path of the TOML configuration file")
+		flags.String(config.DataDirFlag, config.DataDirKey, "", "data directory (overrides data_dir)")
 	}
 	if s.AddFlags != nil {
-		s.AddFlags(fs)
+		s.AddFlags(flags)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -78,7 +72,7 @@ func Run[C any](ctx context.Context, s Spec[C], args []string, stderr io.Writer)
 		return ExitUsage
 	}
 	cfg := s.Default()
-	if err := config.Load(config.Options{EnvPrefix: s.EnvPrefix, Flags: fs, FlagKeys: keys}, &cfg); err != nil {
+	if err := config.Load(config.Options{EnvPrefix: s.EnvPrefix, Flags: fs, FlagKeys: flags.Keys()}, &cfg); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", s.Name, err)
 		return ExitUsage
 	}

@@ -10,7 +10,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
-	"github.com/spf13/pflag"
+
+	"github.com/robustmq/robustmq-go/common/config"
 )
 
 type testConfig struct {
@@ -31,8 +32,7 @@ func spec(dataDir bool, run func(context.Context, testConfig, zerolog.Logger) er
 			c.Log.Level, c.Log.Format = "info", "json"
 			return c
 		},
-		AddFlags: func(fs *pflag.FlagSet) { fs.Int("port", 1, "a port") },
-		FlagKeys: map[string]string{"port": "port"},
+		AddFlags: func(f *config.Flags) { f.Uint64("port", "port", 1, "a port") },
 		DataDir:  dataDir,
 		Log:      func(c testConfig) (string, string) { return c.Log.Level, c.Log.Format },
 		Run:      run,

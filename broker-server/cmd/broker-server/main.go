@@ -20,7 +20,6 @@ func main() {
 		EnvPrefix: config.EnvPrefix,
 		Default:   config.Default,
 		AddFlags:  config.AddFlags,
-		FlagKeys:  config.FlagKeys(),
 		DataDir:   false, // a broker keeps no local state
 		Log:       func(c config.Config) (string, string) { return c.Log.Level, c.Log.Format },
 		Run: func(ctx context.Context, cfg config.Config, log zerolog.Logger) error {

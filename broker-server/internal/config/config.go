@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
+	cconfig "github.com/robustmq/robustmq-go/common/config"
 )
 
 // EnvPrefix prefixes every environment override, e.g.
@@ -163,39 +163,19 @@ func Default() Config {
 	}
 }
 
-var flagKeys = map[string]string{
-	"node-id":        "node_id",
-	"grpc-addr":      "grpc_addr",
-	"http-addr":      "http_addr",
-	"advertise-addr": "advertise_addr",
-	"placement":      "placement",
-	"mqtt-addr":      "listeners.tcp.addr",
-	"ws-addr":        "listeners.ws.addr",
-	"log-level":      "log.level",
-	"log-format":     "log.format",
-}
-
-// FlagKeys returns the flag name -> config key mapping for config.Load.
-func FlagKeys() map[string]string {
-	out := make(map[string]string, len(flagKeys))
-	for k, v := range flagKeys {
-		out[k] = v
-	}
-	return out
-}
-
-// AddFlags defines the broker's own flags (--config comes from the caller).
-func AddFlags(fs *pflag.FlagSet) {
+// AddFlags declares the broker's own flags, each with the key it overrides
+// (--config comes from common/servicemain; a broker has no --data-dir).
+func AddFlags(f *cconfig.Flags) {
 	d := Default()
-	fs.Uint64("node-id", d.NodeID, "node id to register with (0: assigned by the placement center)")
-	fs.String("grpc-addr", d.GRPCAddr, "gRPC listen address")
-	fs.String("http-addr", d.HTTPAddr, "HTTP listen address for /metrics and /healthz")
-	fs.String("advertise-addr", "", "gRPC address registered with the placement center (default: the bound gRPC address)")
-	fs.StringSlice("placement", d.Placement, "placement center members host:port,...")
-	fs.String("mqtt-addr", d.Listeners.TCP.Addr, "MQTT over TCP listen address (empty: off)")
-	fs.String("ws-addr", d.Listeners.WS.Addr, "MQTT over WebSocket listen address (empty: off)")
-	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
-	fs.String("log-format", d.Log.Format, "log format: auto, json, console")
+	f.Uint64("node-id", "node_id", d.NodeID, "node id to register with (0: assigned by the placement center)")
+	f.String("grpc-addr", "grpc_addr", d.GRPCAddr, "gRPC listen address")
+	f.String("http-addr", "http_addr", d.HTTPAddr, "HTTP listen address for /metrics and /healthz")
+	f.String("advertise-addr", "advertise_addr", "", "gRPC address registered with the placement center (default: the bound gRPC address)")
+	f.StringSlice("placement", "placement", d.Placement, "placement center members host:port,...")
+	f.String("mqtt-addr", "listeners.tcp.addr", d.Listeners.TCP.Addr, "MQTT over TCP listen address (empty: off)")
+	f.String("ws-addr", "listeners.ws.addr", d.Listeners.WS.Addr, "MQTT over WebSocket listen address (empty: off)")
+	f.String("log-level", "log.level", d.Log.Level, "log level: debug, info, warn, error")
+	f.String("log-format", "log.format", d.Log.Format, "log format: auto, json, console")
 }
 
 // PlacementAddrs flattens Placement (entries may hold comma lists).

@@ -95,12 +95,13 @@ func load(t *testing.T, path string, args ...string) Config {
 	t.Helper()
 	fs := pflag.NewFlagSet("broker-server", pflag.ContinueOnError)
 	fs.String(cconfig.ConfigFlag, "", "")
-	AddFlags(fs)
+	flags := cconfig.NewFlags(fs)
+	AddFlags(flags)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
 	cfg := Default()
-	if err := cconfig.Load(cconfig.Options{Path: path, EnvPrefix: EnvPrefix, Flags: fs, FlagKeys: FlagKeys()}, &cfg); err != nil {
+	if err := cconfig.Load(cconfig.Options{Path: path, EnvPrefix: EnvPrefix, Flags: fs, FlagKeys: flags.Keys()}, &cfg); err != nil {
 		t.Fatalf("load %s: %v", path, err)
 	}
 	if err := cfg.Validate(); err != nil {

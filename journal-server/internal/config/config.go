@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
+	cconfig "github.com/robustmq/robustmq-go/common/config"
 )
 
 // EnvPrefix prefixes every environment override, e.g.
@@ -75,40 +75,19 @@ func Default() Config {
 	}
 }
 
-var flagKeys = map[string]string{
-	"node-id":           "node_id",
-	"grpc-addr":         "grpc_addr",
-	"http-addr":         "http_addr",
-	"advertise-addr":    "advertise_addr",
-	"placement":         "placement",
-	"segment-max-bytes": "segment.max_bytes",
-	"segment-max-age":   "segment.max_age",
-	"log-level":         "log.level",
-	"log-format":        "log.format",
-}
-
-// FlagKeys returns the flag name -> config key mapping for config.Load.
-func FlagKeys() map[string]string {
-	out := make(map[string]string, len(flagKeys))
-	for k, v := range flagKeys {
-		out[k] = v
-	}
-	return out
-}
-
-// AddFlags defines the journal server's own flags (--config and --data-dir
-// come from common/config).
-func AddFlags(fs *pflag.FlagSet) {
+// AddFlags declares the journal server's own flags, each with the key it
+// overrides (--config and --data-dir come from common/servicemain).
+func AddFlags(f *cconfig.Flags) {
 	d := Default()
-	fs.Uint64("node-id", d.NodeID, "this journal node's id (keep it across restarts)")
-	fs.String("grpc-addr", d.GRPCAddr, "gRPC listen address")
-	fs.String("http-addr", d.HTTPAddr, "HTTP listen address for /metrics and /healthz")
-	fs.String("advertise-addr", "", "gRPC address registered with the placement center (default: the bound gRPC address)")
-	fs.StringSlice("placement", d.Placement, "placement center members host:port,...")
-	fs.Uint64("segment-max-bytes", d.Segment.MaxBytes, "roll a segment past this many bytes")
-	fs.Duration("segment-max-age", d.Segment.MaxAge, "roll a segment older than this")
-	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
-	fs.String("log-format", d.Log.Format, "log format: auto, json, console")
+	f.Uint64("node-id", "node_id", d.NodeID, "this journal node's id (keep it across restarts)")
+	f.String("grpc-addr", "grpc_addr", d.GRPCAddr, "gRPC listen address")
+	f.String("http-addr", "http_addr", d.HTTPAddr, "HTTP listen address for /metrics and /healthz")
+	f.String("advertise-addr", "advertise_addr", "", "gRPC address registered with the placement center (default: the bound gRPC address)")
+	f.StringSlice("placement", "placement", d.Placement, "placement center members host:port,...")
+	f.Uint64("segment-max-bytes", "segment.max_bytes", d.Segment.MaxBytes, "roll a segment past this many bytes")
+	f.Duration("segment-max-age", "segment.max_age", d.Segment.MaxAge, "roll a segment older than this")
+	f.String("log-level", "log.level", d.Log.Level, "log level: debug, info, warn, error")
+	f.String("log-format", "log.format", d.Log.Format, "log format: auto, json, console")
 }
 
 // PlacementAddrs flattens Placement (entries may hold comma lists).

@@ -15,7 +15,6 @@ func main() {
 		EnvPrefix: config.EnvPrefix,
 		Default:   config.Default,
 		AddFlags:  config.AddFlags,
-		FlagKeys:  config.FlagKeys(),
 		DataDir:   true,
 		Log:       func(c config.Config) (string, string) { return c.Log.Level, c.Log.Format },
 		Run:       app.Run,

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
+	cconfig "github.com/robustmq/robustmq-go/common/config"
 
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
@@ -95,44 +95,20 @@ func Default() Config {
 	}
 }
 
-// Flags maps flag names to config keys; AddFlags defines them.
-var flagKeys = map[string]string{
-	"data-dir":         "data_dir",
-	"node-id":          "node_id",
-	"grpc-addr":        "grpc_addr",
-	"http-addr":        "http_addr",
-	"peers":            "raft.peers",
-	"join":             "raft.join",
-	"snapshot-entries": "raft.snapshot_entries",
-	"compact-keep":     "raft.compact_keep",
-	"lease":            "registry.lease",
-	"log-level":        "log.level",
-	"log-format":       "log.format",
-}
-
-// FlagKeys returns the flag name -> config key mapping for config.Load.
-func FlagKeys() map[string]string {
-	out := make(map[string]string, len(flagKeys))
-	for k, v := range flagKeys {
-		out[k] = v
-	}
-	return out
-}
-
-// AddFlags defines the placement center's own flags (--config and
-// --data-dir come from common/config).
-func AddFlags(fs *pflag.FlagSet) {
+// AddFlags declares the placement center's own flags, each with the key it
+// overrides (--config and --data-dir come from common/servicemain).
+func AddFlags(f *cconfig.Flags) {
 	d := Default()
-	fs.Uint64("node-id", d.NodeID, "this member's Raft id")
-	fs.String("grpc-addr", d.GRPCAddr, "gRPC listen address (clients, admin, Raft peers)")
-	fs.String("http-addr", d.HTTPAddr, "HTTP listen address for /metrics and /healthz")
-	fs.StringSlice("peers", d.Raft.Peers, "bootstrap voters id=host:port,... (fresh data dir only)")
-	fs.Bool("join", false, "join an existing cluster (after cluster add-member)")
-	fs.Uint64("snapshot-entries", d.Raft.SnapshotEntries, "snapshot and compact the log every N applied entries")
-	fs.Uint64("compact-keep", d.Raft.CompactKeep, "log entries kept behind a snapshot for slow followers")
-	fs.Duration("lease", d.Registry.Lease, "broker/journal node lease")
-	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
-	fs.String("log-format", d.Log.Format, "log format: auto, json, console")
+	f.Uint64("node-id", "node_id", d.NodeID, "this member's Raft id")
+	f.String("grpc-addr", "grpc_addr", d.GRPCAddr, "gRPC listen address (clients, admin, Raft peers)")
+	f.String("http-addr", "http_addr", d.HTTPAddr, "HTTP listen address for /metrics and /healthz")
+	f.StringSlice("peers", "raft.peers", d.Raft.Peers, "bootstrap voters id=host:port,... (fresh data dir only)")
+	f.Bool("join", "raft.join", false, "join an existing cluster (after cluster add-member)")
+	f.Uint64("snapshot-entries", "raft.snapshot_entries", d.Raft.SnapshotEntries, "compact the log (the leader also snapshots) every N applied entries")
+	f.Uint64("compact-keep", "raft.compact_keep", d.Raft.CompactKeep, "log entries kept behind a snapshot for slow followers")
+	f.Duration("lease", "registry.lease", d.Registry.Lease, "broker/journal node lease")
+	f.String("log-level", "log.level", d.Log.Level, "log level: debug, info, warn, error")
+	f.String("log-format", "log.format", d.Log.Format, "log format: auto, json, console")
 }
 
 // Members parses Raft.Peers.
