@@ -594,7 +594,7 @@ func (p *Placement) Watch(req *placementpb.WatchRequest, stream placementpb.Plac
 			return rpcerr.InvalidArgument("kinds", fmt.Sprintf("unknown value %d", k))
 		}
 	}
-	w, err := p.hub.Subscribe(req.GetStartRevision(), req.GetKinds(), watchBuffer)
+	w, err := p.hub.SubscribeFiltered(req.GetStartRevision(), watch.Filter{Kinds: req.GetKinds(), KVPrefixes: req.GetKvPrefixes()}, watchBuffer)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
@@ -93,10 +94,24 @@ func (h *Hub) Reset(revision uint64) {
 // resync response and is closed. buffer is how many responses may wait
 // unread before the watcher is ended with a resync response.
 func (h *Hub) Subscribe(startRevision uint64, kinds []placementpb.ResourceKind, buffer int) (*Watcher, error) {
+	return h.SubscribeFiltered(startRevision, Filter{Kinds: kinds}, buffer)
+}
+
+// Filter selects the events a watcher receives.
+type Filter struct {
+	// Kinds: empty means every kind.
+	Kinds []placementpb.ResourceKind
+	// KVPrefixes: a KV event passes when its key has one of them; empty
+	// means every key.
+	KVPrefixes []string
+}
+
+// SubscribeFiltered is Subscribe with a key-prefix filter for KV events.
+func (h *Hub) SubscribeFiltered(startRevision uint64, f Filter, buffer int) (*Watcher, error) {
 	if buffer < 1 {
 		return nil, fmt.Errorf("watch: buffer must be at least 1, got %d", buffer)
 	}
-	w := &Watcher{hub: h, kinds: newKindSet(kinds)}
+	w := &Watcher{hub: h, kinds: newKindSet(f.Kinds), prefixes: f.KVPrefixes}
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -114,7 +129,7 @@ func (h *Hub) Subscribe(startRevision uint64, kinds []placementpb.ResourceKind, 
 	var replay []*placementpb.WatchEvent
 	for i := range h.count {
 		ev := h.ring[(h.head+i)%len(h.ring)]
-		if ev.GetRevision() >= w.start && w.kinds.has(ev.GetKind()) {
+		if w.wants(ev) {
 			replay = append(replay, ev)
 		}
 	}
@@ -156,7 +171,7 @@ func (h *Hub) retain(ev *placementpb.WatchEvent) {
 func (h *Hub) deliver(w *Watcher, events []*placementpb.WatchEvent) {
 	var wanted []*placementpb.WatchEvent
 	for _, ev := range events {
-		if ev.GetRevision() >= w.start && w.kinds.has(ev.GetKind()) {
+		if w.wants(ev) {
 			wanted = append(wanted, ev)
 		}
 	}
@@ -203,6 +218,8 @@ type Watcher struct {
 	ch    chan *placementpb.WatchResponse
 	start uint64
 	kinds kindSet
+	// prefixes filter KV events by key; nil: every key.
+	prefixes []string
 	// ended is guarded by hub.mu.
 	ended bool
 }
@@ -219,6 +236,23 @@ func (w *Watcher) Close() {
 	if !w.ended {
 		w.hub.stop(w)
 	}
+}
+
+// wants reports whether ev passes w's revision, kind and key filters.
+func (w *Watcher) wants(ev *placementpb.WatchEvent) bool {
+	if ev.GetRevision() < w.start || !w.kinds.has(ev.GetKind()) {
+		return false
+	}
+	if len(w.prefixes) == 0 || ev.GetKind() != placementpb.ResourceKind_RESOURCE_KIND_KV {
+		return true
+	}
+	key := ev.GetKv().GetKey()
+	for _, p := range w.prefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // kindSet is the set of resource kinds a watcher wants; nil means all.

@@ -467,3 +467,37 @@ func TestConcurrentPublishSubscribe(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+func kvEvent(rev uint64, key string) *placementpb.WatchEvent {
+	ev := event(rev, kindKV)
+	ev.Object = &placementpb.WatchEvent_Kv{Kv: &placementpb.KeyValue{Key: key}}
+	return ev
+}
+
+// KV key prefixes select KV events (replayed and live) and leave the
+// events of other kinds alone.
+func TestKVPrefixFilter(t *testing.T) {
+	h := NewHub(100)
+	h.Publish([]*placementpb.WatchEvent{kvEvent(1, "mqtt/t/routes/1/a"), kvEvent(1, "mqtt/t/sessions/c")}, 1)
+	w, err := h.SubscribeFiltered(1, Filter{KVPrefixes: []string{"mqtt/t/routes/", "mqtt/t/retained/"}}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	h.Publish([]*placementpb.WatchEvent{kvEvent(2, "mqtt/t/sessions/d"), kvEvent(2, "mqtt/t/retained/x"), event(2, kindNode)}, 2)
+	got, _, _ := drain(t, w, 50*time.Millisecond)
+	var keys []string
+	for _, ev := range got {
+		keys = append(keys, ev.GetKv().GetKey())
+	}
+	want := []string{"mqtt/t/routes/1/a", "mqtt/t/retained/x", ""}
+	if len(keys) != len(want) {
+		t.Fatalf("keys %q, want %q", keys, want)
+	}
+	for i := range want {
+		if keys[i] != want[i] {
+			t.Fatalf("keys %q, want %q", keys, want)
+		}
+	}
+	equalRevisions(t, got, 1, 2, 2)
+}

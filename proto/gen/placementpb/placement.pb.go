@@ -2638,7 +2638,10 @@ type WatchRequest struct {
 	// from the member's current revision on (no history).
 	StartRevision uint64 `protobuf:"varint,1,opt,name=start_revision,json=startRevision,proto3" json:"start_revision,omitempty"`
 	// kinds filters events; empty = all kinds.
-	Kinds         []ResourceKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=robustmq.placement.v1.ResourceKind" json:"kinds,omitempty"`
+	Kinds []ResourceKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=robustmq.placement.v1.ResourceKind" json:"kinds,omitempty"`
+	// kv_prefixes filters KV events by key prefix; empty = every key. Other
+	// kinds are not affected.
+	KvPrefixes    []string `protobuf:"bytes,3,rep,name=kv_prefixes,json=kvPrefixes,proto3" json:"kv_prefixes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2683,6 +2686,13 @@ func (x *WatchRequest) GetStartRevision() uint64 {
 func (x *WatchRequest) GetKinds() []ResourceKind {
 	if x != nil {
 		return x.Kinds
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetKvPrefixes() []string {
+	if x != nil {
+		return x.KvPrefixes
 	}
 	return nil
 }
@@ -3090,10 +3100,12 @@ const file_robustmq_placement_v1_placement_proto_rawDesc = "" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\rR\x03seq\x12<\n" +
-	"\x06status\x18\x04 \x01(\x0e2$.robustmq.placement.v1.SegmentStatusR\x06status\"p\n" +
+	"\x06status\x18\x04 \x01(\x0e2$.robustmq.placement.v1.SegmentStatusR\x06status\"\x91\x01\n" +
 	"\fWatchRequest\x12%\n" +
 	"\x0estart_revision\x18\x01 \x01(\x04R\rstartRevision\x129\n" +
-	"\x05kinds\x18\x02 \x03(\x0e2#.robustmq.placement.v1.ResourceKindR\x05kinds\"\xa0\x04\n" +
+	"\x05kinds\x18\x02 \x03(\x0e2#.robustmq.placement.v1.ResourceKindR\x05kinds\x12\x1f\n" +
+	"\vkv_prefixes\x18\x03 \x03(\tR\n" +
+	"kvPrefixes\"\xa0\x04\n" +
 	"\n" +
 	"WatchEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x124\n" +
