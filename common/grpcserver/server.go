@@ -159,10 +159,13 @@ func registerMetrics(reg prometheus.Registerer) (*grpcprom.ServerMetrics, error)
 	return m, nil
 }
 
-// codeToLevel keeps successful calls (heartbeats, health checks) at debug
-// so they do not drown the log, and otherwise follows the library.
+// codeToLevel keeps successful calls (heartbeats, health checks) and
+// answers that are ordinary outcomes rather than failures (a key that does
+// not exist yet, a compare-and-set that lost) at debug so they do not drown
+// the log, and otherwise follows the library.
 func codeToLevel(code codes.Code) logging.Level {
-	if code == codes.OK {
+	switch code {
+	case codes.OK, codes.NotFound, codes.FailedPrecondition, codes.Aborted:
 		return logging.LevelDebug
 	}
 	return logging.DefaultServerCodeToLevel(code)

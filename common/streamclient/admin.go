@@ -384,3 +384,28 @@ func replicaOrder(seg *placementpb.Segment, rotate int) []uint64 {
 	}
 	return out
 }
+
+// EndOffset is the offset the next record of a partition will get: the
+// committed end (LAC) of its active segment. Every record acknowledged
+// before the call has a smaller offset.
+func (c *Client) EndOffset(ctx context.Context, stream string, partition int) (uint64, error) {
+	sh, segs, err := c.shard(ctx, PartitionName(stream, partition), false)
+	if err != nil {
+		return 0, err
+	}
+	seg := activeSegment(sh, segs)
+	if seg == nil {
+		return sh.GetFirstOffset(), nil
+	}
+	if seg.GetStatus() == placementpb.SegmentStatus_SEGMENT_STATUS_SEALED {
+		return seg.GetEndOffset(), nil
+	}
+	st, err := c.DescribeSegment(ctx, seg)
+	if err != nil {
+		return 0, err
+	}
+	if st.GetSealed() {
+		return st.GetSealedEnd(), nil
+	}
+	return max(st.GetLac(), seg.GetStartOffset()), nil
+}

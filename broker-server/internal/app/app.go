@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/cluster"
 	"github.com/robustmq/robustmq-go/broker-server/internal/config"
 	"github.com/robustmq/robustmq-go/broker-server/internal/core"
 	mqttserver "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
@@ -22,6 +23,8 @@ import (
 	"github.com/robustmq/robustmq-go/common/lifecycle"
 	"github.com/robustmq/robustmq-go/common/metacache"
 	"github.com/robustmq/robustmq-go/common/registration"
+	"github.com/robustmq/robustmq-go/common/streamclient"
+	"github.com/robustmq/robustmq-go/proto/gen/brokerpb"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
 
@@ -51,8 +54,10 @@ type Endpoints struct {
 	Listeners map[string]string
 }
 
-// MQTTHandler is the MQTT front end over a new in-memory broker core.
-func MQTTHandler(cfg config.Config, log zerolog.Logger) transport.Handler {
+// StandaloneMQTTHandler is the MQTT front end over an in-memory core with
+// no cluster behind it: nothing survives the process. Tests use it where
+// the cluster is not what they test.
+func StandaloneMQTTHandler(cfg config.Config, log zerolog.Logger) transport.Handler {
 	b := core.New(core.Options{MaxQueued: cfg.Limits.MaxQueuedMessages, Logger: log.With().Str("component", "core").Logger()})
 	return mqttserver.New(b, mqttserver.ConfigFrom(cfg.Limits), log.With().Str("component", "mqtt").Logger())
 }
@@ -115,11 +120,6 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	handler := opts.Handler
-	if handler == nil {
-		handler = MQTTHandler(cfg, log)
-		log.Info().Msg("MQTT 3.1, 3.1.1 and 5.0 served by an in-memory core: sessions and retained messages do not yet survive a restart")
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -131,6 +131,27 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	placement := placementpb.NewPlacementServiceClient(pc)
 	cache := metacache.New(placement, log.With().Str("component", "metacache").Logger())
 
+	// The MQTT front end over the core over the cluster, unless the caller
+	// brings its own handler.
+	handler := opts.Handler
+	var cl *cluster.Cluster
+	var broker *core.Broker
+	if handler == nil {
+		streams := streamclient.New(pc, streamclient.Options{Tenant: cfg.Cluster.Tenant, Cache: cache,
+			Logger: log.With().Str("component", "streamclient").Logger()})
+		defer func() { _ = streams.Close() }()
+		retained := core.NewMemRetainStore()
+		cl = cluster.New(cluster.Options{Tenant: cfg.Cluster.Tenant, Stream: cfg.Cluster.MessageStream,
+			Partitions: cfg.Cluster.MessagePartitions, Replicas: cfg.Cluster.MessageReplicas,
+			SweepInterval: cfg.Cluster.SweepInterval, Placement: placement, Cache: cache, Streams: streams,
+			Retained: retained, Logger: log.With().Str("component", "cluster").Logger()})
+		broker = core.New(core.Options{MaxQueued: cfg.Limits.MaxQueuedMessages, Retain: retained, Cluster: cl,
+			FeedWindow: cfg.Cluster.FeedWindow, CommitInterval: cfg.Cluster.CommitInterval,
+			Logger: log.With().Str("component", "core").Logger()})
+		cl.Bind(broker)
+		handler = mqttserver.New(broker, mqttserver.ConfigFrom(cfg.Limits), log.With().Str("component", "mqtt").Logger())
+	}
+
 	gs, err := grpcserver.New(grpcserver.Options{
 		Addr:       cfg.GRPCAddr,
 		Logger:     log.With().Str("component", "grpc").Logger(),
@@ -138,6 +159,9 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	})
 	if err != nil {
 		return fmt.Errorf("grpc server: %w", err)
+	}
+	if cl != nil {
+		brokerpb.RegisterBrokerInternalServer(gs.GRPC(), cl.Server())
 	}
 	ts, err := transport.New(transport.Options{
 		Listeners:        lns,
@@ -196,7 +220,6 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	g := lifecycle.NewGroup(ctx, cfg.ShutdownTimeout+5*time.Second)
 	g.Go("grpc", gs.Serve)
 	g.Go("http", hs.Serve)
-	g.Go("transport", ts.Serve)
 	g.Go("metacache", cache.Run)
 	g.Go("metacache-ready", func(ctx context.Context) error {
 		if err := cache.Ready(ctx); err != nil {
@@ -215,6 +238,23 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 			return err
 		}
 		log.Info().Uint64("node_id", n.GetNodeId()).Uint64("incarnation", n.GetIncarnation()).Msg("broker registered")
+		if cl != nil {
+			// Clients wait in the listen backlog until the cluster state
+			// (routes, retained messages, the message log) is in place.
+			if err := cache.Ready(ctx); err != nil {
+				return nil
+			}
+			if err := cl.Start(ctx, n.GetNodeId(), n.GetIncarnation()); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("cluster: %w", err)
+			}
+			g.Go("cluster", cl.Run)
+			g.Go("core", broker.Run)
+			log.Info().Str("message_stream", cfg.Cluster.MessageStream).Msg("MQTT state in the cluster: sessions, routes and retained messages in the placement center, QoS 1/2 messages in the journal")
+		}
+		g.Go("transport", ts.Serve)
 		if opts.Started != nil {
 			opts.Started(ep)
 		}

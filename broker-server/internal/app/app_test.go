@@ -93,7 +93,9 @@ func TestRunRegistersServesAndStops(t *testing.T) {
 	if testing.Verbose() {
 		log = zerolog.New(zerolog.NewTestWriter(t))
 	}
-	go func() { done <- Run(ctx, cfg, log, Options{Started: func(e Endpoints) { started <- e }}) }()
+	go func() {
+		done <- Run(ctx, cfg, log, Options{Handler: StandaloneMQTTHandler(cfg, log), Started: func(e Endpoints) { started <- e }})
+	}()
 	var ep Endpoints
 	select {
 	case ep = <-started:

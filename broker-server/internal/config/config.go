@@ -40,6 +40,7 @@ type Config struct {
 	// after SIGTERM before they are cut.
 	ShutdownTimeout time.Duration   `mapstructure:"shutdown_timeout"`
 	Listeners       ListenersConfig `mapstructure:"listeners"`
+	Cluster         ClusterConfig   `mapstructure:"cluster"`
 	Limits          LimitsConfig    `mapstructure:"limits"`
 	Log             LogConfig       `mapstructure:"log"`
 }
@@ -127,6 +128,30 @@ type LimitsConfig struct {
 	MaxQueuedMessages int `mapstructure:"max_queued_messages"`
 }
 
+// ClusterConfig is how the broker keeps MQTT state in the cluster
+// (internal/cluster): session records, routes and retained messages in the
+// placement center, QoS 1/2 messages in a journal stream.
+type ClusterConfig struct {
+	// Tenant names the key space and owns the message stream.
+	Tenant string `mapstructure:"tenant"`
+	// MessageStream is the journal stream of QoS 1/2 publishes;
+	// MessagePartitions and MessageReplicas apply when a broker creates it
+	// (replicas 0: the placement center's default, clamped to the live
+	// journal nodes). Messages of one topic stay in one partition.
+	MessageStream     string `mapstructure:"message_stream"`
+	MessagePartitions int    `mapstructure:"message_partitions"`
+	MessageReplicas   int    `mapstructure:"message_replicas"`
+	// FeedWindow bounds the log messages one persistent session holds in
+	// memory; past it, its delivery waits and reads on from the log.
+	FeedWindow int `mapstructure:"feed_window"`
+	// CommitInterval is how often persistent sessions' log positions are
+	// saved in the cluster (a broker's death resends at most this much).
+	CommitInterval time.Duration `mapstructure:"commit_interval"`
+	// SweepInterval is how often the lowest-id broker fires the wills of
+	// dead brokers' sessions and ends expired sessions nobody holds.
+	SweepInterval time.Duration `mapstructure:"sweep_interval"`
+}
+
 // LogConfig selects the log level and format.
 type LogConfig struct {
 	Level  string `mapstructure:"level"`
@@ -147,6 +172,14 @@ func Default() Config {
 			TLS: TLSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8883"}},
 			WS:  WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8083"}, Path: "/mqtt"},
 			WSS: WSSListener{WSListener: WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8084"}, Path: "/mqtt"}},
+		},
+		Cluster: ClusterConfig{
+			Tenant:            "default",
+			MessageStream:     "mqtt-messages",
+			MessagePartitions: 4,
+			FeedWindow:        1000,
+			CommitInterval:    200 * time.Millisecond,
+			SweepInterval:     time.Second,
 		},
 		Limits: LimitsConfig{
 			MaxConnections:    100000,
@@ -216,7 +249,28 @@ func (c Config) Validate() error {
 	if err := c.Listeners.validate(); err != nil {
 		return err
 	}
+	if err := c.Cluster.validate(); err != nil {
+		return err
+	}
 	return c.Limits.validate()
+}
+
+func (c ClusterConfig) validate() error {
+	switch {
+	case c.Tenant == "":
+		return errors.New("cluster.tenant must not be empty")
+	case c.MessageStream == "":
+		return errors.New("cluster.message_stream must not be empty")
+	case c.MessagePartitions < 1 || c.MessagePartitions > 4096:
+		return fmt.Errorf("cluster.message_partitions %d is not in [1, 4096]", c.MessagePartitions)
+	case c.MessageReplicas < 0:
+		return fmt.Errorf("cluster.message_replicas %d is negative", c.MessageReplicas)
+	case c.FeedWindow < 1:
+		return fmt.Errorf("cluster.feed_window %d must be positive", c.FeedWindow)
+	case c.CommitInterval <= 0 || c.SweepInterval <= 0:
+		return errors.New("cluster.commit_interval and cluster.sweep_interval must be positive")
+	}
+	return nil
 }
 
 func (l ListenersConfig) validate() error {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -195,6 +196,24 @@ func TestRetainStore(t *testing.T) {
 	}
 }
 
+func connect(t *testing.T, b *Broker, id string, clean bool, c Client) (*Session, bool) {
+	t.Helper()
+	s, present, err := b.Connect(context.Background(), Claim{ClientID: id, Clean: clean}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, present
+}
+
+func publish(t *testing.T, b *Broker, m *Message) int {
+	t.Helper()
+	n, err := b.Publish(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 type fakeClient struct{ notified, kicked int }
 
 func (f *fakeClient) Notify() { f.notified++ }
@@ -203,13 +222,13 @@ func (f *fakeClient) Kick()   { f.kicked++ }
 func TestSessionQueueBoundAndWindow(t *testing.T) {
 	b := New(Options{MaxQueued: 3})
 	c := &fakeClient{}
-	s, present := b.Connect("c", true, c)
+	s, present := connect(t, b, "c", true, c)
 	if present {
 		t.Fatal("present")
 	}
 	b.Subscribe(s, sub("", "t", 1))
 	for i := range 5 {
-		b.Publish(&Message{Topic: "t", QoS: 1, Payload: []byte{byte(i)}})
+		publish(t, b, &Message{Topic: "t", QoS: 1, Payload: []byte{byte(i)}})
 	}
 	if s.Queued() != 3 || s.Dropped() != 2 {
 		t.Fatalf("queued %d dropped %d", s.Queued(), s.Dropped())
@@ -229,7 +248,7 @@ func TestSessionQueueBoundAndWindow(t *testing.T) {
 	}
 	// Takeover kicks the old client; the resumed session resends with DUP.
 	c2 := &fakeClient{}
-	s2, present := b.Connect("c", false, c2)
+	s2, present := connect(t, b, "c", false, c2)
 	if !present || s2 != s || c.kicked != 1 {
 		t.Fatalf("present %v same %v kicked %d", present, s2 == s, c.kicked)
 	}
@@ -242,11 +261,11 @@ func TestSessionQueueBoundAndWindow(t *testing.T) {
 	}
 	// A clean start discards the session.
 	c3 := &fakeClient{}
-	s3, present := b.Connect("c", true, c3)
+	s3, present := connect(t, b, "c", true, c3)
 	if present || s3 == s || s3.Inflight() != 0 || len(s3.Subscriptions()) != 0 {
 		t.Fatal("clean start kept state")
 	}
-	if n := b.Publish(&Message{Topic: "t", QoS: 1}); n != 0 {
+	if n := publish(t, b, &Message{Topic: "t", QoS: 1}); n != 0 {
 		t.Fatalf("old subscription still routed: %d", n)
 	}
 }

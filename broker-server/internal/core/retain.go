@@ -63,3 +63,17 @@ func (r *MemRetainStore) Len() int {
 	defer r.mu.RUnlock()
 	return len(r.msgs)
 }
+
+// Replace makes msgs the whole content of the store (a cluster broker
+// reloading the retained messages after its watch lost track).
+func (r *MemRetainStore) Replace(msgs []*Message) {
+	m := make(map[string]*Message, len(msgs))
+	for _, msg := range msgs {
+		if len(msg.Payload) > 0 {
+			m[msg.Topic] = msg
+		}
+	}
+	r.mu.Lock()
+	r.msgs = m
+	r.mu.Unlock()
+}

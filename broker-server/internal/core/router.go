@@ -33,6 +33,9 @@ type Delivery struct {
 	RetainAsPublished bool
 	// SubIDs are the identifiers of the matching subscriptions.
 	SubIDs []uint32
+	// Share is the shared subscription ("$share/g/f") this delivery is for;
+	// "" for the merged non-shared subscriptions.
+	Share string
 }
 
 // Router finds the clients a topic's messages go to. The in-memory Index
@@ -198,7 +201,7 @@ func (x *Index) Match(topic, from string, online func(string) bool) []Delivery {
 		}
 		for _, g := range n.groups {
 			if s := g.pick(online); s != nil {
-				d := Delivery{ClientID: s.ClientID, QoS: s.QoS, RetainAsPublished: s.RetainAsPublished}
+				d := Delivery{ClientID: s.ClientID, QoS: s.QoS, RetainAsPublished: s.RetainAsPublished, Share: s.Filter}
 				if s.ID != 0 {
 					d.SubIDs = []uint32{s.ID}
 				}

@@ -37,12 +37,16 @@ type queued struct {
 	qos    byte
 	retain bool
 	subIDs []uint32
+	// pos is set for a message the session's feed read from the log; its
+	// offset stays open (holds the saved position back) until finished.
+	pos Position
 }
 
 type inflight struct {
 	out  Outbound
 	sent bool // sent on the current connection
 	ever bool // sent at least once (DUP on resend)
+	pos  Position
 }
 
 // Session is one client's session: subscriptions, the queue of messages
@@ -69,6 +73,22 @@ type Session struct {
 	expiryTimer *time.Timer
 
 	maxQueued int
+
+	// Cluster state of a persistent session (fed is set): its QoS 1/2
+	// messages come from the log, read by the feed from logNext; open holds
+	// the offsets read and not yet finished (queued or in flight); dirty
+	// says the state changed since it was last saved. will/willDelay are
+	// the will the cluster keeps for the session (fired by another broker
+	// if this one dies).
+	fed        bool
+	dirty      bool
+	logNext    map[uint32]uint64
+	open       map[uint32]map[uint64]struct{}
+	openCount  int
+	feedCancel func()
+	feedWake   chan struct{}
+	will       *Message
+	willDelay  uint32
 }
 
 func newSession(id string, maxQueued int) *Session {
@@ -171,6 +191,7 @@ func (s *Session) Pull(c Client, window int, now time.Time) []Outbound {
 		q := s.queue[n]
 		n++
 		if q.msg.Expired(now) {
+			s.finishLocked(q.pos)
 			continue
 		}
 		o := Outbound{QoS: q.qos, Retain: q.retain, Msg: q.msg, SubIDs: q.subIDs}
@@ -181,9 +202,11 @@ func (s *Session) Pull(c Client, window int, now time.Time) []Outbound {
 				break
 			}
 			o.PacketID = id
-			f := &inflight{out: o, sent: true, ever: true}
+			f := &inflight{out: o, sent: true, ever: true, pos: q.pos}
 			s.inflight = append(s.inflight, f)
 			s.inflByID[id] = f
+		} else {
+			s.finishLocked(q.pos)
 		}
 		out = append(out, o)
 	}
@@ -209,6 +232,10 @@ func (s *Session) allocID() (uint16, bool) {
 
 func (s *Session) removeInflight(id uint16) {
 	f := s.inflByID[id]
+	if f == nil {
+		return
+	}
+	s.finishLocked(f.pos)
 	delete(s.inflByID, id)
 	for i, g := range s.inflight {
 		if g == f {
@@ -245,6 +272,10 @@ func (s *Session) Received(id uint16) bool {
 	f.out.Pubrel = true
 	f.out.Msg = nil
 	f.sent, f.ever = true, true
+	// The client has the message: a resume elsewhere must not send it
+	// again (it would be a second QoS 2 delivery).
+	s.finishLocked(f.pos)
+	f.pos = Position{}
 	return true
 }
 

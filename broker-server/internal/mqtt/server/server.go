@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -103,6 +104,8 @@ func (s *Server) Connections() int64 { return s.conns.Load() }
 
 // conn is one client connection.
 type conn struct {
+	// ctx ends when the server shuts down; it bounds calls into the core.
+	ctx  context.Context
 	srv  *Server
 	nc   net.Conn
 	r    *bufio.Reader
@@ -151,7 +154,7 @@ func (c *conn) Kick() {
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn, info transport.ConnInfo) {
 	s.conns.Add(1)
 	defer s.conns.Add(-1)
-	c := &conn{srv: s, nc: nc, r: bufio.NewReaderSize(nc, 4096), notify: make(chan struct{}, 1),
+	c := &conn{ctx: ctx, srv: s, nc: nc, r: bufio.NewReaderSize(nc, 4096), notify: make(chan struct{}, 1),
 		done: make(chan struct{}), aliases: map[uint16]string{},
 		log: s.log.With().Str("remote", info.Remote.String()).Str("listener", info.Listener).Logger()}
 	stop := context.AfterFunc(ctx, func() {
@@ -314,9 +317,13 @@ func (c *conn) connect() bool {
 		c.willDelay = w.Props.WillDelayInterval.Or(0)
 	}
 
-	sess, present := c.srv.core.Connect(id, cp.CleanStart, c)
+	sess, present, err := c.srv.core.Connect(c.ctx, core.Claim{ClientID: id, Clean: cp.CleanStart, Expiry: expiry,
+		Will: c.will, WillDelay: c.willDelay}, c)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("session unavailable")
+		return refuse(pk.ReasonServerUnavailable)
+	}
 	c.sess = sess
-	sess.SetExpiry(expiry)
 	if c.v != pk.V31 {
 		connack.SessionPresent = present
 	}
@@ -590,9 +597,13 @@ func (c *conn) onPublish(p *pk.Publish) error {
 	m := c.message(topic, p.Payload, p.QoS, p.Retain, &p.Props)
 	switch p.QoS {
 	case 0:
-		c.srv.core.Publish(m)
+		if _, err := c.srv.core.Publish(c.ctx, m); err != nil {
+			c.log.Warn().Err(err).Str("topic", topic).Msg("QoS 0 publish not stored")
+		}
 	case 1:
-		c.srv.core.Publish(m)
+		if _, err := c.srv.core.Publish(c.ctx, m); err != nil {
+			return c.notStored(err, topic, func(r pk.ReasonCode) pk.Packet { return &pk.Puback{PacketID: p.PacketID, ReasonCode: r} })
+		}
 		return c.write(&pk.Puback{PacketID: p.PacketID})
 	case 2:
 		isNew, pending := c.sess.InboundQoS2(p.PacketID)
@@ -600,11 +611,27 @@ func (c *conn) onPublish(p *pk.Publish) error {
 			if c.v5() && pending > cfg.ReceiveMaximum {
 				return protoErr(pk.ReasonReceiveMaximumExceeded, "receive maximum exceeded")
 			}
-			c.srv.core.Publish(m)
+			if _, err := c.srv.core.Publish(c.ctx, m); err != nil {
+				c.sess.Release(p.PacketID)
+				return c.notStored(err, topic, func(r pk.ReasonCode) pk.Packet { return &pk.Pubrec{PacketID: p.PacketID, ReasonCode: r} })
+			}
 		}
 		return c.write(&pk.Pubrec{PacketID: p.PacketID})
 	}
 	return nil
+}
+
+// notStored answers a QoS 1/2 PUBLISH the broker could not make durable:
+// MQTT 5 gets the acknowledgement with reason 0x80 (the client may send
+// it again), MQTT 3 has no negative acknowledgement, so the connection is
+// closed and the client resends the unacknowledged message when it
+// reconnects.
+func (c *conn) notStored(err error, topic string, ack func(pk.ReasonCode) pk.Packet) error {
+	c.log.Warn().Err(err).Str("topic", topic).Msg("publish not stored")
+	if c.v5() {
+		return c.write(ack(pk.ReasonUnspecifiedError))
+	}
+	return fmt.Errorf("publish to %q not stored: %w", topic, err)
 }
 
 func (c *conn) onSubscribe(p *pk.Subscribe) error {
