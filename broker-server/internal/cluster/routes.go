@@ -249,3 +249,21 @@ func (c *Cluster) deletePrefix(ctx context.Context, prefix string, keep func(key
 	}
 	return nil
 }
+
+// ForwardShare implements core.Cluster.
+func (c *Cluster) ForwardShare(m *core.Message, share string) bool {
+	self := strconv.FormatUint(c.self, 10)
+	alive := func(id string) bool {
+		n, err := strconv.ParseUint(id, 10, 64)
+		return err == nil && id != self && c.alive(n, 0)
+	}
+	for _, d := range c.routes.match(m.Topic, alive) {
+		if d.Share != share || !alive(d.ClientID) {
+			continue
+		}
+		n, _ := strconv.ParseUint(d.ClientID, 10, 64)
+		c.peers.send(n, &brokerpb.DeliverRequest{Message: toProto(m), ShareFilters: []string{share}})
+		return true
+	}
+	return false
+}

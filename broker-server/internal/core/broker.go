@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -150,6 +151,12 @@ func (b *Broker) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// A last save, so a clean stop resends nothing.
+			final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			for _, s := range b.dirtySessions() {
+				b.save(final, s)
+			}
 			return nil
 		case <-t.C:
 		}
@@ -311,6 +318,16 @@ func (b *Broker) publishBackground(m *Message) {
 // NeverExpire). A client that was already replaced (takeover) only gets
 // its will published.
 func (b *Broker) Disconnect(s *Session, c Client, will *Message, willDelay uint32) {
+	if b.disconnect(s, c, will, willDelay) {
+		// Saved before the connection's goroutine ends, so a broker that
+		// stops (SIGTERM drains its clients) leaves the positions current.
+		b.save(context.Background(), s)
+	}
+}
+
+// disconnect is Disconnect under b.mu; it reports whether the session's
+// state must be saved.
+func (b *Broker) disconnect(s *Session, c Client, will *Message, willDelay uint32) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s.mu.Lock()
@@ -319,7 +336,7 @@ func (b *Broker) Disconnect(s *Session, c Client, will *Message, willDelay uint3
 		if will != nil {
 			go b.publishBackground(will)
 		}
-		return
+		return false
 	}
 	s.client = nil
 	s.stopFeedLocked()
@@ -344,9 +361,9 @@ func (b *Broker) Disconnect(s *Session, c Client, will *Message, willDelay uint3
 	}
 	if expiry == 0 {
 		b.dropSessionLocked(s, true)
-	} else if fed {
-		go b.save(context.Background(), s)
+		return false
 	}
+	return fed
 }
 
 func (b *Broker) fireWill(s *Session, gen uint64) {
@@ -389,6 +406,12 @@ func (b *Broker) dropSessionLocked(s *Session, release bool) {
 	if cur, ok := b.sessions.Get(s.ID); ok && cur == s {
 		b.sessions.Delete(s.ID)
 	}
+	orphans := s.shareOrphans(func(string) bool { return true })
+	defer func() {
+		if len(orphans) > 0 {
+			go b.redistribute(s.ID, orphans)
+		}
+	}()
 	s.mu.Lock()
 	subs := s.subs
 	s.subs = map[string]Subscription{}
@@ -532,6 +555,9 @@ func (b *Broker) Unsubscribe(s *Session, filter string) bool {
 	}
 	ok = b.router.Unsubscribe(s.ID, filter)
 	b.awaitRoute(filter, b.routeRef(filter, -1))
+	if strings.HasPrefix(filter, "$share/") {
+		b.redistribute(s.ID, s.shareOrphans(func(share string) bool { return share == filter }))
+	}
 	if fed {
 		s.markDirty()
 		b.save(context.Background(), s)
@@ -623,8 +649,34 @@ func (b *Broker) deliver(m *Message, pos Position, ds []Delivery, nonShared bool
 			// The session's feed reads this message from the log.
 			continue
 		}
-		s.enqueue(queued{msg: m, qos: min(d.QoS, m.QoS), retain: m.Retain && d.RetainAsPublished, subIDs: d.SubIDs})
+		s.enqueue(queued{msg: m, qos: min(d.QoS, m.QoS), retain: m.Retain && d.RetainAsPublished, subIDs: d.SubIDs, share: d.Share})
 		n++
 	}
 	return n
+}
+
+// redistribute hands messages a leaving member of a share group had not
+// received to another member: one of this broker if there is one, else
+// (clustered) one of another broker that has the group.
+func (b *Broker) redistribute(leaving string, msgs []queued) {
+	for _, q := range msgs {
+		ds := b.router.Match(q.msg.Topic, q.msg.From, b.online)
+		done := false
+		for _, d := range ds {
+			if d.Share != q.share || d.ClientID == leaving {
+				continue
+			}
+			if s, ok := b.sessions.Get(d.ClientID); ok {
+				s.enqueue(queued{msg: q.msg, qos: min(d.QoS, q.msg.QoS), retain: q.msg.Retain && d.RetainAsPublished, subIDs: d.SubIDs, share: d.Share})
+				done = true
+				break
+			}
+		}
+		if !done && b.cluster != nil {
+			done = b.cluster.ForwardShare(q.msg, q.share)
+		}
+		if !done {
+			b.log.Debug().Str("share", q.share).Str("topic", q.msg.Topic).Msg("no other member for a shared message")
+		}
+	}
 }

@@ -81,6 +81,10 @@ type Cluster interface {
 	// topic; the result is the subset this broker serves itself (for each
 	// group one broker of the cluster serves a message).
 	Forward(m *Message, pos Position, shares []string) map[string]bool
+	// ForwardShare sends m to another broker that has members of the
+	// shared subscription share (a member here left before receiving it)
+	// and reports whether there was one.
+	ForwardShare(m *Message, share string) bool
 	// LogEnds returns, per partition, the offset the next message will get.
 	LogEnds(ctx context.Context) (map[uint32]uint64, error)
 	// OpenLog opens a reader of one partition from an offset.

@@ -139,17 +139,19 @@ func (b *Broker) feed(ctx context.Context, s *Session, p uint32, from uint64, wa
 			}
 			continue
 		}
-		from = b.feedFrom(ctx, s, p, r, wake)
+		var cut bool
+		from, cut = b.feedFrom(ctx, s, p, r, wake)
 		_ = r.Close()
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if !cut && !sleepCtx(ctx, 200*time.Millisecond) {
 			return
 		}
 	}
 }
 
-// feedFrom reads r until an error or ctx ends and returns the offset to
-// resume from.
-func (b *Broker) feedFrom(ctx context.Context, s *Session, p uint32, r LogReader, wake <-chan struct{}) uint64 {
+// feedFrom reads r until an error or ctx ends, or until a batch no longer
+// fits the window (cut: the rest of it is read again from the returned
+// offset once there is room), and returns the offset to resume from.
+func (b *Broker) feedFrom(ctx context.Context, s *Session, p uint32, r LogReader, wake <-chan struct{}) (uint64, bool) {
 	for {
 		// Wait for room in the window.
 		for {
@@ -158,14 +160,14 @@ func (b *Broker) feedFrom(ctx context.Context, s *Session, p uint32, r LogReader
 			next := s.logNext[p]
 			s.mu.Unlock()
 			if ctx.Err() != nil {
-				return next
+				return next, false
 			}
 			if !full {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return next
+				return next, false
 			case <-wake:
 			case <-time.After(time.Second):
 			}
@@ -175,18 +177,22 @@ func (b *Broker) feedFrom(ctx context.Context, s *Session, p uint32, r LogReader
 		next := s.logNext[p]
 		if ctx.Err() != nil {
 			s.mu.Unlock()
-			return next
+			return next, false
 		}
 		if err != nil {
 			s.mu.Unlock()
 			b.log.Debug().Err(err).Str("client_id", s.ID).Msg("reading the log")
-			return next
+			return next, false
 		}
 		c := s.client
-		added := false
+		added, cut := false, false
 		for _, rec := range recs {
 			if rec.Pos.Offset < s.logNext[p] {
 				continue
+			}
+			if s.openCount >= b.opts.FeedWindow {
+				cut = true
+				break
 			}
 			s.logNext[p] = rec.Pos.Offset + 1
 			s.dirty = true
@@ -209,9 +215,13 @@ func (b *Broker) feedFrom(ctx context.Context, s *Session, p uint32, r LogReader
 			s.queue = append(s.queue, q)
 			added = true
 		}
+		next = s.logNext[p]
 		s.mu.Unlock()
 		if added && c != nil {
 			c.Notify()
+		}
+		if cut {
+			return next, true
 		}
 	}
 }

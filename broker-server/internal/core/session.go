@@ -40,6 +40,9 @@ type queued struct {
 	// pos is set for a message the session's feed read from the log; its
 	// offset stays open (holds the saved position back) until finished.
 	pos Position
+	// share is the shared subscription the message came through ("" for
+	// none): if the session leaves the group first, another member gets it.
+	share string
 }
 
 type inflight struct {
@@ -47,6 +50,8 @@ type inflight struct {
 	sent bool // sent on the current connection
 	ever bool // sent at least once (DUP on resend)
 	pos  Position
+	// share and msg: see queued; msg stays after a PUBREC clears out.Msg.
+	share string
 }
 
 // Session is one client's session: subscriptions, the queue of messages
@@ -202,7 +207,7 @@ func (s *Session) Pull(c Client, window int, now time.Time) []Outbound {
 				break
 			}
 			o.PacketID = id
-			f := &inflight{out: o, sent: true, ever: true, pos: q.pos}
+			f := &inflight{out: o, sent: true, ever: true, pos: q.pos, share: q.share}
 			s.inflight = append(s.inflight, f)
 			s.inflByID[id] = f
 		} else {
@@ -271,6 +276,7 @@ func (s *Session) Received(id uint16) bool {
 	}
 	f.out.Pubrel = true
 	f.out.Msg = nil
+	f.share = "" // the client has it: nothing to hand to another member
 	f.sent, f.ever = true, true
 	// The client has the message: a resume elsewhere must not send it
 	// again (it would be a second QoS 2 delivery).
@@ -315,4 +321,29 @@ func (s *Session) Release(id uint16) bool {
 	_, ok := s.inQoS2[id]
 	delete(s.inQoS2, id)
 	return ok
+}
+
+// shareOrphans removes and returns the messages that came through shared
+// subscriptions matching keep and that the client has not received yet
+// (queued, or in flight without a PUBREC), for the group's other members.
+func (s *Session) shareOrphans(keep func(share string) bool) []queued {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []queued
+	kept := s.queue[:0]
+	for _, q := range s.queue {
+		if q.share != "" && keep(q.share) {
+			out = append(out, q)
+			continue
+		}
+		kept = append(kept, q)
+	}
+	s.queue = kept
+	for _, f := range append([]*inflight(nil), s.inflight...) {
+		if f.share != "" && f.out.Msg != nil && keep(f.share) {
+			out = append(out, queued{msg: f.out.Msg, qos: f.out.QoS, retain: f.out.Retain, subIDs: f.out.SubIDs, share: f.share})
+			s.removeInflight(f.out.PacketID)
+		}
+	}
+	return out
 }
