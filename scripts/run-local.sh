@@ -57,7 +57,8 @@ RobustMQ-Go is running:
   journal-server metrics / health              http://127.0.0.1:9110/metrics  http://127.0.0.1:9110/healthz
   broker-server MQTT (3.1, 3.1.1, 5.0)           tcp 127.0.0.1:1883  ws://127.0.0.1:8083/mqtt
   broker-server gRPC / metrics / health        127.0.0.1:1229  http://127.0.0.1:9120/metrics  http://127.0.0.1:9120/healthz
-  (the broker keeps sessions and retained messages in memory for now)
+  (sessions, routes and retained messages live in the placement center,
+   QoS 1/2 messages in the journal stream "mqtt-messages")
 
 Try:  bin/robustctl cluster status
       bin/robustctl stream create demo --partitions 2 --replicas 1
