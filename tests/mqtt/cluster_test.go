@@ -1,8 +1,12 @@
 package mqtt
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"maps"
+	"net"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -240,4 +244,141 @@ func TestIntegrationTwoBrokers(t *testing.T) {
 		t.Logf("will published %v after the kill", time.Since(killed).Round(time.Millisecond))
 		s.none(t, 2*time.Second) // once
 	})
+}
+
+// Debian's mosquitto clients against two brokers: mosquitto_sub on broker 2
+// receives what mosquitto_pub sends to broker 1 (MQTT 5, 3.1.1 and 3.1),
+// and an MQTT 5 persistent session (clean start off, session expiry set)
+// gets the QoS 2 messages published while it was away exactly once when
+// it comes back on the other broker.
+func TestIntegrationTwoBrokersMosquittoAndQoS2Resume(t *testing.T) {
+	c := startCluster(t, 2)
+	b1, b2 := c.brokers.Broker(0), c.brokers.Broker(1)
+	if _, err := exec.LookPath("mosquitto_sub"); err != nil {
+		t.Fatal("mosquitto_sub not installed (apt-get install mosquitto-clients; .ci/run does)")
+	}
+	for _, v := range []string{"mqttv5", "mqttv311", "mqttv31"} {
+		t.Run("mosquitto-"+v, func(t *testing.T) {
+			topic := "mq/" + v
+			host, port := splitAddr(t, b2.MQTT)
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			sub := exec.CommandContext(ctx, "mosquitto_sub", "-h", host, "-p", port, "-V", v, "-q", "2",
+				"-t", topic+"/#", "-v", "-i", "msub-"+v)
+			lines := mosquittoLines(t, sub)
+			// Probe from broker 1 until mosquitto_sub prints a probe: then
+			// it is subscribed and broker 1 has its route.
+			pub := connect3(t, "tcp://"+b1.MQTT, "mpub-probe-"+v, true, nil, nil)
+			for seen := false; !seen; {
+				tok(t, pub.Publish(topic+"/probe", 0, false, "probe"))
+				select {
+				case l := <-lines:
+					seen = l == topic+"/probe probe"
+				case <-time.After(100 * time.Millisecond):
+				case <-ctx.Done():
+					t.Fatal("mosquitto_sub never received a probe")
+				}
+			}
+			host1, port1 := splitAddr(t, b1.MQTT)
+			want := map[string]bool{}
+			for q := range 3 {
+				msgArg := fmt.Sprintf("hello-%d", q)
+				cmd := exec.CommandContext(ctx, "mosquitto_pub", "-h", host1, "-p", port1, "-V", v, "-q", fmt.Sprint(q),
+					"-t", fmt.Sprintf("%s/m%d", topic, q), "-m", msgArg, "-i", fmt.Sprintf("mpub-%s-%d", v, q))
+				if b, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("mosquitto_pub: %v %s", err, b)
+				}
+				want[fmt.Sprintf("%s/m%d %s", topic, q, msgArg)] = true
+			}
+			for len(want) > 0 {
+				select {
+				case l := <-lines:
+					delete(want, l)
+				case <-ctx.Done():
+					t.Fatalf("mosquitto_sub did not print %v", want)
+				}
+			}
+		})
+	}
+
+	t.Run("QoS2ResumeOnOtherBroker", func(t *testing.T) {
+		expiry := uint32(600)
+		cp := &paho.Connect{ClientID: "q2-durable", CleanStart: true, KeepAlive: 30,
+			Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}}
+		first := connect5(t, b2.MQTT, cp)
+		if _, err := first.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "q2/#", QoS: 2}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := first.Disconnect(&paho.Disconnect{}); err != nil {
+			t.Fatal(err)
+		}
+		pub := connect5(t, b1.MQTT, &paho.Connect{ClientID: "q2-pub", CleanStart: true, KeepAlive: 30})
+		const n = 20
+		for i := range n {
+			if _, err := pub.Publish(ctxT(t), &paho.Publish{Topic: fmt.Sprintf("q2/%d", i%3), QoS: 2,
+				Payload: []byte(fmt.Sprint("x-", i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cp.CleanStart = false
+		back := connect5(t, b1.MQTT, cp)
+		if !back.connack.SessionPresent {
+			t.Fatal("session not present")
+		}
+		got := map[string]int{}
+		for len(got) < n {
+			m, err := back.recv5()
+			if err != nil {
+				t.Fatalf("got %d of %d: %v", len(got), n, err)
+			}
+			if m.QoS != 2 {
+				t.Fatalf("QoS %d", m.QoS)
+			}
+			got[string(m.Payload)]++
+		}
+		select {
+		case m := <-back.msgs:
+			t.Fatalf("extra delivery %q", m.Payload)
+		case <-time.After(500 * time.Millisecond):
+		}
+		for p, k := range got {
+			if k != 1 {
+				t.Fatalf("%s delivered %d times", p, k)
+			}
+		}
+	})
+}
+
+func splitAddr(t *testing.T, addr string) (string, string) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
+}
+
+// mosquittoLines starts cmd and returns its output lines; the process is
+// killed when the test ends.
+func mosquittoLines(t *testing.T, cmd *exec.Cmd) <-chan string {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
 }
