@@ -1,7 +1,8 @@
 // Command broker-server runs one stateless broker: the client listeners
 // (MQTT over TCP, TLS, WebSocket and secure WebSocket), registered with
 // the placement center (DESIGN section 5). Wiring only; see internal/app.
-// MQTT is served by internal/mqtt/server over the in-memory core (internal/core).
+// MQTT is served by internal/mqtt/server over the core (internal/core), whose
+// state lives in the cluster (internal/cluster).
 package main
 
 import (

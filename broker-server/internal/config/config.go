@@ -122,9 +122,11 @@ type LimitsConfig struct {
 	// MaxInflight bounds the outbound QoS 1/2 messages a client has not
 	// acknowledged yet (also bounded by the client's Receive Maximum).
 	MaxInflight int `mapstructure:"max_inflight"`
-	// MaxQueuedMessages bounds the messages waiting in one session (offline,
-	// or behind a full in-flight window); when full, new messages for that
-	// session are dropped.
+	// MaxQueuedMessages bounds the messages routed to one session that wait
+	// in memory (QoS 0, shared subscriptions, and every message of a
+	// session that is not persistent); when full, new ones for that session
+	// are dropped. A persistent session's QoS 1/2 messages wait in the log
+	// instead (cluster.feed_window).
 	MaxQueuedMessages int `mapstructure:"max_queued_messages"`
 }
 
