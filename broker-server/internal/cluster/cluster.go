@@ -63,9 +63,10 @@ type Cluster struct {
 	sessMu   sync.Mutex
 	versions map[string]uint64 // session record versions this broker wrote
 
-	routes *routeTable
-	peers  *peers
-	writer *routeWriter
+	routes   *routeTable
+	peers    *peers
+	writer   *routeWriter
+	mappings *mappings
 
 	started chan struct{}
 }
@@ -93,6 +94,7 @@ func New(opts Options) *Cluster {
 	c.routes = newRouteTable()
 	c.peers = newPeers(c)
 	c.writer = newRouteWriter(c)
+	c.mappings = newMappings()
 	return c
 }
 
@@ -160,6 +162,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = c.producer.Close(cctx)
+	c.mappings.mu.Lock()
+	for _, p := range c.mappings.producers {
+		_ = p.Close(cctx)
+	}
+	c.mappings.mu.Unlock()
 	return err
 }
 

@@ -28,6 +28,18 @@ func (c *Cluster) load(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list retained messages: %w", err)
 	}
+	mapped, err := c.opts.Placement.ListKV(ctx, &placementpb.ListKVRequest{Prefix: c.prefix("mappings"),
+		Consistency: placementpb.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+	if err != nil {
+		return 0, fmt.Errorf("list stream mappings: %w", err)
+	}
+	var ms []*brokerpb.StreamMapping
+	for _, kv := range mapped.GetKvs() {
+		if m := c.decodeMapping(kv); m != nil {
+			ms = append(ms, m)
+		}
+	}
+	c.mappings.replace(ms)
 	c.routes.reset()
 	for _, kv := range routes.GetKvs() {
 		if b, f, ok := parseRoute(strings.TrimPrefix(kv.GetKey(), c.prefix("routes"))); ok {
@@ -43,7 +55,7 @@ func (c *Cluster) load(ctx context.Context) (uint64, error) {
 	c.opts.Retained.Replace(msgs)
 	// Events between the two lists are applied again by the watch; both
 	// kinds of change are idempotent.
-	return min(routes.GetRevision(), retained.GetRevision()), nil
+	return min(routes.GetRevision(), retained.GetRevision(), mapped.GetRevision()), nil
 }
 
 func (c *Cluster) decodeRetained(kv *placementpb.KeyValue) *core.Message {
@@ -83,7 +95,7 @@ func (c *Cluster) watchOnce(ctx context.Context, from uint64) error {
 	defer cancel()
 	stream, err := c.opts.Placement.Watch(ctx, &placementpb.WatchRequest{StartRevision: from,
 		Kinds:      []placementpb.ResourceKind{placementpb.ResourceKind_RESOURCE_KIND_KV},
-		KvPrefixes: []string{c.prefix("routes"), c.prefix("retained")}})
+		KvPrefixes: []string{c.prefix("routes"), c.prefix("retained"), c.prefix("mappings")}})
 	if err != nil {
 		return err
 	}
@@ -120,6 +132,14 @@ func (c *Cluster) apply(ev *placementpb.WatchEvent) {
 			c.routes.del(b, f)
 		} else {
 			c.routes.put(b, f)
+		}
+	case strings.HasPrefix(key, c.prefix("mappings")):
+		if del {
+			c.mappings.del(strings.TrimPrefix(key, c.prefix("mappings")))
+			return
+		}
+		if m := c.decodeMapping(kv); m != nil {
+			c.mappings.put(m)
 		}
 	case strings.HasPrefix(key, c.prefix("retained")):
 		topic := strings.TrimPrefix(key, c.prefix("retained"))

@@ -599,6 +599,11 @@ func (b *Broker) Publish(ctx context.Context, m *Message) (int, error) {
 				return 0, fmt.Errorf("append to the message log: %w", err)
 			}
 		}
+		if !m.FromStream {
+			if err := b.cluster.AppendMapped(ctx, m); err != nil {
+				return 0, fmt.Errorf("append to a mapped stream: %w", err)
+			}
+		}
 		if m.Retain {
 			if err := b.cluster.Retain(ctx, m); err != nil {
 				return 0, fmt.Errorf("store retained message: %w", err)

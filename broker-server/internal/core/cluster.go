@@ -69,6 +69,9 @@ type Cluster interface {
 	Release(ctx context.Context, clientID string) error
 	// Append makes m durable in the log and returns its position.
 	Append(ctx context.Context, m *Message) (Position, error)
+	// AppendMapped appends m to every stream a mapping rule of the tenant
+	// sends its topic to (DESIGN section 5, converged).
+	AppendMapped(ctx context.Context, m *Message) error
 	// Retain stores m as its topic's retained message durably (an empty
 	// payload deletes it).
 	Retain(ctx context.Context, m *Message) error

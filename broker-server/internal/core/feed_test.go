@@ -60,6 +60,8 @@ func (c *memCluster) Append(_ context.Context, m *Message) (Position, error) {
 
 func (c *memCluster) Retain(context.Context, *Message) error { return nil }
 
+func (c *memCluster) AppendMapped(context.Context, *Message) error { return nil }
+
 func (c *memCluster) UpdateRoute(string, bool) <-chan error {
 	ch := make(chan error, 1)
 	ch <- nil

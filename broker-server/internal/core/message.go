@@ -20,6 +20,10 @@ type Message struct {
 	From string
 	// Expires is when the message stops being delivered (zero: never).
 	Expires time.Time
+	// FromStream marks a message that came from a record of a mapped
+	// stream (another protocol produced it): it is not appended to the
+	// mapped streams again.
+	FromStream bool
 
 	// Metadata carried end to end (MQTT 5 properties).
 	PayloadFormat    byte

@@ -14,6 +14,7 @@
 //   mqtt/<t>/sessions/<c>        MqttSession
 //   mqtt/<t>/routes/<b>/<filter> empty value: broker b has subscribers of filter
 //   mqtt/<t>/retained/<topic>    MqttMessage (retain = true)
+//   mqtt/<t>/mappings/<name>     StreamMapping
 
 package brokerpb
 
@@ -688,6 +689,71 @@ func (x *MqttSession) GetWillDelay() uint32 {
 	return 0
 }
 
+// StreamMapping is a tenant's rule that MQTT publishes whose topic matches
+// mqtt_filter land in the stream too (record key: the MQTT topic; value:
+// the payload; headers: MQTT 5 properties), and that records produced to
+// the stream by other protocols reach the MQTT subscribers of the topic in
+// their key. KV key: mqtt/<tenant>/mappings/<name>.
+type StreamMapping struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	MqttFilter    string                 `protobuf:"bytes,2,opt,name=mqtt_filter,json=mqttFilter,proto3" json:"mqtt_filter,omitempty"`
+	Stream        string                 `protobuf:"bytes,3,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamMapping) Reset() {
+	*x = StreamMapping{}
+	mi := &file_robustmq_broker_v1_broker_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamMapping) ProtoMessage() {}
+
+func (x *StreamMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_broker_v1_broker_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamMapping.ProtoReflect.Descriptor instead.
+func (*StreamMapping) Descriptor() ([]byte, []int) {
+	return file_robustmq_broker_v1_broker_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StreamMapping) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StreamMapping) GetMqttFilter() string {
+	if x != nil {
+		return x.MqttFilter
+	}
+	return ""
+}
+
+func (x *StreamMapping) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
 var File_robustmq_broker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_robustmq_broker_v1_broker_proto_rawDesc = "" +
@@ -749,7 +815,12 @@ const file_robustmq_broker_v1_broker_proto_rawDesc = "" +
 	" \x01(\rR\twillDelay\x1a<\n" +
 	"\x0ePositionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\rR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xc6\x01\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\\\n" +
+	"\rStreamMapping\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vmqtt_filter\x18\x02 \x01(\tR\n" +
+	"mqttFilter\x12\x16\n" +
+	"\x06stream\x18\x03 \x01(\tR\x06stream2\xc6\x01\n" +
 	"\x0eBrokerInternal\x12T\n" +
 	"\aDeliver\x12\".robustmq.broker.v1.DeliverRequest\x1a#.robustmq.broker.v1.DeliverResponse(\x01\x12^\n" +
 	"\vKickSession\x12&.robustmq.broker.v1.KickSessionRequest\x1a'.robustmq.broker.v1.KickSessionResponseB=Z;github.com/robustmq/robustmq-go/proto/gen/brokerpb;brokerpbb\x06proto3"
@@ -766,7 +837,7 @@ func file_robustmq_broker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_robustmq_broker_v1_broker_proto_rawDescData
 }
 
-var file_robustmq_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_robustmq_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_robustmq_broker_v1_broker_proto_goTypes = []any{
 	(*UserProperty)(nil),        // 0: robustmq.broker.v1.UserProperty
 	(*MqttMessage)(nil),         // 1: robustmq.broker.v1.MqttMessage
@@ -777,24 +848,25 @@ var file_robustmq_broker_v1_broker_proto_goTypes = []any{
 	(*KickSessionResponse)(nil), // 6: robustmq.broker.v1.KickSessionResponse
 	(*Subscription)(nil),        // 7: robustmq.broker.v1.Subscription
 	(*MqttSession)(nil),         // 8: robustmq.broker.v1.MqttSession
-	nil,                         // 9: robustmq.broker.v1.MqttSession.PositionsEntry
+	(*StreamMapping)(nil),       // 9: robustmq.broker.v1.StreamMapping
+	nil,                         // 10: robustmq.broker.v1.MqttSession.PositionsEntry
 }
 var file_robustmq_broker_v1_broker_proto_depIdxs = []int32{
-	0, // 0: robustmq.broker.v1.MqttMessage.user_properties:type_name -> robustmq.broker.v1.UserProperty
-	1, // 1: robustmq.broker.v1.DeliverRequest.message:type_name -> robustmq.broker.v1.MqttMessage
-	2, // 2: robustmq.broker.v1.DeliverRequest.position:type_name -> robustmq.broker.v1.LogPosition
-	7, // 3: robustmq.broker.v1.MqttSession.subscriptions:type_name -> robustmq.broker.v1.Subscription
-	9, // 4: robustmq.broker.v1.MqttSession.positions:type_name -> robustmq.broker.v1.MqttSession.PositionsEntry
-	1, // 5: robustmq.broker.v1.MqttSession.will:type_name -> robustmq.broker.v1.MqttMessage
-	3, // 6: robustmq.broker.v1.BrokerInternal.Deliver:input_type -> robustmq.broker.v1.DeliverRequest
-	5, // 7: robustmq.broker.v1.BrokerInternal.KickSession:input_type -> robustmq.broker.v1.KickSessionRequest
-	4, // 8: robustmq.broker.v1.BrokerInternal.Deliver:output_type -> robustmq.broker.v1.DeliverResponse
-	6, // 9: robustmq.broker.v1.BrokerInternal.KickSession:output_type -> robustmq.broker.v1.KickSessionResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	0,  // 0: robustmq.broker.v1.MqttMessage.user_properties:type_name -> robustmq.broker.v1.UserProperty
+	1,  // 1: robustmq.broker.v1.DeliverRequest.message:type_name -> robustmq.broker.v1.MqttMessage
+	2,  // 2: robustmq.broker.v1.DeliverRequest.position:type_name -> robustmq.broker.v1.LogPosition
+	7,  // 3: robustmq.broker.v1.MqttSession.subscriptions:type_name -> robustmq.broker.v1.Subscription
+	10, // 4: robustmq.broker.v1.MqttSession.positions:type_name -> robustmq.broker.v1.MqttSession.PositionsEntry
+	1,  // 5: robustmq.broker.v1.MqttSession.will:type_name -> robustmq.broker.v1.MqttMessage
+	3,  // 6: robustmq.broker.v1.BrokerInternal.Deliver:input_type -> robustmq.broker.v1.DeliverRequest
+	5,  // 7: robustmq.broker.v1.BrokerInternal.KickSession:input_type -> robustmq.broker.v1.KickSessionRequest
+	4,  // 8: robustmq.broker.v1.BrokerInternal.Deliver:output_type -> robustmq.broker.v1.DeliverResponse
+	6,  // 9: robustmq.broker.v1.BrokerInternal.KickSession:output_type -> robustmq.broker.v1.KickSessionResponse
+	8,  // [8:10] is the sub-list for method output_type
+	6,  // [6:8] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_robustmq_broker_v1_broker_proto_init() }
@@ -809,7 +881,7 @@ func file_robustmq_broker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_robustmq_broker_v1_broker_proto_rawDesc), len(file_robustmq_broker_v1_broker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

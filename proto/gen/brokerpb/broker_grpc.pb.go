@@ -14,6 +14,7 @@
 //   mqtt/<t>/sessions/<c>        MqttSession
 //   mqtt/<t>/routes/<b>/<filter> empty value: broker b has subscribers of filter
 //   mqtt/<t>/retained/<topic>    MqttMessage (retain = true)
+//   mqtt/<t>/mappings/<name>     StreamMapping
 
 package brokerpb
 
