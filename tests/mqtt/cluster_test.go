@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"os/exec"
 	"testing"
 	"time"
@@ -37,6 +40,24 @@ func TestIntegrationTwoBrokers(t *testing.T) {
 				}
 			}
 			s.none(t, 300*time.Millisecond)
+		}
+	})
+
+	// The brokers count what they did: broker 1 accepted the QoS 1/2
+	// publishes above, stored them in the log and forwarded them; broker 2
+	// received them.
+	t.Run("Metrics", func(t *testing.T) {
+		m1, m2 := scrape(t, c.brokers.Broker(0).HTTPAddr), scrape(t, c.brokers.Broker(1).HTTPAddr)
+		for name, min := range map[string]float64{
+			`robustmq_broker_mqtt_published_total{qos="1"}`: 1, `robustmq_broker_mqtt_published_total{qos="2"}`: 5,
+			"robustmq_broker_cluster_log_appends_total": 6, "robustmq_broker_cluster_forwarded_total": 15,
+		} {
+			if m1[name] < min {
+				t.Errorf("broker 1 %s = %v, want at least %v", name, m1[name], min)
+			}
+		}
+		if m2["robustmq_broker_cluster_received_total"] < 15 || m2["robustmq_broker_mqtt_delivered_total"] < 15 {
+			t.Errorf("broker 2 received %v, delivered %v", m2["robustmq_broker_cluster_received_total"], m2["robustmq_broker_mqtt_delivered_total"])
 		}
 	})
 
@@ -381,4 +402,30 @@ func mosquittoLines(t *testing.T, cmd *exec.Cmd) <-chan string {
 		}
 	}()
 	return lines
+}
+
+// scrape reads a broker's /metrics into name{labels} → value.
+func scrape(t *testing.T, httpAddr string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
 }

@@ -120,8 +120,6 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	pc, err := leaderclient.Dial(cfg.PlacementAddrs(), leaderclient.Options{Logger: log.With().Str("component", "placement-client").Logger()})
 	if err != nil {
@@ -130,6 +128,8 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	defer func() { _ = pc.Close() }()
 	placement := placementpb.NewPlacementServiceClient(pc)
 	cache := metacache.New(placement, log.With().Str("component", "metacache").Logger())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// The MQTT front end over the core over the cluster, unless the caller
 	// brings its own handler.
@@ -149,6 +149,9 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 			FeedWindow: cfg.Cluster.FeedWindow, CommitInterval: cfg.Cluster.CommitInterval,
 			Logger: log.With().Str("component", "core").Logger()})
 		cl.Bind(broker)
+		if err := registerCoreMetrics(reg, broker, cl); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 		handler = mqttserver.New(broker, mqttserver.ConfigFrom(cfg.Limits), log.With().Str("component", "mqtt").Logger())
 	}
 

@@ -67,6 +67,7 @@ type Cluster struct {
 	peers    *peers
 	writer   *routeWriter
 	mappings *mappings
+	stats    counters
 
 	started chan struct{}
 }

@@ -52,6 +52,7 @@ func (c *Cluster) Append(ctx context.Context, m *core.Message) (core.Position, e
 	if err != nil {
 		return core.Position{}, err
 	}
+	c.stats.appended.Add(1)
 	return core.Position{Partition: uint32(res.Partition), Offset: res.FirstOffset, Valid: res.OffsetsKnown}, nil
 }
 

@@ -139,6 +139,7 @@ func (c *Cluster) AppendMapped(ctx context.Context, m *core.Message) error {
 		if _, err := p.Send(ctx, []byte(m.Topic), []recordbatch.Record{MessageRecord(m)}); err != nil {
 			return fmt.Errorf("mapped stream %q: %w", stream, err)
 		}
+		c.stats.mapped.Add(1)
 	}
 	return nil
 }

@@ -98,12 +98,15 @@ func (ps *peers) client(id uint64) (brokerpb.BrokerInternalClient, error) {
 func (ps *peers) send(id uint64, req *brokerpb.DeliverRequest) {
 	p, err := ps.get(id)
 	if err != nil {
+		ps.c.stats.fwdDropped.Add(1)
 		ps.c.log.Debug().Err(err).Uint64("broker", id).Msg("forward dropped")
 		return
 	}
 	select {
 	case p.q <- req:
+		ps.c.stats.forwarded.Add(1)
 	default:
+		ps.c.stats.fwdDropped.Add(1)
 		ps.mu.Lock()
 		p.dropped++
 		n := p.dropped
@@ -196,6 +199,7 @@ func (s *internalServer) Deliver(stream brokerpb.BrokerInternal_DeliverServer) e
 		if lp := req.GetPosition(); lp != nil {
 			pos = core.Position{Partition: lp.GetPartition(), Offset: lp.GetOffset(), Valid: true}
 		}
+		s.c.stats.received.Add(1)
 		s.c.core.DeliverRemote(m, pos, req.GetNonShared(), req.GetShareFilters())
 	}
 }

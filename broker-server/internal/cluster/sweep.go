@@ -114,6 +114,7 @@ func (c *Cluster) sweepSession(ctx context.Context, rec *brokerpb.MqttSession, v
 		if _, err := c.core.Publish(ctx, m); err != nil {
 			return err
 		}
+		c.stats.willsFired.Add(1)
 		c.log.Info().Str("client_id", rec.GetClientId()).Str("topic", m.Topic).Msg("published the will of a session whose broker died")
 	}
 	return nil

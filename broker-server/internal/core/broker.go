@@ -103,6 +103,8 @@ type Broker struct {
 
 	routesMu  sync.Mutex
 	routeRefs map[string]int // local subscriptions per filter
+
+	counters counters
 }
 
 // New returns a broker core.
@@ -591,6 +593,16 @@ func (b *Broker) QueueRetained(s *Session, msgs []*Message, qos byte, subID uint
 // others. It returns the number of local deliveries. An error means m was
 // not stored: the publisher must not get a positive acknowledgement.
 func (b *Broker) Publish(ctx context.Context, m *Message) (int, error) {
+	n, err := b.publish(ctx, m)
+	if err != nil {
+		b.counters.failed.Add(1)
+	} else {
+		b.counters.published[min(m.QoS, 2)].Add(1)
+	}
+	return n, err
+}
+
+func (b *Broker) publish(ctx context.Context, m *Message) (int, error) {
 	var pos Position
 	if b.cluster != nil {
 		if m.QoS > 0 {
@@ -654,7 +666,11 @@ func (b *Broker) deliver(m *Message, pos Position, ds []Delivery, nonShared bool
 			// The session's feed reads this message from the log.
 			continue
 		}
-		s.enqueue(queued{msg: m, qos: min(d.QoS, m.QoS), retain: m.Retain && d.RetainAsPublished, subIDs: d.SubIDs, share: d.Share})
+		if s.enqueue(queued{msg: m, qos: min(d.QoS, m.QoS), retain: m.Retain && d.RetainAsPublished, subIDs: d.SubIDs, share: d.Share}) {
+			b.counters.delivered.Add(1)
+		} else {
+			b.counters.dropped.Add(1)
+		}
 		n++
 	}
 	return n

@@ -148,18 +148,19 @@ func (s *Session) Expiry() uint32 {
 	return s.expiry
 }
 
-// enqueue adds a message for the client. QoS 0 messages are dropped while
-// no connection is attached; a full queue drops the new message.
-func (s *Session) enqueue(q queued) {
+// enqueue adds a message for the client and reports whether it was kept:
+// QoS 0 messages are dropped while no connection is attached (not counted
+// as a loss), and a full queue drops the new message.
+func (s *Session) enqueue(q queued) bool {
 	s.mu.Lock()
 	if s.client == nil && q.qos == 0 {
 		s.mu.Unlock()
-		return
+		return true
 	}
 	if s.maxQueued > 0 && len(s.queue) >= s.maxQueued {
 		s.dropped++
 		s.mu.Unlock()
-		return
+		return false
 	}
 	s.queue = append(s.queue, q)
 	c := s.client
@@ -167,6 +168,7 @@ func (s *Session) enqueue(q queued) {
 	if c != nil {
 		c.Notify()
 	}
+	return true
 }
 
 // Pull returns the packets client c should send now: first the in-flight
