@@ -7,9 +7,9 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
-	"os/exec"
 	"testing"
 	"time"
 
