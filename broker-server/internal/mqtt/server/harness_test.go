@@ -137,13 +137,15 @@ func (r *raw) nothing() {
 }
 
 // closed asserts the server closes the connection, after sending want
-// (nil: nothing) first.
-func (r *raw) closed(want pk.Packet) {
+// (nil: nothing) first; the reason string of a CONNACK or DISCONNECT is not
+// compared (see reasonString). It returns what came before the close.
+func (r *raw) closed(want pk.Packet) pk.Packet {
 	r.t.Helper()
+	var got pk.Packet
 	if want != nil {
-		p := r.recv()
-		if fmt.Sprintf("%+v", p) != fmt.Sprintf("%+v", want) {
-			r.t.Fatalf("got %T %+v, want %T %+v", p, p, want, want)
+		got = r.recv()
+		if fmt.Sprintf("%+v", withoutReasonString(got)) != fmt.Sprintf("%+v", want) {
+			r.t.Fatalf("got %T %+v, want %T %+v", got, got, want, want)
 		}
 	}
 	p, err := r.next(wait)
@@ -153,6 +155,46 @@ func (r *raw) closed(want pk.Packet) {
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
 		r.t.Fatalf("connection not closed: %v", err)
 	}
+	return got
+}
+
+// withoutReasonString is a copy of a CONNACK or DISCONNECT without its
+// reason string (other packets unchanged).
+func withoutReasonString(p pk.Packet) pk.Packet {
+	switch p := p.(type) {
+	case *pk.Disconnect:
+		c := *p
+		c.Props.ReasonString = pk.Option[string]{}
+		return &c
+	case *pk.Connack:
+		c := *p
+		c.Props.ReasonString = pk.Option[string]{}
+		return &c
+	}
+	return p
+}
+
+// reasonString is the reason string of an ack, CONNACK or DISCONNECT.
+func reasonString(p pk.Packet) (string, bool) {
+	switch p := p.(type) {
+	case *pk.Disconnect:
+		return p.Props.ReasonString.Get()
+	case *pk.Connack:
+		return p.Props.ReasonString.Get()
+	case *pk.Suback:
+		return p.Props.ReasonString.Get()
+	case *pk.Unsuback:
+		return p.Props.ReasonString.Get()
+	case *pk.Pubrel:
+		return p.Props.ReasonString.Get()
+	case *pk.Pubcomp:
+		return p.Props.ReasonString.Get()
+	case *pk.Puback:
+		return p.Props.ReasonString.Get()
+	case *pk.Pubrec:
+		return p.Props.ReasonString.Get()
+	}
+	return "", false
 }
 
 func (r *raw) connect(cp *pk.Connect) *pk.Connack {
