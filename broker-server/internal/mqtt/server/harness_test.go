@@ -408,3 +408,31 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func u32(v uint32) *uint32 { return &v }
+
+// waitSubscribed waits until client id has n subscriptions.
+func waitSubscribed(t *testing.T, b *broker, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if s, ok := b.core.Session(id); ok && len(s.Subscriptions()) == n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s did not subscribe", id)
+}
+
+func ptr(v int) *int { return &v }
+
+// waitOffline waits until the client's session has no connection.
+func waitOffline(t *testing.T, b *broker, id string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if s, ok := b.core.Session(id); ok && !s.Online() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("session %s still online", id)
+}

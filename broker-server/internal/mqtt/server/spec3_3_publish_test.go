@@ -1,8 +1,12 @@
 package server_test
 
+// MQTT 5.0 sections 3.3 to 3.7 (PUBLISH and its acknowledgements), 4.3 and
+// 4.4 (QoS flows and redelivery), 4.9 (flow control), the PUBLISH
+// properties (3.3.2.3: expiry, topic aliases, request/response) and the
+// client's Maximum Packet Size (3.1.2.11.4).
+
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +17,7 @@ import (
 	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
 )
 
-// MQTT 3.1.1 sections 3.3-3.7 and 4.3 / 5.0 same sections: PUBLISH with
-// QoS 0, 1 and 2, delivered at min(publish QoS, subscription QoS).
-
-func TestPubSubQoSDowngrade(t *testing.T) {
+func TestSpec4_3_QoSLevelsAndDowngrade(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	for _, v := range []uint{3, 4} {
@@ -44,7 +45,7 @@ func TestPubSubQoSDowngrade(t *testing.T) {
 	}
 }
 
-func TestPubSubV5QoS2(t *testing.T) {
+func TestSpec4_3_3_QoS2V5(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	sink := newSink5()
@@ -67,7 +68,7 @@ func TestPubSubV5QoS2(t *testing.T) {
 }
 
 // A QoS 2 PUBLISH sent again (DUP) before PUBREL is not delivered twice.
-func TestQoS2DuplicateNotDeliveredTwice(t *testing.T) {
+func TestSpec4_3_3_QoS2DuplicateNotDeliveredTwice(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	sub := dialRaw(t, b, pk.V311)
@@ -109,7 +110,7 @@ func TestQoS2DuplicateNotDeliveredTwice(t *testing.T) {
 }
 
 // The outbound in-flight window: at most MaxInflight unacknowledged.
-func TestInflightWindow(t *testing.T) {
+func TestSpec4_9_InflightWindow(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(c *server.Config) { c.MaxInflight = 2 })
 	sub := dialRaw(t, b, pk.V311)
@@ -131,153 +132,9 @@ func TestInflightWindow(t *testing.T) {
 	}
 }
 
-// Section 4.7: topic names and filters, wildcards, $-topics.
-
-func TestWildcardsAndDollarTopics(t *testing.T) {
-	t.Parallel()
-	b := startBroker(t, nil)
-	filters := []string{"#", "+/b/#", "a/+/c", "a/#", "$SYS/#", "+/x", "$SYS/+"}
-	sinks := map[string]*sink3{}
-	for i, f := range filters {
-		s := newSink3()
-		c := paho3(t, "tcp://"+b.tcp, fmt.Sprint("w", i), 4, true, s, nil)
-		tok(t, c.Subscribe(f, 0, nil))
-		sinks[f] = s
-	}
-	pub := paho3(t, "tcp://"+b.tcp, "wpub", 4, true, nil, nil)
-	want := map[string][]string{
-		"a/b/c":     {"#", "+/b/#", "a/+/c", "a/#"},
-		"a":         {"#", "a/#"},
-		"x/b":       {"#", "+/b/#"},
-		"$SYS/x":    {"$SYS/#", "$SYS/+"},
-		"$SYS/a/b":  {"$SYS/#"},
-		"$other/x":  {},
-		"a/b/c/d/e": {"#", "+/b/#", "a/#"},
-	}
-	topics := make([]string, 0, len(want))
-	for tp := range want {
-		topics = append(topics, tp)
-	}
-	sort.Strings(topics)
-	expect := map[string][]string{}
-	for _, tp := range topics {
-		tok(t, pub.Publish(tp, 1, false, tp))
-		for _, f := range want[tp] {
-			expect[f] = append(expect[f], tp)
-		}
-	}
-	for _, f := range filters {
-		var got []string
-		for range expect[f] {
-			got = append(got, sinks[f].next(t).topic)
-		}
-		sort.Strings(got)
-		if fmt.Sprint(got) != fmt.Sprint(expect[f]) {
-			t.Fatalf("filter %s got %v, want %v", f, got, expect[f])
-		}
-	}
-	time.Sleep(quiet)
-	for f, s := range sinks {
-		if len(s.ch) != 0 {
-			t.Fatalf("filter %s got more: %+v", f, <-s.ch)
-		}
-	}
-}
-
-// Section 4.8: shared subscriptions, one member per message.
-
-func TestSharedSubscriptionSpreads(t *testing.T) {
-	t.Parallel()
-	b := startBroker(t, nil)
-	a, c := newSink5(), newSink5()
-	for i, s := range []*sink5{a, c} {
-		cl := paho5(t, b, &paho.Connect{ClientID: fmt.Sprint("sh", i), CleanStart: true, KeepAlive: 30}, s)
-		if _, err := cl.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "$share/g/s/+", QoS: 1}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A 3.1.1 client can use a shared subscription as a plain filter name.
-	o := newSink3()
-	oc := paho3(t, "tcp://"+b.tcp, "sh3", 4, true, o, nil)
-	tok(t, oc.Subscribe("$share/g/s/+", 1, nil))
-	pub := paho3(t, "tcp://"+b.tcp, "shpub", 4, true, nil, nil)
-	const n = 30
-	for i := range n {
-		tok(t, pub.Publish("s/x", 1, false, fmt.Sprint(i)))
-	}
-	seen := map[string]int{}
-	counts := [3]int{}
-	deadline := time.After(wait)
-	for len(seen) < n {
-		select {
-		case m := <-a.ch:
-			seen[string(m.Payload)]++
-			counts[0]++
-		case m := <-c.ch:
-			seen[string(m.Payload)]++
-			counts[1]++
-		case m := <-o.ch:
-			seen[m.payload]++
-			counts[2]++
-		case <-deadline:
-			t.Fatalf("got %d of %d messages", len(seen), n)
-		}
-	}
-	a.nothing(t)
-	c.nothing(t)
-	o.nothing(t)
-	for k, v := range seen {
-		if v != 1 {
-			t.Fatalf("message %s delivered %d times", k, v)
-		}
-	}
-	if counts != [3]int{10, 10, 10} {
-		t.Fatalf("spread %v, want 10 each", counts)
-	}
-}
-
-// Section 3.8/3.9: SUBACK reason codes.
-
-func TestSubackReasonCodes(t *testing.T) {
-	t.Parallel()
-	b := startBroker(t, func(c *server.Config) { c.MaxTopicLevels = 3 })
-	r := dialRaw(t, b, pk.V5)
-	r.mustConnect(&pk.Connect{ClientID: "sa", CleanStart: true})
-	sa := r.subscribe(1, pk.Subscription{Filter: "a", QoS: 0}, pk.Subscription{Filter: "a/b/c/d", QoS: 1},
-		pk.Subscription{Filter: "a/+", QoS: 2})
-	if fmt.Sprint(sa.ReasonCodes) != fmt.Sprint([]pk.ReasonCode{0, pk.ReasonTopicFilterInvalid, 2}) {
-		t.Fatalf("SUBACK %v", sa.ReasonCodes)
-	}
-	r3 := dialRaw(t, b, pk.V311)
-	r3.mustConnect(&pk.Connect{ClientID: "sa3", CleanStart: true})
-	sa = r3.subscribe(1, pk.Subscription{Filter: "a/b/c/d", QoS: 1}, pk.Subscription{Filter: "a", QoS: 1})
-	if fmt.Sprint(sa.ReasonCodes) != fmt.Sprint([]pk.ReasonCode{pk.V3SubackFailure, 1}) {
-		t.Fatalf("SUBACK %v", sa.ReasonCodes)
-	}
-	r.send(&pk.Unsubscribe{PacketID: 2, Filters: []string{"a", "nope"}})
-	if ua, ok := r.recv().(*pk.Unsuback); !ok || fmt.Sprint(ua.ReasonCodes) != fmt.Sprint([]pk.ReasonCode{0, pk.ReasonNoSubscriptionExisted}) {
-		t.Fatalf("UNSUBACK %+v", ua)
-	}
-}
-
-func TestUnsubscribeStopsDelivery(t *testing.T) {
-	t.Parallel()
-	b := startBroker(t, nil)
-	s := newSink3()
-	c := paho3(t, "tcp://"+b.tcp, "un", 4, true, s, nil)
-	tok(t, c.Subscribe("u/#", 1, nil))
-	tok(t, c.Publish("u/1", 1, false, "before"))
-	if m := s.next(t); m.payload != "before" {
-		t.Fatalf("got %+v", m)
-	}
-	tok(t, c.Unsubscribe("u/#"))
-	tok(t, c.Publish("u/1", 1, false, "after"))
-	s.nothing(t)
-}
-
 // MQTT 5.0 section 3.1.2.11.4: never send a client a packet larger than its
 // Maximum Packet Size; the message is dropped for that client.
-func TestClientMaximumPacketSize(t *testing.T) {
+func TestSpec3_1_2_11_4_ClientMaximumPacketSize(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	r := dialRaw(t, b, pk.V5)
@@ -293,7 +150,7 @@ func TestClientMaximumPacketSize(t *testing.T) {
 
 // MQTT 5.0 section 3.3.4: more unreleased QoS 2 publishes than our
 // Receive Maximum is DISCONNECT 0x93.
-func TestReceiveMaximumExceeded(t *testing.T) {
+func TestSpec3_3_4_ReceiveMaximumExceeded(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(c *server.Config) { c.ReceiveMaximum = 2 })
 	r := dialRaw(t, b, pk.V5)
@@ -308,4 +165,93 @@ func TestReceiveMaximumExceeded(t *testing.T) {
 	}
 	r.send(&pk.Publish{Topic: "rm", QoS: 2, PacketID: 3})
 	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonReceiveMaximumExceeded})
+}
+
+func TestSpec3_3_2_3_PropertiesEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	s := newSink5()
+	sc := paho5(t, b, &paho.Connect{ClientID: "props", CleanStart: true}, s)
+	if _, err := sc.Subscribe(ctxT(t), &paho.Subscribe{Properties: &paho.SubscribeProperties{SubscriptionIdentifier: ptr(7)},
+		Subscriptions: []paho.SubscribeOptions{{Topic: "pr/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	pc := paho5(t, b, &paho.Connect{ClientID: "propp", CleanStart: true}, nil)
+	pf := byte(1)
+	if _, err := pc.Publish(ctxT(t), &paho.Publish{Topic: "pr/a", QoS: 1, Payload: []byte("{}"), Properties: &paho.PublishProperties{
+		ContentType: "application/json", ResponseTopic: "pr/reply", CorrelationData: []byte{1, 2, 3},
+		PayloadFormat: &pf, MessageExpiry: u32(100),
+		User: paho.UserProperties{{Key: "k", Value: "v1"}, {Key: "k", Value: "v2"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	m := s.next(t)
+	p := m.Properties
+	if p == nil || p.ContentType != "application/json" || p.ResponseTopic != "pr/reply" || string(p.CorrelationData) != "\x01\x02\x03" ||
+		p.PayloadFormat == nil || *p.PayloadFormat != 1 || p.MessageExpiry == nil || *p.MessageExpiry > 100 || *p.MessageExpiry < 98 ||
+		len(p.User) != 2 || p.User[0] != (paho.UserProperty{Key: "k", Value: "v1"}) || p.User[1].Value != "v2" ||
+		p.SubscriptionIdentifier == nil || *p.SubscriptionIdentifier != 7 {
+		t.Fatalf("properties %+v", p)
+	}
+}
+
+func TestSpec3_3_2_3_3_MessageExpiryWhileQueued(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	connect := func() *raw {
+		r := dialRaw(t, b, pk.V5)
+		r.mustConnect(&pk.Connect{ClientID: "mx", KeepAlive: 30, Props: pk.Properties{SessionExpiryInterval: pk.Some[uint32](60)}})
+		return r
+	}
+	r := connect()
+	r.subscribe(1, pk.Subscription{Filter: "mx/#", QoS: 1})
+	r.send(&pk.Disconnect{})
+	r.closed(nil)
+	pub := dialRaw(t, b, pk.V5)
+	pub.mustConnect(&pk.Connect{ClientID: "mxp", CleanStart: true})
+	pub.send(&pk.Publish{Topic: "mx/short", QoS: 0, Payload: []byte("s"), Props: pk.Properties{MessageExpiryInterval: pk.Some[uint32](1)}})
+	pub.send(&pk.Publish{Topic: "mx/short", QoS: 1, PacketID: 1, Payload: []byte("s"), Props: pk.Properties{MessageExpiryInterval: pk.Some[uint32](1)}})
+	pub.send(&pk.Publish{Topic: "mx/long", QoS: 1, PacketID: 2, Payload: []byte("l"), Props: pk.Properties{MessageExpiryInterval: pk.Some[uint32](10)}})
+	pub.recv()
+	pub.recv()
+	time.Sleep(2100 * time.Millisecond)
+	r = connect()
+	m := r.publish()
+	if m.Topic != "mx/long" || !m.Props.MessageExpiryInterval.Set || m.Props.MessageExpiryInterval.Val > 8 || m.Props.MessageExpiryInterval.Val < 6 {
+		t.Fatalf("got %s expiry %+v", m.Topic, m.Props.MessageExpiryInterval)
+	}
+	r.send(&pk.Puback{PacketID: m.PacketID})
+	r.nothing()
+}
+
+func TestSpec3_3_2_3_4_TopicAliasInbound(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	s := newSink3()
+	c := paho3(t, "tcp://"+b.tcp, "tas", 4, true, s, nil)
+	tok(t, c.Subscribe("ta/#", 0, nil))
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "ta", CleanStart: true})
+	r.send(&pk.Publish{Topic: "ta/x", Payload: []byte("1"), Props: pk.Properties{TopicAlias: pk.Some[uint16](1)}})
+	r.send(&pk.Publish{Topic: "", Payload: []byte("2"), Props: pk.Properties{TopicAlias: pk.Some[uint16](1)}})
+	r.send(&pk.Publish{Topic: "ta/y", Payload: []byte("3"), Props: pk.Properties{TopicAlias: pk.Some[uint16](1)}})
+	r.send(&pk.Publish{Topic: "", Payload: []byte("4"), Props: pk.Properties{TopicAlias: pk.Some[uint16](1)}})
+	for _, w := range []string{"ta/x 1", "ta/x 2", "ta/y 3", "ta/y 4"} {
+		if m := s.next(t); m.topic+" "+m.payload != w {
+			t.Fatalf("got %+v, want %s", m, w)
+		}
+	}
+	// Above the maximum (8): DISCONNECT 0x94.
+	r.send(&pk.Publish{Topic: "ta/z", Props: pk.Properties{TopicAlias: pk.Some[uint16](9)}})
+	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonTopicAliasInvalid})
+	// Alias 0 (hand-encoded: the codec refuses to write it): DISCONNECT 0x94.
+	r = dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "ta0", CleanStart: true})
+	r.sendBytes([]byte{0x30, 0x09, 0, 3, 't', 'a', '/', 3, 0x23, 0, 0})
+	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonTopicAliasInvalid})
+	// An unknown alias with an empty topic: protocol error.
+	r = dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "ta2", CleanStart: true})
+	r.send(&pk.Publish{Topic: "", Props: pk.Properties{TopicAlias: pk.Some[uint16](2)}})
+	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonProtocolError})
+	s.nothing(t)
 }

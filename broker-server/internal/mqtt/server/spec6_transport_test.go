@@ -1,17 +1,26 @@
 package server_test
 
+// MQTT 5.0 section 4.2 (network connections: TCP, TLS) and chapter 6
+// (WebSocket), and third-party command line clients (Debian's
+// mosquitto-clients, installed by .ci/run) over TCP.
+
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
-)
 
-// Debian's mosquitto-clients (installed by .ci/run) against the broker
-// over TCP; WebSocket is covered with paho below (mosquitto_sub cannot
-// speak it).
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
+	"github.com/robustmq/robustmq-go/broker-server/internal/core"
+	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
+	"github.com/robustmq/robustmq-go/broker-server/internal/testcert"
+	"github.com/robustmq/robustmq-go/broker-server/internal/transport"
+)
 
 func mosquitto(t *testing.T, name string) string {
 	t.Helper()
@@ -33,20 +42,7 @@ func runCmd(t *testing.T, limit time.Duration, name string, args ...string) (str
 	return string(out), err
 }
 
-// waitSubscribed waits until client id has n subscriptions.
-func waitSubscribed(t *testing.T, b *broker, id string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		if s, ok := b.core.Session(id); ok && len(s.Subscriptions()) == n {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s did not subscribe", id)
-}
-
-func TestMosquittoQoSLevels(t *testing.T) {
+func TestSpec4_3_MosquittoQoSLevels(t *testing.T) {
 	t.Parallel()
 	pub, sub := mosquitto(t, "mosquitto_pub"), mosquitto(t, "mosquitto_sub")
 	b := startBroker(t, nil)
@@ -82,7 +78,7 @@ func TestMosquittoQoSLevels(t *testing.T) {
 	}
 }
 
-func TestMosquittoRetained(t *testing.T) {
+func TestSpec3_3_1_3_MosquittoRetained(t *testing.T) {
 	t.Parallel()
 	pub, sub := mosquitto(t, "mosquitto_pub"), mosquitto(t, "mosquitto_sub")
 	b := startBroker(t, nil)
@@ -112,7 +108,7 @@ func TestMosquittoRetained(t *testing.T) {
 }
 
 // WebSocket with paho.mqtt.golang, levels 3 and 4.
-func TestWebSocketPubSubRetained(t *testing.T) {
+func TestSpec6_WebSocketPubSubRetained(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	for _, v := range []uint{3, 4} {
@@ -130,5 +126,69 @@ func TestWebSocketPubSubRetained(t *testing.T) {
 			}
 		}
 		s.nothing(t)
+	}
+}
+
+// TestSpec4_2_TLSAndSecureWebSocket: MQTT 3.1.1 and 3.1 clients over TLS
+// (ssl://) and secure WebSocket (wss://.../mqtt) publish and subscribe
+// through one broker, across the two transports, at QoS 0, 1 and 2; a
+// client that does not trust the certificate is refused.
+func TestSpec4_2_TLSAndSecureWebSocket(t *testing.T) {
+	t.Parallel()
+	cert, pool := testcert.New(t)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	log := zerolog.Nop()
+	b := core.New(core.Options{MaxQueued: 100, Logger: log})
+	cfg := server.Config{ConnectTimeout: 2 * time.Second, MaxPacketSize: 1 << 20, ReceiveMaximum: 128,
+		TopicAliasMaximum: 8, MaxTopicLevels: 16, MaxInflight: 32}
+	ts, err := transport.New(transport.Options{
+		Listeners: []transport.Listener{
+			{Name: "mqtt-tls", Kind: transport.TLS, Addr: "127.0.0.1:0", TLSConfig: serverTLS},
+			{Name: "mqtt-wss", Kind: transport.WSS, Addr: "127.0.0.1:0", TLSConfig: serverTLS},
+		},
+		Handler:         server.New(b, cfg, log),
+		ShutdownTimeout: 2 * time.Second,
+		Logger:          log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ts.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("transport did not stop")
+		}
+	})
+	tlsURL := "ssl://" + ts.Addr("mqtt-tls").String()
+	wssURL := "wss://" + ts.Addr("mqtt-wss").String() + "/mqtt"
+	trust := func(o *mqtt3.ClientOptions) {
+		o.SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+	}
+
+	for _, v := range []uint{3, 4} {
+		subs := newSink3()
+		sub := paho3(t, wssURL, fmt.Sprint("wss-sub-", v), v, true, subs, trust)
+		tok(t, sub.Subscribe(fmt.Sprintf("secure%d/#", v), 2, nil))
+		pub := paho3(t, tlsURL, fmt.Sprint("tls-pub-", v), v, true, nil, trust)
+		for q := range 3 {
+			tok(t, pub.Publish(fmt.Sprintf("secure%d/q%d", v, q), byte(q), false, fmt.Sprint("over tls ", q)))
+			m := subs.next(t)
+			if m.topic != fmt.Sprintf("secure%d/q%d", v, q) || m.payload != fmt.Sprint("over tls ", q) || m.qos != byte(q) {
+				t.Fatalf("level %d: got %+v", v, m)
+			}
+		}
+		subs.nothing(t)
+	}
+
+	// Without the CA the handshake fails: nothing reaches MQTT.
+	if _, err := paho3Try(t, tlsURL, "untrusting", 4, true, nil, func(o *mqtt3.ClientOptions) {
+		o.SetTLSConfig(&tls.Config{ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+	}); err == nil {
+		t.Fatal("a client that does not trust the certificate connected")
 	}
 }

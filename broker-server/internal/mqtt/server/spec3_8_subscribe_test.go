@@ -1,0 +1,259 @@
+package server_test
+
+// MQTT 5.0 sections 3.8 to 3.11 (SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK)
+// with the subscription options (3.8.3.1), 4.7 (topic names, filters,
+// wildcards, $-topics), 4.8.2 (shared subscriptions) and retained messages
+// (3.3.1.3).
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	pk "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
+	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
+)
+
+func TestSpec4_7_WildcardsAndDollarTopics(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	filters := []string{"#", "+/b/#", "a/+/c", "a/#", "$SYS/#", "+/x", "$SYS/+"}
+	sinks := map[string]*sink3{}
+	for i, f := range filters {
+		s := newSink3()
+		c := paho3(t, "tcp://"+b.tcp, fmt.Sprint("w", i), 4, true, s, nil)
+		tok(t, c.Subscribe(f, 0, nil))
+		sinks[f] = s
+	}
+	pub := paho3(t, "tcp://"+b.tcp, "wpub", 4, true, nil, nil)
+	want := map[string][]string{
+		"a/b/c":     {"#", "+/b/#", "a/+/c", "a/#"},
+		"a":         {"#", "a/#"},
+		"x/b":       {"#", "+/b/#"},
+		"$SYS/x":    {"$SYS/#", "$SYS/+"},
+		"$SYS/a/b":  {"$SYS/#"},
+		"$other/x":  {},
+		"a/b/c/d/e": {"#", "+/b/#", "a/#"},
+	}
+	topics := make([]string, 0, len(want))
+	for tp := range want {
+		topics = append(topics, tp)
+	}
+	sort.Strings(topics)
+	expect := map[string][]string{}
+	for _, tp := range topics {
+		tok(t, pub.Publish(tp, 1, false, tp))
+		for _, f := range want[tp] {
+			expect[f] = append(expect[f], tp)
+		}
+	}
+	for _, f := range filters {
+		var got []string
+		for range expect[f] {
+			got = append(got, sinks[f].next(t).topic)
+		}
+		sort.Strings(got)
+		if fmt.Sprint(got) != fmt.Sprint(expect[f]) {
+			t.Fatalf("filter %s got %v, want %v", f, got, expect[f])
+		}
+	}
+	time.Sleep(quiet)
+	for f, s := range sinks {
+		if len(s.ch) != 0 {
+			t.Fatalf("filter %s got more: %+v", f, <-s.ch)
+		}
+	}
+}
+
+func TestSpec4_8_2_SharedSubscriptionSpreads(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	a, c := newSink5(), newSink5()
+	for i, s := range []*sink5{a, c} {
+		cl := paho5(t, b, &paho.Connect{ClientID: fmt.Sprint("sh", i), CleanStart: true, KeepAlive: 30}, s)
+		if _, err := cl.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "$share/g/s/+", QoS: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A 3.1.1 client can use a shared subscription as a plain filter name.
+	o := newSink3()
+	oc := paho3(t, "tcp://"+b.tcp, "sh3", 4, true, o, nil)
+	tok(t, oc.Subscribe("$share/g/s/+", 1, nil))
+	pub := paho3(t, "tcp://"+b.tcp, "shpub", 4, true, nil, nil)
+	const n = 30
+	for i := range n {
+		tok(t, pub.Publish("s/x", 1, false, fmt.Sprint(i)))
+	}
+	seen := map[string]int{}
+	counts := [3]int{}
+	deadline := time.After(wait)
+	for len(seen) < n {
+		select {
+		case m := <-a.ch:
+			seen[string(m.Payload)]++
+			counts[0]++
+		case m := <-c.ch:
+			seen[string(m.Payload)]++
+			counts[1]++
+		case m := <-o.ch:
+			seen[m.payload]++
+			counts[2]++
+		case <-deadline:
+			t.Fatalf("got %d of %d messages", len(seen), n)
+		}
+	}
+	a.nothing(t)
+	c.nothing(t)
+	o.nothing(t)
+	for k, v := range seen {
+		if v != 1 {
+			t.Fatalf("message %s delivered %d times", k, v)
+		}
+	}
+	if counts != [3]int{10, 10, 10} {
+		t.Fatalf("spread %v, want 10 each", counts)
+	}
+}
+
+func TestSpec3_9_3_SubackReasonCodes(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, func(c *server.Config) { c.MaxTopicLevels = 3 })
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "sa", CleanStart: true})
+	sa := r.subscribe(1, pk.Subscription{Filter: "a", QoS: 0}, pk.Subscription{Filter: "a/b/c/d", QoS: 1},
+		pk.Subscription{Filter: "a/+", QoS: 2})
+	if fmt.Sprint(sa.ReasonCodes) != fmt.Sprint([]pk.ReasonCode{0, pk.ReasonTopicFilterInvalid, 2}) {
+		t.Fatalf("SUBACK %v", sa.ReasonCodes)
+	}
+	r3 := dialRaw(t, b, pk.V311)
+	r3.mustConnect(&pk.Connect{ClientID: "sa3", CleanStart: true})
+	sa = r3.subscribe(1, pk.Subscription{Filter: "a/b/c/d", QoS: 1}, pk.Subscription{Filter: "a", QoS: 1})
+	if fmt.Sprint(sa.ReasonCodes) != fmt.Sprint([]pk.ReasonCode{pk.V3SubackFailure, 1}) {
+		t.Fatalf("SUBACK %v", sa.ReasonCodes)
+	}
+	r.send(&pk.Unsubscribe{PacketID: 2, Filters: []string{"a", "nope"}})
+	if ua, ok := r.recv().(*pk.Unsuback); !ok || fmt.Sprint(ua.ReasonCodes) != fmt.Sprint([]pk.ReasonCode{0, pk.ReasonNoSubscriptionExisted}) {
+		t.Fatalf("UNSUBACK %+v", ua)
+	}
+}
+
+func TestSpec3_10_UnsubscribeStopsDelivery(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	s := newSink3()
+	c := paho3(t, "tcp://"+b.tcp, "un", 4, true, s, nil)
+	tok(t, c.Subscribe("u/#", 1, nil))
+	tok(t, c.Publish("u/1", 1, false, "before"))
+	if m := s.next(t); m.payload != "before" {
+		t.Fatalf("got %+v", m)
+	}
+	tok(t, c.Unsubscribe("u/#"))
+	tok(t, c.Publish("u/1", 1, false, "after"))
+	s.nothing(t)
+}
+
+func TestSpec3_3_1_3_RetainedSetReplaceDelete(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	pub := paho3(t, "tcp://"+b.tcp, "rpub", 4, true, nil, nil)
+	live := newSink3()
+	lc := paho3(t, "tcp://"+b.tcp, "rlive", 4, true, live, nil)
+	tok(t, lc.Subscribe("r/#", 1, nil))
+
+	tok(t, pub.Publish("r/a", 1, true, "one"))
+	// An existing subscriber gets it with the retain flag clear (3.1.1).
+	if m := live.next(t); m.payload != "one" || m.retained {
+		t.Fatalf("live got %+v", m)
+	}
+	check := func(id string, want ...string) {
+		t.Helper()
+		s := newSink3()
+		c := paho3(t, "tcp://"+b.tcp, id, 4, true, s, nil)
+		tok(t, c.Subscribe("r/+", 2, nil))
+		for _, w := range want {
+			if m := s.next(t); m.payload != w || !m.retained || m.qos != 1 {
+				t.Fatalf("%s got %+v, want retained %q at QoS 1", id, m, w)
+			}
+		}
+		s.nothing(t)
+	}
+	check("r1", "one")
+	tok(t, pub.Publish("r/a", 1, true, "two"))
+	check("r2", "two")
+	tok(t, pub.Publish("r/a", 1, true, ""))
+	check("r3")
+	if m := live.next(t); m.payload != "two" {
+		t.Fatalf("live got %+v", m)
+	}
+	if m := live.next(t); m.payload != "" {
+		t.Fatalf("live got %+v", m)
+	}
+}
+
+func TestSpec3_8_3_1_RetainHandlingAndRetainAsPublished(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	pub := paho5(t, b, &paho.Connect{ClientID: "rhp", CleanStart: true}, nil)
+	if _, err := pub.Publish(ctxT(t), &paho.Publish{Topic: "rh/a", QoS: 1, Retain: true, Payload: []byte("kept")}); err != nil {
+		t.Fatal(err)
+	}
+	for rh, want := range []int{2, 1, 0} { // retained deliveries over two identical SUBSCRIBEs
+		s := newSink5()
+		c := paho5(t, b, &paho.Connect{ClientID: fmt.Sprint("rh", rh), CleanStart: true}, s)
+		for range 2 {
+			if _, err := c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+				{Topic: "rh/#", QoS: 1, RetainHandling: byte(rh)}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range want {
+			if m := s.next(t); string(m.Payload) != "kept" || !m.Retain {
+				t.Fatalf("retain handling %d: got %+v", rh, m)
+			}
+		}
+		s.nothing(t)
+	}
+	// Retain as published keeps the flag on live messages.
+	rap, plain := newSink5(), newSink5()
+	for i, s := range []*sink5{rap, plain} {
+		c := paho5(t, b, &paho.Connect{ClientID: fmt.Sprint("rap", i), CleanStart: true}, s)
+		if _, err := c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+			{Topic: "rap/x", QoS: 1, RetainHandling: 2, RetainAsPublished: i == 0}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pub.Publish(ctxT(t), &paho.Publish{Topic: "rap/x", QoS: 1, Retain: true, Payload: []byte("r")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := rap.next(t); !m.Retain {
+		t.Fatal("retain as published: flag cleared")
+	}
+	if m := plain.next(t); m.Retain {
+		t.Fatal("without retain as published: flag kept")
+	}
+}
+
+// MQTT 5.0 section 3.8.3.1: no local.
+func TestSpec3_8_3_1_NoLocal(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	self, other := newSink5(), newSink5()
+	sc := paho5(t, b, &paho.Connect{ClientID: "nl", CleanStart: true}, self)
+	oc := paho5(t, b, &paho.Connect{ClientID: "nlo", CleanStart: true}, other)
+	if _, err := sc.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "nl/x", QoS: 1, NoLocal: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oc.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "nl/x", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Publish(ctxT(t), &paho.Publish{Topic: "nl/x", QoS: 1, Payload: []byte("mine")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := other.next(t); string(m.Payload) != "mine" {
+		t.Fatalf("other got %q", m.Payload)
+	}
+	self.nothing(t)
+}
