@@ -31,6 +31,7 @@ const quiet = 300 * time.Millisecond
 
 type broker struct {
 	core *core.Broker
+	srv  *server.Server
 	tcp  string // host:port
 	ws   string // ws://host:port/mqtt
 }
@@ -40,7 +41,8 @@ type broker struct {
 func startBroker(t *testing.T, mod func(*server.Config)) *broker {
 	t.Helper()
 	cfg := server.Config{ConnectTimeout: 2 * time.Second, MaxPacketSize: 1 << 20, ReceiveMaximum: 128,
-		TopicAliasMaximum: 8, MaxTopicLevels: 16, MaxInflight: 32}
+		TopicAliasMaximum: 8, MaxTopicLevels: 16, MaxInflight: 32, OutboundTopicAliasMaximum: 8,
+		ResponseInformation: "response/"}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -49,12 +51,13 @@ func startBroker(t *testing.T, mod func(*server.Config)) *broker {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	}
 	b := core.New(core.Options{MaxQueued: 100, Logger: log})
+	srv := server.New(b, cfg, log)
 	ts, err := transport.New(transport.Options{
 		Listeners: []transport.Listener{
 			{Name: "mqtt", Kind: transport.TCP, Addr: "127.0.0.1:0"},
 			{Name: "mqtt-ws", Kind: transport.WS, Addr: "127.0.0.1:0"},
 		},
-		Handler:         server.New(b, cfg, log),
+		Handler:         srv,
 		ShutdownTimeout: 2 * time.Second,
 		Logger:          log,
 	})
@@ -72,7 +75,7 @@ func startBroker(t *testing.T, mod func(*server.Config)) *broker {
 			t.Error("transport did not stop")
 		}
 	})
-	return &broker{core: b, tcp: ts.Addr("mqtt").String(), ws: "ws://" + ts.Addr("mqtt-ws").String() + "/mqtt"}
+	return &broker{core: b, srv: srv, tcp: ts.Addr("mqtt").String(), ws: "ws://" + ts.Addr("mqtt-ws").String() + "/mqtt"}
 }
 
 // ---- raw client: exact packets, for what client libraries hide
@@ -368,6 +371,13 @@ func paho5(t *testing.T, b *broker, cp *paho.Connect, sink *sink5) *client5 {
 
 func paho5Try(t *testing.T, b *broker, cp *paho.Connect, sink *sink5) (*client5, error) {
 	t.Helper()
+	return paho5Routed(t, b, cp, sink, nil)
+}
+
+// paho5Routed is paho5Try with paho's own router (it resolves topic
+// aliases and dispatches by topic filter) besides the sink.
+func paho5Routed(t *testing.T, b *broker, cp *paho.Connect, sink *sink5, router paho.Router) (*client5, error) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", b.tcp, wait)
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +385,7 @@ func paho5Try(t *testing.T, b *broker, cp *paho.Connect, sink *sink5) (*client5,
 	cc := &client5{disconnects: make(chan *paho.Disconnect, 4)}
 	cfg := paho.ClientConfig{ClientID: cp.ClientID, Conn: nc, PacketTimeout: wait,
 		OnServerDisconnect: func(d *paho.Disconnect) { cc.disconnects <- d },
-		OnClientError:      func(error) {}}
+		OnClientError:      func(error) {}, Router: router}
 	if sink != nil {
 		var mu sync.Mutex
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {

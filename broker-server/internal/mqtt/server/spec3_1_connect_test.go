@@ -249,3 +249,67 @@ func TestSpec3_1_4_TakeoverV311(t *testing.T) {
 		t.Fatalf("got %+v", m)
 	}
 }
+
+// MQTT 5.0 section 3.1.2.11.7: Request Problem Information. With the
+// default (1) error acks carry a reason string; with 0 only CONNACK,
+// DISCONNECT (and PUBLISH) may, so SUBACK, UNSUBACK and PUBCOMP come
+// without one while DISCONNECT still says why. A reason string that would
+// make an ack larger than the client's Maximum Packet Size is left out.
+func TestSpec3_1_2_11_7_RequestProblemInformation(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	errorAcks := func(r *raw) []pk.Packet {
+		r.t.Helper()
+		r.send(&pk.Subscribe{PacketID: 1, Subscriptions: []pk.Subscription{{Filter: "rp/a#"}}})
+		sa := r.recv()
+		r.send(&pk.Unsubscribe{PacketID: 2, Filters: []string{"rp/#/x"}})
+		ua := r.recv()
+		r.send(&pk.Pubrel{PacketID: 9}) // no QoS 2 message 9: PUBCOMP 0x92
+		pc := r.recv()
+		if sa.(*pk.Suback).ReasonCodes[0] != pk.ReasonTopicFilterInvalid ||
+			ua.(*pk.Unsuback).ReasonCodes[0] != pk.ReasonTopicFilterInvalid ||
+			pc.(*pk.Pubcomp).ReasonCode != pk.ReasonPacketIdentifierNotFound {
+			r.t.Fatalf("acks %+v %+v %+v", sa, ua, pc)
+		}
+		return []pk.Packet{sa, ua, pc}
+	}
+
+	// Default: every error ack says why.
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "rp1", CleanStart: true})
+	for _, p := range errorAcks(r) {
+		if rs, ok := reasonString(p); !ok || rs == "" {
+			t.Fatalf("%s without a reason string", p.Type())
+		}
+	}
+	// paho.golang shows it to the application.
+	c := paho5(t, b, &paho.Connect{ClientID: "rp-paho", CleanStart: true, KeepAlive: 30}, nil)
+	sa, err := c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "rp/+x"}}})
+	if err == nil || sa == nil || sa.Properties == nil || !strings.Contains(sa.Properties.ReasonString, "rp/+x") ||
+		!strings.Contains(err.Error(), sa.Properties.ReasonString) {
+		t.Fatalf("paho SUBACK %+v, %v", sa, err)
+	}
+
+	// Request Problem Information 0: no reason string on the acks ...
+	r = dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "rp0", CleanStart: true, Props: pk.Properties{RequestProblemInformation: pk.Some[byte](0)}})
+	for _, p := range errorAcks(r) {
+		if rs, ok := reasonString(p); ok {
+			t.Fatalf("%s with reason string %q", p.Type(), rs)
+		}
+	}
+	// ... but DISCONNECT still has one.
+	r.send(&pk.Connect{Level: pk.V5, ClientID: "rp0"})
+	if rs, _ := reasonString(r.closed(&pk.Disconnect{ReasonCode: pk.ReasonProtocolError})); rs != "second CONNECT" {
+		t.Fatalf("DISCONNECT reason string %q", rs)
+	}
+
+	// A small Maximum Packet Size: the acks fit without their reason string.
+	r = dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "rps", CleanStart: true, Props: pk.Properties{MaximumPacketSize: pk.Some[uint32](16)}})
+	for _, p := range errorAcks(r) {
+		if rs, ok := reasonString(p); ok {
+			t.Fatalf("%s with reason string %q beyond the maximum packet size", p.Type(), rs)
+		}
+	}
+}

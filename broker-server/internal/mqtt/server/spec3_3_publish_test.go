@@ -6,8 +6,10 @@ package server_test
 // client's Maximum Packet Size (3.1.2.11.4).
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,4 +256,152 @@ func TestSpec3_3_2_3_4_TopicAliasInbound(t *testing.T) {
 	r.send(&pk.Publish{Topic: "", Props: pk.Properties{TopicAlias: pk.Some[uint16](2)}})
 	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonProtocolError})
 	s.nothing(t)
+}
+
+// MQTT 5.0 section 3.3.2.3.4: topic aliases from the server. A client that
+// allows N aliases (Topic Alias Maximum in CONNECT) gets the first N
+// topics with an alias, each later message on them with the alias alone;
+// no alias above N, and none for a client that allows none.
+func TestSpec3_3_2_3_4_TopicAliasOutbound(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	pub := paho3(t, "tcp://"+b.tcp, "oap", 4, true, nil, nil)
+	topics := []string{"oa/1", "oa/2", "oa/1", "oa/3", "oa/2", "oa/3", "oa/1"}
+
+	// Exact packets: alias maximum 2.
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "oar", CleanStart: true, Props: pk.Properties{TopicAliasMaximum: pk.Some[uint16](2)}})
+	r.subscribe(1, pk.Subscription{Filter: "oa/#"})
+	// No aliases for a client without a Topic Alias Maximum.
+	none := dialRaw(t, b, pk.V5)
+	none.mustConnect(&pk.Connect{ClientID: "oan", CleanStart: true})
+	none.subscribe(1, pk.Subscription{Filter: "oa/#"})
+	// paho.golang's router resolves the aliases it receives.
+	var mu sync.Mutex
+	routed := map[string][]string{}
+	router := paho.NewStandardRouter()
+	for _, topic := range []string{"oa/1", "oa/2", "oa/3"} {
+		router.RegisterHandler(topic, func(p *paho.Publish) {
+			mu.Lock()
+			routed[topic] = append(routed[topic], string(p.Payload))
+			mu.Unlock()
+		})
+	}
+	pc, err := paho5Routed(t, b, &paho.Connect{ClientID: "oapaho", CleanStart: true, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{TopicAliasMaximum: paho.Uint16(2)}}, nil, router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "oa/#"}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	for i, topic := range topics {
+		tok(t, pub.Publish(topic, 0, false, fmt.Sprint(i)))
+	}
+	want := []struct {
+		topic string
+		alias uint16 // 0: none
+	}{{"oa/1", 1}, {"oa/2", 2}, {"", 1}, {"oa/3", 0}, {"", 2}, {"oa/3", 0}, {"", 1}}
+	for i, w := range want {
+		m := r.publish()
+		if m.Topic != w.topic || m.Props.TopicAlias.Val != w.alias || m.Props.TopicAlias.Set != (w.alias != 0) ||
+			string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d: topic %q alias %+v payload %q, want topic %q alias %d", i, m.Topic, m.Props.TopicAlias,
+				m.Payload, w.topic, w.alias)
+		}
+		if m := none.publish(); m.Topic != topics[i] || m.Props.TopicAlias.Set {
+			t.Fatalf("client without aliases got topic %q alias %+v", m.Topic, m.Props.TopicAlias)
+		}
+	}
+	r.nothing()
+	deadline := time.Now().Add(wait)
+	wantRouted := map[string][]string{"oa/1": {"0", "2", "6"}, "oa/2": {"1", "4"}, "oa/3": {"3", "5"}}
+	for {
+		mu.Lock()
+		got := fmt.Sprint(routed)
+		mu.Unlock()
+		if got == fmt.Sprint(wantRouted) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("paho.golang routed %s, want %s", got, fmt.Sprint(wantRouted))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Our own maximum (here 1) caps a client that allows more.
+	b1 := startBroker(t, func(c *server.Config) { c.OutboundTopicAliasMaximum = 1 })
+	r = dialRaw(t, b1, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "oa1", CleanStart: true, Props: pk.Properties{TopicAliasMaximum: pk.Some[uint16](10)}})
+	r.subscribe(1, pk.Subscription{Filter: "oa/#"})
+	pub1 := paho3(t, "tcp://"+b1.tcp, "oap1", 4, true, nil, nil)
+	for _, topic := range []string{"oa/1", "oa/2", "oa/1"} {
+		tok(t, pub1.Publish(topic, 0, false, "x"))
+	}
+	for _, w := range []string{"oa/1 1", "oa/2 0", " 1"} {
+		if m := r.publish(); fmt.Sprintf("%s %d", m.Topic, m.Props.TopicAlias.Val) != w {
+			t.Fatalf("got %q alias %+v, want %s", m.Topic, m.Props.TopicAlias, w)
+		}
+	}
+}
+
+// MQTT 5.0 section 4.10: request/response. A client that sets Request
+// Response Information gets Response Information in CONNACK (the
+// configured prefix and its client id; a client that does not ask gets
+// none), and Response Topic and Correlation Data reach the responder
+// unchanged and come back with the response.
+func TestSpec4_10_RequestResponse(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	reqSink, respSink := newSink5(), newSink5()
+	req := paho5(t, b, &paho.Connect{ClientID: "requester", CleanStart: true, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{RequestResponseInfo: true}}, reqSink)
+	ri := req.connack.Properties.ResponseInfo
+	if ri != "response/requester" {
+		t.Fatalf("response information %q, want response/requester", ri)
+	}
+	resp := paho5(t, b, &paho.Connect{ClientID: "responder", CleanStart: true, KeepAlive: 30}, respSink)
+	if got := resp.connack.Properties.ResponseInfo; got != "" {
+		t.Fatalf("response information %q for a client that did not ask", got)
+	}
+	for c, f := range map[*client5]string{req: ri + "/#", resp: "svc/echo"} {
+		if _, err := c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: f, QoS: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	corr := []byte{0, 1, 0xFE, 0xFF}
+	if _, err := req.Publish(ctxT(t), &paho.Publish{Topic: "svc/echo", QoS: 1, Payload: []byte("ping"),
+		Properties: &paho.PublishProperties{ResponseTopic: ri + "/echo", CorrelationData: corr}}); err != nil {
+		t.Fatal(err)
+	}
+	in := respSink.next(t)
+	if in.Properties == nil || in.Properties.ResponseTopic != ri+"/echo" || !bytes.Equal(in.Properties.CorrelationData, corr) {
+		t.Fatalf("request properties %+v", in.Properties)
+	}
+	if _, err := resp.Publish(ctxT(t), &paho.Publish{Topic: in.Properties.ResponseTopic, QoS: 1, Payload: []byte("pong"),
+		Properties: &paho.PublishProperties{CorrelationData: in.Properties.CorrelationData}}); err != nil {
+		t.Fatal(err)
+	}
+	out := reqSink.next(t)
+	if out.Topic != ri+"/echo" || string(out.Payload) != "pong" || out.Properties == nil ||
+		!bytes.Equal(out.Properties.CorrelationData, corr) || out.Properties.ResponseTopic != "" {
+		t.Fatalf("response %s %q %+v", out.Topic, out.Payload, out.Properties)
+	}
+	reqSink.nothing(t)
+	respSink.nothing(t)
+
+	// A client id that would make an invalid topic gets no Response
+	// Information; with the prefix unset nobody gets any.
+	r := dialRaw(t, b, pk.V5)
+	if ca := r.mustConnect(&pk.Connect{ClientID: "a+b", CleanStart: true,
+		Props: pk.Properties{RequestResponseInformation: pk.Some[byte](1)}}); ca.Props.ResponseInformation.Set {
+		t.Fatalf("response information %q for client id a+b", ca.Props.ResponseInformation.Val)
+	}
+	b0 := startBroker(t, func(c *server.Config) { c.ResponseInformation = "" })
+	r = dialRaw(t, b0, pk.V5)
+	if ca := r.mustConnect(&pk.Connect{ClientID: "x", CleanStart: true,
+		Props: pk.Properties{RequestResponseInformation: pk.Some[byte](1)}}); ca.Props.ResponseInformation.Set {
+		t.Fatalf("response information %q with no prefix configured", ca.Props.ResponseInformation.Val)
+	}
 }

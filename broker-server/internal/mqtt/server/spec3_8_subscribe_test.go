@@ -6,12 +6,15 @@ package server_test
 // (3.3.1.3).
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 
 	pk "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
 	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
@@ -256,4 +259,93 @@ func TestSpec3_8_3_1_NoLocal(t *testing.T) {
 		t.Fatalf("other got %q", m.Payload)
 	}
 	self.nothing(t)
+}
+
+// MQTT 5.0 section 3.8.4 (3.1.1 the same): a SUBSCRIBE with several
+// filters is handled as a sequence of one-filter SUBSCRIBEs. A filter that
+// breaks the topic filter rules (section 4.7.1, 4.8.2) fails alone with
+// 0x8F Topic Filter invalid (3.1.1: 0x80 Failure), the others are granted
+// and the connection stays up. What the packet rules make a malformed
+// packet or a protocol error (reserved option bits, no local on a shared
+// subscription) still closes the connection.
+func TestSpec3_8_4_SubscribePerFilterFailure(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	pub := paho3(t, "tcp://"+b.tcp, "pfp", 4, true, nil, nil)
+
+	// MQTT 5 with paho.golang: 0x8F for the broken filters, with a reason
+	// string naming them.
+	s := newSink5()
+	c := paho5(t, b, &paho.Connect{ClientID: "pf5", CleanStart: true, KeepAlive: 30}, s)
+	sa, err := c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+		{Topic: "pf/ok", QoS: 1}, {Topic: "pf/a#", QoS: 1}, {Topic: "$share//pf", QoS: 1}, {Topic: "pf/+/ok", QoS: 2}}})
+	if sa == nil || !bytes.Equal(sa.Reasons, []byte{1, 0x8F, 0x8F, 2}) {
+		t.Fatalf("SUBACK %+v (%v), want reasons 01 8F 8F 02", sa, err)
+	}
+	if err == nil {
+		t.Fatal("paho.golang did not report the failed subscriptions")
+	}
+	if sa.Properties == nil || !strings.Contains(sa.Properties.ReasonString, "filter 2") ||
+		!strings.Contains(sa.Properties.ReasonString, "filter 3") || strings.Contains(sa.Properties.ReasonString, "filter 4") {
+		t.Fatalf("SUBACK reason string %+v", sa.Properties)
+	}
+	for _, topic := range []string{"pf/ab", "pf/ok", "pf/x/ok", "pf/a"} {
+		tok(t, pub.Publish(topic, 1, false, topic))
+	}
+	for _, want := range []string{"pf/ok", "pf/x/ok"} {
+		if m := s.next(t); m.Topic != want {
+			t.Fatalf("got %s, want %s", m.Topic, want)
+		}
+	}
+	s.nothing(t)
+	select {
+	case d := <-c.disconnects:
+		t.Fatalf("client disconnected: %+v", d)
+	default:
+	}
+
+	// MQTT 3.1.1 with paho.mqtt.golang: 0x80 for the broken filters.
+	s3 := newSink3()
+	c3 := paho3(t, "tcp://"+b.tcp, "pf3", 4, true, s3, nil)
+	k := c3.SubscribeMultiple(map[string]byte{"pf3/ok": 1, "pf3/a+b": 1, "pf3/x#": 2}, nil)
+	tok(t, k)
+	if got := k.(*mqtt3.SubscribeToken).Result(); fmt.Sprint(got) != fmt.Sprint(map[string]byte{"pf3/a+b": 0x80, "pf3/ok": 1, "pf3/x#": 0x80}) {
+		t.Fatalf("SUBACK %v", got)
+	}
+	tok(t, pub.Publish("pf3/ok", 1, false, "3"))
+	if m := s3.next(t); m.topic != "pf3/ok" || m.qos != 1 {
+		t.Fatalf("got %+v", m)
+	}
+	s3.nothing(t)
+	if !c3.IsConnectionOpen() {
+		t.Fatal("3.1.1 client disconnected")
+	}
+
+	// UNSUBSCRIBE: 0x8F for a broken filter, the others handled.
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "pfu", CleanStart: true})
+	r.subscribe(1, pk.Subscription{Filter: "pfu/a", QoS: 1})
+	r.send(&pk.Unsubscribe{PacketID: 2, Filters: []string{"pfu/a", "pfu/#/x", "pfu/b"}})
+	ua, ok := r.recv().(*pk.Unsuback)
+	if !ok || fmt.Sprint(ua.ReasonCodes) != fmt.Sprint([]pk.ReasonCode{0, pk.ReasonTopicFilterInvalid, pk.ReasonNoSubscriptionExisted}) {
+		t.Fatalf("UNSUBACK %+v", ua)
+	}
+	if rs, _ := reasonString(ua); !strings.Contains(rs, "filter 2") {
+		t.Fatalf("UNSUBACK reason string %q", rs)
+	}
+	r.nothing()
+
+	// Packet-level errors close the connection: no local on a shared
+	// subscription is a protocol error (section 3.8.3.1, hand-encoded: the
+	// codec refuses to write it) ...
+	r = dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "pfe", CleanStart: true})
+	f := "$share/g/pf"
+	r.sendBytes(append([]byte{0x82, byte(6 + len(f)), 0, 1, 0, 0, byte(len(f))}, append([]byte(f), 0x04)...))
+	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonProtocolError})
+	// ... and reserved subscription option bits make a malformed packet.
+	r = dialRaw(t, b, pk.V311)
+	r.mustConnect(&pk.Connect{ClientID: "pfe3", CleanStart: true})
+	r.sendBytes([]byte{0x82, 0x0B, 0, 1, 0, 2, 'o', 'k', 0x01, 0, 2, 'n', 0x04})
+	r.closed(nil)
 }
