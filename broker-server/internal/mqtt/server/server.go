@@ -66,6 +66,15 @@ func ConfigFrom(l config.LimitsConfig) Config {
 	}
 }
 
+// ConfigFor takes the front end's limits and protocol options ([limits]
+// and [mqtt]) from the broker configuration.
+func ConfigFor(cfg config.Config) Config {
+	c := ConfigFrom(cfg.Limits)
+	c.OutboundTopicAliasMaximum = cfg.MQTT.OutboundTopicAliasMaximum
+	c.ResponseInformation = cfg.MQTT.ResponseInformation
+	return c
+}
+
 func (c *Config) defaults() {
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 10 * time.Second

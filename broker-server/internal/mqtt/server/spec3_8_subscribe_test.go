@@ -7,6 +7,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,8 +17,10 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/core"
 	pk "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
 	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
+	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/sys"
 )
 
 func TestSpec4_7_WildcardsAndDollarTopics(t *testing.T) {
@@ -348,4 +351,63 @@ func TestSpec3_8_4_SubscribePerFilterFailure(t *testing.T) {
 	r.mustConnect(&pk.Connect{ClientID: "pfe3", CleanStart: true})
 	r.sendBytes([]byte{0x82, 0x0B, 0, 1, 0, 2, 'o', 'k', 0x01, 0, 2, 'n', 0x04})
 	r.closed(nil)
+}
+
+// MQTT 5.0 section 4.7.2: topics beginning with $. The broker's statistics
+// (package sys) are retained messages under $SYS/brokers/{node}/; a
+// subscription to $SYS/... gets them, filters starting with a wildcard
+// ('#', '+/brokers/#') do not, and mosquitto_sub reads one.
+func TestSpec4_7_2_SysTopics(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	rep := sys.New(b.srv, sys.PublisherFunc(func(ctx context.Context, m *core.Message) error {
+		_, err := b.core.Publish(ctx, m)
+		return err
+	}),
+		sys.Options{Interval: 50 * time.Millisecond, Node: "n1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rep.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+
+	all := newSink3()
+	ac := paho3(t, "tcp://"+b.tcp, "sys-all", 4, true, all, nil)
+	tok(t, ac.SubscribeMultiple(map[string]byte{"#": 0, "+/brokers/#": 0}, nil))
+	ss := newSink3()
+	sc := paho3(t, "tcp://"+b.tcp, "sys-sub", 4, true, ss, nil)
+	tok(t, sc.Subscribe("$SYS/brokers/n1/#", 0, nil))
+	pub := paho3(t, "tcp://"+b.tcp, "sys-pub", 4, true, nil, nil)
+	tok(t, pub.Publish("app/x", 1, false, "hello"))
+
+	if m := all.next(t); m.topic != "app/x" {
+		t.Fatalf("wildcard subscriber got %+v", m)
+	}
+	all.nothing(t) // several readings were published meanwhile
+
+	// Every statistic arrives; the connected clients settle at 3, and the
+	// publish above is counted.
+	seen := map[string]string{}
+	for seen["clients/connected"] != "3" || seen["subscriptions/count"] != "3" || len(seen) < 9 ||
+		seen["messages/received"] == "0" || seen["messages/received"] == "" {
+		m := ss.next(t)
+		if !strings.HasPrefix(m.topic, "$SYS/brokers/n1/") {
+			t.Fatalf("got %+v", m)
+		}
+		seen[strings.TrimPrefix(m.topic, "$SYS/brokers/n1/")] = m.payload
+	}
+	for _, k := range []string{"version", "uptime", "sessions/count", "messages/sent", "bytes/received", "bytes/sent"} {
+		if seen[k] == "" {
+			t.Fatalf("no %s in %v", k, seen)
+		}
+	}
+
+	mosquittoSub := mosquitto(t, "mosquitto_sub")
+	out, err := runCmd(t, 10*time.Second, mosquittoSub, "-h", "127.0.0.1", "-p", port(b), "-V", "mqttv311",
+		"-t", "$SYS/brokers/+/uptime", "-v", "-C", "1", "-W", "5")
+	if err != nil || !strings.HasPrefix(out, "$SYS/brokers/n1/uptime ") {
+		t.Fatalf("mosquitto_sub: %q, %v", out, err)
+	}
 }

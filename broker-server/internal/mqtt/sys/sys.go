@@ -2,6 +2,7 @@ package sys
 
 import (
 	"context"
+	"fmt"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -36,16 +37,17 @@ type Source interface {
 	Stats() Stats
 }
 
-// Publisher takes a message for routing and retaining (the broker core).
+// Publisher takes a message for routing and retaining (the broker core);
+// an error means it was not stored.
 type Publisher interface {
-	Publish(m *core.Message)
+	Publish(ctx context.Context, m *core.Message) error
 }
 
 // PublisherFunc adapts a function to Publisher.
-type PublisherFunc func(m *core.Message)
+type PublisherFunc func(ctx context.Context, m *core.Message) error
 
 // Publish implements Publisher.
-func (f PublisherFunc) Publish(m *core.Message) { f(m) }
+func (f PublisherFunc) Publish(ctx context.Context, m *core.Message) error { return f(ctx, m) }
 
 // Options configure a Reporter.
 type Options struct {
@@ -95,12 +97,17 @@ func (r *Reporter) SetNode(node string) {
 }
 
 // Run publishes at once and then every interval until ctx ends; it always
-// returns nil.
+// returns nil (a reading that cannot be published is logged and the next
+// one tried).
 func (r *Reporter) Run(ctx context.Context) error {
 	t := time.NewTicker(r.opts.Interval)
 	defer t.Stop()
 	for {
-		r.PublishNow()
+		rctx, cancel := context.WithTimeout(ctx, r.opts.Interval)
+		if _, err := r.PublishNow(rctx); err != nil && ctx.Err() == nil {
+			r.opts.Logger.Warn().Err(err).Msg("$SYS statistics not published")
+		}
+		cancel()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -110,13 +117,13 @@ func (r *Reporter) Run(ctx context.Context) error {
 }
 
 // PublishNow publishes one reading; it reports whether it did (not
-// without a node name).
-func (r *Reporter) PublishNow() bool {
+// without a node name) and the first error of the Publisher.
+func (r *Reporter) PublishNow(ctx context.Context) (bool, error) {
 	r.mu.Lock()
 	node := r.node
 	r.mu.Unlock()
 	if node == "" {
-		return false
+		return false, nil
 	}
 	now := r.opts.Now()
 	st := r.src.Stats()
@@ -137,11 +144,13 @@ func (r *Reporter) PublishNow() bool {
 		{"bytes/received", strconv.FormatUint(st.BytesReceived, 10)},
 		{"bytes/sent", strconv.FormatUint(st.BytesSent, 10)},
 	} {
-		r.pub.Publish(&core.Message{Topic: base + kv.topic, Payload: []byte(kv.value), Retain: true, Expires: expires,
-			PayloadFormat: 1, HasPayloadFormat: true})
+		if err := r.pub.Publish(ctx, &core.Message{Topic: base + kv.topic, Payload: []byte(kv.value), Retain: true,
+			Expires: expires, PayloadFormat: 1, HasPayloadFormat: true}); err != nil {
+			return true, fmt.Errorf("publish %s: %w", base+kv.topic, err)
+		}
 	}
 	r.opts.Logger.Debug().Str("node", node).Msg("$SYS statistics published")
-	return true
+	return true, nil
 }
 
 // BuildVersion is the main module's version and VCS revision from the
