@@ -8,6 +8,7 @@ package server_test
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -403,5 +404,91 @@ func TestSpec4_10_RequestResponse(t *testing.T) {
 	if ca := r.mustConnect(&pk.Connect{ClientID: "x", CleanStart: true,
 		Props: pk.Properties{RequestResponseInformation: pk.Some[byte](1)}}); ca.Props.ResponseInformation.Set {
 		t.Fatalf("response information %q with no prefix configured", ca.Props.ResponseInformation.Val)
+	}
+}
+
+// MQTT 5.0 section 3.3.4: a message matching several subscriptions of one
+// client goes once, at the highest granted QoS, with the Subscription
+// Identifiers of every matching subscription that has one.
+func TestSpec3_3_4_SeveralSubscriptionIdentifiers(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "sids", CleanStart: true})
+	for i, s := range []struct {
+		filter string
+		id     uint32
+		qos    byte
+	}{{"si/#", 1, 0}, {"si/+", 2, 1}, {"si/x", 0, 0}} {
+		sp := &pk.Subscribe{PacketID: uint16(i + 1), Subscriptions: []pk.Subscription{{Filter: s.filter, QoS: s.qos}}}
+		if s.id != 0 {
+			sp.Props.SubscriptionIdentifiers = []uint32{s.id}
+		}
+		r.send(sp)
+		if sa, ok := r.recv().(*pk.Suback); !ok || sa.ReasonCodes[0] != pk.ReasonCode(s.qos) {
+			t.Fatalf("SUBACK %+v", sa)
+		}
+	}
+	pub := paho5(t, b, &paho.Connect{ClientID: "sidp", CleanStart: true, KeepAlive: 30}, nil)
+	if _, err := pub.Publish(ctxT(t), &paho.Publish{Topic: "si/x", QoS: 1, Payload: []byte("m")}); err != nil {
+		t.Fatal(err)
+	}
+	m := r.publish()
+	ids := append([]uint32(nil), m.Props.SubscriptionIdentifiers...)
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	if m.QoS != 1 || fmt.Sprint(ids) != "[1 2]" {
+		t.Fatalf("PUBLISH QoS %d subscription identifiers %v, want QoS 1 and [1 2]", m.QoS, m.Props.SubscriptionIdentifiers)
+	}
+	r.send(&pk.Puback{PacketID: m.PacketID})
+	r.nothing()
+	// paho.golang reads one of them.
+	s := newSink5()
+	pc := paho5(t, b, &paho.Connect{ClientID: "sidpaho", CleanStart: true, KeepAlive: 30}, s)
+	for id, f := range map[int]string{3: "si/#", 4: "si/x"} {
+		if _, err := pc.Subscribe(ctxT(t), &paho.Subscribe{Properties: &paho.SubscribeProperties{SubscriptionIdentifier: ptr(id)},
+			Subscriptions: []paho.SubscribeOptions{{Topic: f, QoS: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pub.Publish(ctxT(t), &paho.Publish{Topic: "si/x", QoS: 1, Payload: []byte("n")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.next(t); got.Properties == nil || got.Properties.SubscriptionIdentifier == nil ||
+		(*got.Properties.SubscriptionIdentifier != 3 && *got.Properties.SubscriptionIdentifier != 4) {
+		t.Fatalf("paho got %+v", got.Properties)
+	}
+	s.nothing(t)
+}
+
+// MQTT 5.0 sections 3.1.2.11.3 and 4.9: the client's Receive Maximum bounds
+// the QoS 1 and 2 messages the server has in flight towards it.
+func TestSpec4_9_ClientReceiveMaximum(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil) // MaxInflight 32
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "crm", CleanStart: true, Props: pk.Properties{ReceiveMaximum: pk.Some[uint16](1)}})
+	r.subscribe(1, pk.Subscription{Filter: "crm", QoS: 2})
+	pub := paho3(t, "tcp://"+b.tcp, "crmp", 4, true, nil, nil)
+	for i := range 3 {
+		tok(t, pub.Publish("crm", byte(1+i%2), false, fmt.Sprint(i)))
+	}
+	var got string
+	for range 3 {
+		m := r.publish()
+		got += string(m.Payload)
+		r.nothing() // one at a time
+		if m.QoS == 2 {
+			r.send(&pk.Pubrec{PacketID: m.PacketID})
+			if rel, ok := r.recv().(*pk.Pubrel); !ok || rel.PacketID != m.PacketID {
+				t.Fatalf("got %+v, want PUBREL", rel)
+			}
+			r.nothing() // still in flight until PUBCOMP
+			r.send(&pk.Pubcomp{PacketID: m.PacketID})
+		} else {
+			r.send(&pk.Puback{PacketID: m.PacketID})
+		}
+	}
+	if got != "012" {
+		t.Fatalf("order %q", got)
 	}
 }

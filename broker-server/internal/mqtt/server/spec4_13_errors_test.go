@@ -5,11 +5,14 @@ package server_test
 // 5, and never affects another client.
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 
 	pk "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
+	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
 )
 
 // Section 4.13: a protocol error closes that connection only.
@@ -48,5 +51,40 @@ func TestSpec4_13_MalformedPacketAffectsOnlyItsClient(t *testing.T) {
 	case d := <-good.disconnects:
 		t.Fatalf("good client disconnected: %+v", d)
 	default:
+	}
+}
+
+// MQTT 5.0 section 3.2.2.3.6: a packet larger than the Maximum Packet Size
+// in our CONNACK is DISCONNECT 0x95 with a reason string (3.1.1: the
+// connection is closed).
+func TestSpec3_2_2_3_6_PacketTooLarge(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, func(c *server.Config) { c.MaxPacketSize = 64 })
+	r := dialRaw(t, b, pk.V5)
+	if ca := r.mustConnect(&pk.Connect{ClientID: "big", CleanStart: true}); ca.Props.MaximumPacketSize.Val != 64 {
+		t.Fatalf("CONNACK maximum packet size %+v", ca.Props.MaximumPacketSize)
+	}
+	r.send(&pk.Publish{Topic: "big", Payload: make([]byte, 60)}) // fits in 64
+	r.send(&pk.Publish{Topic: "big", Payload: make([]byte, 100)})
+	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonPacketTooLarge})
+	r3 := dialRaw(t, b, pk.V311)
+	r3.mustConnect(&pk.Connect{ClientID: "big3", CleanStart: true})
+	r3.send(&pk.Publish{Topic: "big", Payload: make([]byte, 100)})
+	r3.closed(nil)
+	c := paho5(t, b, &paho.Connect{ClientID: "bigpaho", CleanStart: true, KeepAlive: 30}, nil)
+	// No PUBACK comes (the connection is closed); the DISCONNECT below is
+	// what counts, so the publish need not wait long.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := c.Publish(ctx, &paho.Publish{Topic: "big", QoS: 1, Payload: make([]byte, 100)}); err == nil {
+		t.Fatal("a publish above the server's maximum was acknowledged")
+	}
+	select {
+	case d := <-c.disconnects:
+		if d.ReasonCode != byte(pk.ReasonPacketTooLarge) || d.Properties == nil || d.Properties.ReasonString == "" {
+			t.Fatalf("DISCONNECT %+v", d)
+		}
+	case <-time.After(wait):
+		t.Fatal("paho.golang got no DISCONNECT")
 	}
 }

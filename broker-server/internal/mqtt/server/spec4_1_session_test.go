@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
+
 	pk "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
 )
 
@@ -158,4 +160,67 @@ func TestSpec4_4_RedeliveryWithDupOnResume(t *testing.T) {
 	}
 	r.send(&pk.Pubcomp{PacketID: d2.PacketID})
 	r.nothing()
+}
+
+// MQTT 5.0 section 3.14.2.2.2: DISCONNECT may change the session expiry
+// interval (to 0: the session ends now), but not from 0 on CONNECT to
+// anything else (protocol error).
+func TestSpec3_14_2_2_2_SessionExpiryOnDisconnect(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	connect := func(id string) *client5 {
+		return paho5(t, b, &paho.Connect{ClientID: id, KeepAlive: 30,
+			Properties: &paho.ConnectProperties{SessionExpiryInterval: u32(60)}}, nil)
+	}
+	for _, c := range []struct {
+		id      string
+		expiry  *uint32 // on DISCONNECT; nil: not set
+		present bool
+	}{{"sed-keep", nil, true}, {"sed-zero", u32(0), false}, {"sed-longer", u32(120), true}} {
+		cl := connect(c.id)
+		if err := cl.Disconnect(&paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: c.expiry}}); err != nil {
+			t.Fatal(err)
+		}
+		waitGone := time.Now().Add(wait)
+		for c.expiry != nil && *c.expiry == 0 && time.Now().Before(waitGone) {
+			if _, ok := b.core.Session(c.id); !ok {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !c.present {
+			if _, ok := b.core.Session(c.id); ok {
+				t.Fatalf("%s: session kept after DISCONNECT with expiry 0", c.id)
+			}
+		} else {
+			waitOffline(t, b, c.id)
+		}
+		if cl = connect(c.id); cl.connack.SessionPresent != c.present {
+			t.Fatalf("%s: session present %v, want %v", c.id, cl.connack.SessionPresent, c.present)
+		}
+		if s, _ := b.core.Session(c.id); c.expiry != nil && *c.expiry == 120 && s.Expiry() != 60 {
+			t.Fatalf("%s: expiry %d after reconnecting with 60", c.id, s.Expiry())
+		}
+	}
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "sed-bad", CleanStart: true})
+	r.send(&pk.Disconnect{Props: pk.Properties{SessionExpiryInterval: pk.Some[uint32](30)}})
+	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonProtocolError})
+}
+
+// MQTT 5.0 section 3.1.3.2.2: the will is published when the will delay
+// ends or when the session ends, whichever is first.
+func TestSpec3_1_3_2_2_WillAtSessionEnd(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	s := willSub(t, b, "wse-sub")
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "wse", CleanStart: true, KeepAlive: 30,
+		Props: pk.Properties{SessionExpiryInterval: pk.Some[uint32](1)},
+		Will:  &pk.Will{Topic: "will/wse", Payload: []byte("ended"), Props: pk.Properties{WillDelayInterval: pk.Some[uint32](300)}}})
+	r.c.Close()
+	if m := s.next(t); m.topic != "will/wse" || m.payload != "ended" {
+		t.Fatalf("got %+v", m)
+	}
+	s.nothing(t)
 }
