@@ -22,5 +22,5 @@
 //
 // Not yet: enhanced authentication (a CONNECT with an authentication
 // method gets CONNACK 0x8C, an AUTH packet is a protocol error),
-// authorisation (a client may publish to $SYS/ topics).
+// authorisation (only $SYS/ is refused to clients).
 package server

@@ -690,6 +690,9 @@ func (c *conn) onPublish(p *pk.Publish) error {
 	if topicLevels(topic) > cfg.MaxTopicLevels {
 		return protoErr(pk.ReasonTopicNameInvalid, "too many topic levels")
 	}
+	if topic == "$SYS" || strings.HasPrefix(topic, "$SYS/") {
+		return c.refusePublish(p, "$SYS topics are the broker's")
+	}
 	m := c.message(topic, p.Payload, p.QoS, p.Retain, &p.Props)
 	switch p.QoS {
 	case 0:
@@ -747,6 +750,34 @@ func (c *conn) filterError(filter string) (group, tf string, err error) {
 // (MQTT 5.0 section 3.8.4): a filter that breaks the topic filter rules or
 // our limits fails alone, with 0x8F Topic Filter invalid (0x80 Failure in
 // 3.x), and the others are granted.
+// refusePublish drops a client's PUBLISH the broker does not accept and
+// acknowledges it: QoS 1 and 2 with 0x87 Not authorized in MQTT 5 (3.x has
+// no reason codes: a plain PUBACK or PUBREC, MQTT 3.1.1 section 3.3.5).
+func (c *conn) refusePublish(p *pk.Publish, why string) error {
+	c.log.Debug().Str("topic", p.Topic).Str("why", why).Msg("publish refused")
+	var ack pk.Packet
+	switch p.QoS {
+	case 0:
+		return nil
+	case 1:
+		a := &pk.Puback{PacketID: p.PacketID}
+		if c.v5() {
+			a.ReasonCode = pk.ReasonNotAuthorized
+			c.problem(a, &a.Props, why)
+		}
+		ack = a
+	default:
+		a := &pk.Pubrec{PacketID: p.PacketID}
+		if c.v5() {
+			// An error PUBREC ends the exchange: no PUBREL follows.
+			a.ReasonCode = pk.ReasonNotAuthorized
+			c.problem(a, &a.Props, why)
+		}
+		ack = a
+	}
+	return c.write(ack)
+}
+
 func (c *conn) onSubscribe(p *pk.Subscribe) error {
 	ack := &pk.Suback{PacketID: p.PacketID}
 	var subID uint32

@@ -356,7 +356,8 @@ func TestSpec3_8_4_SubscribePerFilterFailure(t *testing.T) {
 // MQTT 5.0 section 4.7.2: topics beginning with $. The broker's statistics
 // (package sys) are retained messages under $SYS/brokers/{node}/; a
 // subscription to $SYS/... gets them, filters starting with a wildcard
-// ('#', '+/brokers/#') do not, and mosquitto_sub reads one.
+// ('#', '+/brokers/#') do not, clients cannot publish there, and
+// mosquitto_sub reads one.
 func TestSpec4_7_2_SysTopics(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
@@ -401,6 +402,33 @@ func TestSpec4_7_2_SysTopics(t *testing.T) {
 	for _, k := range []string{"version", "uptime", "sessions/count", "messages/sent", "bytes/received", "bytes/sent"} {
 		if seen[k] == "" {
 			t.Fatalf("no %s in %v", k, seen)
+		}
+	}
+
+	// Clients cannot publish there: MQTT 5 QoS 1 and 2 get 0x87 Not
+	// authorized, 3.1.1 a plain PUBACK; nothing is delivered or retained.
+	p5 := paho5(t, b, &paho.Connect{ClientID: "sys-spoof", CleanStart: true, KeepAlive: 30}, nil)
+	for qos := byte(1); qos <= 2; qos++ {
+		pr, err := p5.Publish(ctxT(t), &paho.Publish{Topic: "$SYS/brokers/n1/version", QoS: qos, Retain: true, Payload: []byte("spoof")})
+		if pr == nil || pr.ReasonCode != byte(pk.ReasonNotAuthorized) || pr.Properties == nil || pr.Properties.ReasonString == "" {
+			t.Fatalf("QoS %d: publish to $SYS answered %+v, %v", qos, pr, err)
+		}
+	}
+	tok(t, pub.Publish("$SYS/brokers/n1/version", 1, true, "spoof"))
+	tok(t, pub.Publish("$SYS/brokers/n1/version", 2, true, "spoof"))
+	late := newSink3()
+	tok(t, paho3(t, "tcp://"+b.tcp, "sys-late", 4, true, late, nil).Subscribe("$SYS/brokers/n1/version", 0, nil))
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+		select {
+		case m := <-ss.ch:
+			if m.payload == "spoof" {
+				t.Fatalf("spoofed statistic delivered: %+v", m)
+			}
+		case m := <-late.ch:
+			if m.payload == "spoof" {
+				t.Fatalf("spoofed statistic retained: %+v", m)
+			}
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 
