@@ -290,6 +290,10 @@ func randomID() string {
 	return "rmq-" + hex.EncodeToString(b[:])
 }
 
+// isSys reports whether topic is one of the broker's $SYS topics, which
+// clients may read but not publish to.
+func isSys(topic string) bool { return topic == "$SYS" || strings.HasPrefix(topic, "$SYS/") }
+
 func topicLevels(t string) int { return strings.Count(t, "/") + 1 }
 
 // connect reads CONNECT and answers it; it reports whether the client is
@@ -344,6 +348,9 @@ func (c *conn) connect() bool {
 	}
 	if c.v5() && cp.Props.AuthenticationMethod.Set {
 		return refuse(pk.ReasonBadAuthenticationMethod, "no enhanced authentication method is configured")
+	}
+	if cp.Will != nil && isSys(cp.Will.Topic) {
+		return refuse(pk.ReasonNotAuthorized, "$SYS topics are the broker's")
 	}
 	if cp.Will != nil && topicLevels(cp.Will.Topic) > cfg.MaxTopicLevels {
 		return refuse(pk.ReasonTopicNameInvalid, "will topic has too many levels")
@@ -690,7 +697,7 @@ func (c *conn) onPublish(p *pk.Publish) error {
 	if topicLevels(topic) > cfg.MaxTopicLevels {
 		return protoErr(pk.ReasonTopicNameInvalid, "too many topic levels")
 	}
-	if topic == "$SYS" || strings.HasPrefix(topic, "$SYS/") {
+	if isSys(topic) {
 		return c.refusePublish(p, "$SYS topics are the broker's")
 	}
 	m := c.message(topic, p.Payload, p.QoS, p.Retain, &p.Props)

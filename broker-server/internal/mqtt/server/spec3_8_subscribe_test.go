@@ -416,6 +416,12 @@ func TestSpec4_7_2_SysTopics(t *testing.T) {
 	}
 	tok(t, pub.Publish("$SYS/brokers/n1/version", 1, true, "spoof"))
 	tok(t, pub.Publish("$SYS/brokers/n1/version", 2, true, "spoof"))
+	// Nor through a will: CONNACK 0x87 (3.1.1: 0x05 not authorized).
+	for v, want := range map[pk.Version]pk.ReasonCode{pk.V5: pk.ReasonNotAuthorized, pk.V311: pk.V3NotAuthorized} {
+		r := dialRaw(t, b, v)
+		r.send(&pk.Connect{Level: v, ClientID: "sys-will", CleanStart: true, Will: &pk.Will{Topic: "$SYS/brokers/n1/version", Payload: []byte("spoof")}})
+		r.closed(&pk.Connack{ReasonCode: want})
+	}
 	late := newSink3()
 	tok(t, paho3(t, "tcp://"+b.tcp, "sys-late", 4, true, late, nil).Subscribe("$SYS/brokers/n1/version", 0, nil))
 	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
