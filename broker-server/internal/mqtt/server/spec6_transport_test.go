@@ -192,3 +192,52 @@ func TestSpec4_2_TLSAndSecureWebSocket(t *testing.T) {
 		t.Fatal("a client that does not trust the certificate connected")
 	}
 }
+
+// MQTT over TLS as an operator sets it up (PEM files, transport's loader)
+// and as docs/mqtt.md shows it: mosquitto_sub and mosquitto_pub with
+// --cafile, MQTT 5 and 3.1.1.
+func TestSpec4_2_MosquittoTLS(t *testing.T) {
+	t.Parallel()
+	pubCmd, subCmd := mosquitto(t, "mosquitto_pub"), mosquitto(t, "mosquitto_sub")
+	certFile, keyFile, _ := testcert.Files(t)
+	serverTLS, err := transport.LoadTLSConfig(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zerolog.Nop()
+	ts, err := transport.New(transport.Options{
+		Listeners:       []transport.Listener{{Name: "mqtt-tls", Kind: transport.TLS, Addr: "127.0.0.1:0", TLSConfig: serverTLS}},
+		Handler:         server.New(core.New(core.Options{MaxQueued: 100, Logger: log}), server.Config{}, log),
+		ShutdownTimeout: 2 * time.Second, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ts.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	addr := ts.Addr("mqtt-tls").String()
+	p := addr[strings.LastIndex(addr, ":")+1:]
+	for _, v := range []string{"mqttv5", "mqttv311"} {
+		// Retained, so the subscriber need not be up before the publish.
+		out, err := runCmd(t, 10*time.Second, pubCmd, "-h", "127.0.0.1", "-p", p, "--cafile", certFile, "-V", v,
+			"-t", "tls/"+v, "-m", "hi over tls", "-q", "1", "-r")
+		if err != nil {
+			t.Fatalf("%s mosquitto_pub: %v %s", v, err, out)
+		}
+		out, err = runCmd(t, 10*time.Second, subCmd, "-h", "127.0.0.1", "-p", p, "--cafile", certFile, "-V", v,
+			"-t", "tls/"+v, "-v", "-C", "1", "-W", "5")
+		if err != nil || strings.TrimSpace(out) != "tls/"+v+" hi over tls" {
+			t.Fatalf("%s mosquitto_sub: %q, %v", v, out, err)
+		}
+	}
+	// Without the CA file the handshake fails.
+	if out, err := runCmd(t, 10*time.Second, pubCmd, "-h", "127.0.0.1", "-p", p, "--capath", t.TempDir(),
+		"-t", "tls/x", "-m", "x"); err == nil {
+		t.Fatalf("mosquitto_pub without the CA succeeded: %s", out)
+	}
+}
