@@ -26,7 +26,7 @@ import (
 func TestSpec4_7_WildcardsAndDollarTopics(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	filters := []string{"#", "+/b/#", "a/+/c", "a/#", "$SYS/#", "+/x", "$SYS/+"}
+	filters := []string{"#", "+/b/#", "a/+/c", "a/#", "$app/#", "+/x", "$app/+"}
 	sinks := map[string]*sink3{}
 	for i, f := range filters {
 		s := newSink3()
@@ -39,8 +39,8 @@ func TestSpec4_7_WildcardsAndDollarTopics(t *testing.T) {
 		"a/b/c":     {"#", "+/b/#", "a/+/c", "a/#"},
 		"a":         {"#", "a/#"},
 		"x/b":       {"#", "+/b/#"},
-		"$SYS/x":    {"$SYS/#", "$SYS/+"},
-		"$SYS/a/b":  {"$SYS/#"},
+		"$app/x":    {"$app/#", "$app/+"},
+		"$app/a/b":  {"$app/#"},
 		"$other/x":  {},
 		"a/b/c/d/e": {"#", "+/b/#", "a/#"},
 	}
