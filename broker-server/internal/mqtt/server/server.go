@@ -271,8 +271,8 @@ func (c *conn) problem(p pk.Packet, props *pk.Properties, why string) {
 }
 
 // fit drops the reason string and user properties of p when they would
-// make it larger than the client's Maximum Packet Size (MQTT 5.0 sections
-// 3.2.2.3.15 and 3.4.2.2.2 and their siblings).
+// make it larger than the client's Maximum Packet Size (MQTT 5.0 section
+// 3.1.2.11.4; the Reason String property of every ack says the same).
 func (c *conn) fit(p pk.Packet, props *pk.Properties) {
 	if c.maxOut <= 0 || (!props.ReasonString.Set && len(props.User) == 0) {
 		return
@@ -735,7 +735,14 @@ func (c *conn) onPublish(p *pk.Publish) error {
 func (c *conn) notStored(err error, topic string, ack func(pk.ReasonCode) pk.Packet) error {
 	c.log.Warn().Err(err).Str("topic", topic).Msg("publish not stored")
 	if c.v5() {
-		return c.write(ack(pk.ReasonUnspecifiedError))
+		a := ack(pk.ReasonUnspecifiedError)
+		switch a := a.(type) {
+		case *pk.Puback:
+			c.problem(a, &a.Props, "message not stored, send it again")
+		case *pk.Pubrec:
+			c.problem(a, &a.Props, "message not stored, send it again")
+		}
+		return c.write(a)
 	}
 	return fmt.Errorf("publish to %q not stored: %w", topic, err)
 }
