@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/robustmq/robustmq-go/broker-server/internal/config"
 	"github.com/robustmq/robustmq-go/broker-server/internal/core"
 	mqttserver "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
+	mqttsys "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/sys"
 	"github.com/robustmq/robustmq-go/broker-server/internal/transport"
 	"github.com/robustmq/robustmq-go/common/grpcserver"
 	"github.com/robustmq/robustmq-go/common/httpserver"
@@ -59,7 +61,21 @@ type Endpoints struct {
 // the cluster is not what they test.
 func StandaloneMQTTHandler(cfg config.Config, log zerolog.Logger) transport.Handler {
 	b := core.New(core.Options{MaxQueued: cfg.Limits.MaxQueuedMessages, Logger: log.With().Str("component", "core").Logger()})
-	return mqttserver.New(b, mqttserver.ConfigFrom(cfg.Limits), log.With().Str("component", "mqtt").Logger())
+	return mqttserver.New(b, mqttserver.ConfigFor(cfg), log.With().Str("component", "mqtt").Logger())
+}
+
+// sysReporter publishes the front end's statistics under $SYS through the
+// core (nil when mqtt.sys_interval is 0).
+func sysReporter(cfg config.Config, srv *mqttserver.Server, b *core.Broker, log zerolog.Logger) *mqttsys.Reporter {
+	if cfg.MQTT.SysInterval <= 0 {
+		return nil
+	}
+	pub := mqttsys.PublisherFunc(func(ctx context.Context, m *core.Message) error {
+		_, err := b.Publish(ctx, m)
+		return err
+	})
+	return mqttsys.New(srv, pub, mqttsys.Options{Interval: cfg.MQTT.SysInterval,
+		Logger: log.With().Str("component", "mqtt-sys").Logger()})
 }
 
 // listeners turns the configured listeners into transport listeners,
@@ -136,6 +152,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	handler := opts.Handler
 	var cl *cluster.Cluster
 	var broker *core.Broker
+	var sysStats *mqttsys.Reporter // $SYS statistics, started once registered
 	if handler == nil {
 		streams := streamclient.New(pc, streamclient.Options{Tenant: cfg.Cluster.Tenant, Cache: cache,
 			Logger: log.With().Str("component", "streamclient").Logger()})
@@ -152,7 +169,9 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 		if err := registerCoreMetrics(reg, broker, cl); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		handler = mqttserver.New(broker, mqttserver.ConfigFrom(cfg.Limits), log.With().Str("component", "mqtt").Logger())
+		srv := mqttserver.New(broker, mqttserver.ConfigFor(cfg), log.With().Str("component", "mqtt").Logger())
+		handler = srv
+		sysStats = sysReporter(cfg, srv, broker, log)
 	}
 
 	gs, err := grpcserver.New(grpcserver.Options{
@@ -255,6 +274,10 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 			}
 			g.Go("cluster", cl.Run)
 			g.Go("core", broker.Run)
+			if sysStats != nil {
+				sysStats.SetNode(strconv.FormatUint(n.GetNodeId(), 10))
+				g.Go("mqtt-sys", sysStats.Run)
+			}
 			log.Info().Str("message_stream", cfg.Cluster.MessageStream).Msg("MQTT state in the cluster: sessions, routes and retained messages in the placement center, QoS 1/2 messages in the journal")
 		}
 		g.Go("transport", ts.Serve)

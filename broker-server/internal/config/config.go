@@ -43,6 +43,7 @@ type Config struct {
 	Cluster         ClusterConfig   `mapstructure:"cluster"`
 	Limits          LimitsConfig    `mapstructure:"limits"`
 	Log             LogConfig       `mapstructure:"log"`
+	MQTT            MQTTConfig      `mapstructure:"mqtt"` // see mqtt.go
 }
 
 // ListenersConfig holds the client-facing listeners. A listener with an
@@ -194,7 +195,8 @@ func Default() Config {
 			MaxInflight:       32,
 			MaxQueuedMessages: 1000,
 		},
-		Log: LogConfig{Level: "info", Format: "auto"},
+		Log:  LogConfig{Level: "info", Format: "auto"},
+		MQTT: DefaultMQTT(),
 	}
 }
 
@@ -252,6 +254,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Cluster.validate(); err != nil {
+		return err
+	}
+	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
 	return c.Limits.validate()

@@ -26,7 +26,13 @@
 // after; for levels 3 and 4 the server closes the connection, or maps the
 // reason with V3ConnackCode). errors.Is(err, ErrMalformed) and friends test
 // the reason. I/O errors are returned as they are (io.EOF before the first
-// byte of a packet, io.ErrUnexpectedEOF inside one).
+// byte of a packet, io.ErrUnexpectedEOF inside one). One exception: a topic
+// filter of a SUBSCRIBE or UNSUBSCRIBE that is a well-formed string but
+// breaks the topic filter rules (wildcard placement, share name) decodes,
+// because it fails only its own subscription (SUBACK 0x8F, 0x80 in 3.1.1);
+// the server checks each with ValidateTopicFilter. Everything else wrong in
+// those packets (no filter, reserved option bits, QoS 3, retain handling 3,
+// no local on a shared subscription, bad UTF-8) fails the packet.
 //
 // Decoded byte slices (payloads, binary properties, passwords) alias the
 // decoded buffer; ReadPacket gives every packet its own buffer. Empty byte

@@ -634,9 +634,9 @@ func (p *Subscribe) check(v Version, enc bool) error {
 				return err
 			}
 		}
-		if err := ValidateTopicFilter(s.Filter); err != nil {
-			return err
-		}
+		// The filter's topic rules (wildcards, share names) are not
+		// checked here: a broken filter fails only its own subscription
+		// (SUBACK 0x8F / 0x80), which the server decides.
 		if s.NoLocal && IsShared(s.Filter) {
 			return protocolErr("no local on a shared subscription")
 		}
@@ -783,9 +783,8 @@ func (p *Unsubscribe) check(v Version, enc bool) error {
 				return err
 			}
 		}
-		if err := ValidateTopicFilter(f); err != nil {
-			return err
-		}
+		// As in SUBSCRIBE, a broken filter is the server's per-filter
+		// answer (UNSUBACK 0x8F), not a malformed packet.
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ const quiet = 300 * time.Millisecond
 
 type broker struct {
 	core *core.Broker
+	srv  *server.Server
 	tcp  string // host:port
 	ws   string // ws://host:port/mqtt
 }
@@ -40,7 +41,8 @@ type broker struct {
 func startBroker(t *testing.T, mod func(*server.Config)) *broker {
 	t.Helper()
 	cfg := server.Config{ConnectTimeout: 2 * time.Second, MaxPacketSize: 1 << 20, ReceiveMaximum: 128,
-		TopicAliasMaximum: 8, MaxTopicLevels: 16, MaxInflight: 32}
+		TopicAliasMaximum: 8, MaxTopicLevels: 16, MaxInflight: 32, OutboundTopicAliasMaximum: 8,
+		ResponseInformation: "response/"}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -49,12 +51,13 @@ func startBroker(t *testing.T, mod func(*server.Config)) *broker {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	}
 	b := core.New(core.Options{MaxQueued: 100, Logger: log})
+	srv := server.New(b, cfg, log)
 	ts, err := transport.New(transport.Options{
 		Listeners: []transport.Listener{
 			{Name: "mqtt", Kind: transport.TCP, Addr: "127.0.0.1:0"},
 			{Name: "mqtt-ws", Kind: transport.WS, Addr: "127.0.0.1:0"},
 		},
-		Handler:         server.New(b, cfg, log),
+		Handler:         srv,
 		ShutdownTimeout: 2 * time.Second,
 		Logger:          log,
 	})
@@ -72,7 +75,7 @@ func startBroker(t *testing.T, mod func(*server.Config)) *broker {
 			t.Error("transport did not stop")
 		}
 	})
-	return &broker{core: b, tcp: ts.Addr("mqtt").String(), ws: "ws://" + ts.Addr("mqtt-ws").String() + "/mqtt"}
+	return &broker{core: b, srv: srv, tcp: ts.Addr("mqtt").String(), ws: "ws://" + ts.Addr("mqtt-ws").String() + "/mqtt"}
 }
 
 // ---- raw client: exact packets, for what client libraries hide
@@ -137,13 +140,15 @@ func (r *raw) nothing() {
 }
 
 // closed asserts the server closes the connection, after sending want
-// (nil: nothing) first.
-func (r *raw) closed(want pk.Packet) {
+// (nil: nothing) first; the reason string of a CONNACK or DISCONNECT is not
+// compared (see reasonString). It returns what came before the close.
+func (r *raw) closed(want pk.Packet) pk.Packet {
 	r.t.Helper()
+	var got pk.Packet
 	if want != nil {
-		p := r.recv()
-		if fmt.Sprintf("%+v", p) != fmt.Sprintf("%+v", want) {
-			r.t.Fatalf("got %T %+v, want %T %+v", p, p, want, want)
+		got = r.recv()
+		if fmt.Sprintf("%+v", withoutReasonString(got)) != fmt.Sprintf("%+v", want) {
+			r.t.Fatalf("got %T %+v, want %T %+v", got, got, want, want)
 		}
 	}
 	p, err := r.next(wait)
@@ -153,6 +158,46 @@ func (r *raw) closed(want pk.Packet) {
 	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
 		r.t.Fatalf("connection not closed: %v", err)
 	}
+	return got
+}
+
+// withoutReasonString is a copy of a CONNACK or DISCONNECT without its
+// reason string (other packets unchanged).
+func withoutReasonString(p pk.Packet) pk.Packet {
+	switch p := p.(type) {
+	case *pk.Disconnect:
+		c := *p
+		c.Props.ReasonString = pk.Option[string]{}
+		return &c
+	case *pk.Connack:
+		c := *p
+		c.Props.ReasonString = pk.Option[string]{}
+		return &c
+	}
+	return p
+}
+
+// reasonString is the reason string of an ack, CONNACK or DISCONNECT.
+func reasonString(p pk.Packet) (string, bool) {
+	switch p := p.(type) {
+	case *pk.Disconnect:
+		return p.Props.ReasonString.Get()
+	case *pk.Connack:
+		return p.Props.ReasonString.Get()
+	case *pk.Suback:
+		return p.Props.ReasonString.Get()
+	case *pk.Unsuback:
+		return p.Props.ReasonString.Get()
+	case *pk.Pubrel:
+		return p.Props.ReasonString.Get()
+	case *pk.Pubcomp:
+		return p.Props.ReasonString.Get()
+	case *pk.Puback:
+		return p.Props.ReasonString.Get()
+	case *pk.Pubrec:
+		return p.Props.ReasonString.Get()
+	}
+	return "", false
 }
 
 func (r *raw) connect(cp *pk.Connect) *pk.Connack {
@@ -326,6 +371,13 @@ func paho5(t *testing.T, b *broker, cp *paho.Connect, sink *sink5) *client5 {
 
 func paho5Try(t *testing.T, b *broker, cp *paho.Connect, sink *sink5) (*client5, error) {
 	t.Helper()
+	return paho5Routed(t, b, cp, sink, nil)
+}
+
+// paho5Routed is paho5Try with paho's own router (it resolves topic
+// aliases and dispatches by topic filter) besides the sink.
+func paho5Routed(t *testing.T, b *broker, cp *paho.Connect, sink *sink5, router paho.Router) (*client5, error) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", b.tcp, wait)
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +385,7 @@ func paho5Try(t *testing.T, b *broker, cp *paho.Connect, sink *sink5) (*client5,
 	cc := &client5{disconnects: make(chan *paho.Disconnect, 4)}
 	cfg := paho.ClientConfig{ClientID: cp.ClientID, Conn: nc, PacketTimeout: wait,
 		OnServerDisconnect: func(d *paho.Disconnect) { cc.disconnects <- d },
-		OnClientError:      func(error) {}}
+		OnClientError:      func(error) {}, Router: router}
 	if sink != nil {
 		var mu sync.Mutex
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
@@ -366,3 +418,31 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func u32(v uint32) *uint32 { return &v }
+
+// waitSubscribed waits until client id has n subscriptions.
+func waitSubscribed(t *testing.T, b *broker, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if s, ok := b.core.Session(id); ok && len(s.Subscriptions()) == n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s did not subscribe", id)
+}
+
+func ptr(v int) *int { return &v }
+
+// waitOffline waits until the client's session has no connection.
+func waitOffline(t *testing.T, b *broker, id string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if s, ok := b.core.Session(id); ok && !s.Online() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("session %s still online", id)
+}

@@ -43,6 +43,14 @@ type Config struct {
 	MaxInflight int
 	// WriteTimeout bounds one write to a client.
 	WriteTimeout time.Duration
+	// OutboundTopicAliasMaximum caps the topic aliases the server assigns
+	// on its PUBLISH packets to one MQTT 5 client (further bounded by the
+	// client's Topic Alias Maximum; 0: the server sends none).
+	OutboundTopicAliasMaximum int
+	// ResponseInformation is the prefix of the Response Information
+	// returned in CONNACK to an MQTT 5 client that asks for it: the client
+	// gets prefix + its client id ("": never returned).
+	ResponseInformation string
 }
 
 // ConfigFrom takes the front end's limits from the broker configuration.
@@ -56,6 +64,15 @@ func ConfigFrom(l config.LimitsConfig) Config {
 		MaxTopicLevels:    l.MaxTopicLevels,
 		MaxInflight:       l.MaxInflight,
 	}
+}
+
+// ConfigFor takes the front end's limits and protocol options ([limits]
+// and [mqtt]) from the broker configuration.
+func ConfigFor(cfg config.Config) Config {
+	c := ConfigFrom(cfg.Limits)
+	c.OutboundTopicAliasMaximum = cfg.MQTT.OutboundTopicAliasMaximum
+	c.ResponseInformation = cfg.MQTT.ResponseInformation
+	return c
 }
 
 func (c *Config) defaults() {
@@ -80,6 +97,9 @@ func (c *Config) defaults() {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 30 * time.Second
 	}
+	if c.OutboundTopicAliasMaximum < 0 || c.OutboundTopicAliasMaximum > 65535 {
+		c.OutboundTopicAliasMaximum = 0
+	}
 }
 
 // Server serves MQTT connections against a broker core.
@@ -89,6 +109,10 @@ type Server struct {
 	log  zerolog.Logger
 
 	conns atomic.Int64
+	stats counters
+
+	mu   sync.Mutex
+	live map[*conn]struct{} // connected clients (CONNACK sent)
 }
 
 var _ transport.Handler = (*Server)(nil)
@@ -96,7 +120,7 @@ var _ transport.Handler = (*Server)(nil)
 // New returns an MQTT front end over b.
 func New(b *core.Broker, cfg Config, log zerolog.Logger) *Server {
 	cfg.defaults()
-	return &Server{core: b, cfg: cfg, log: log}
+	return &Server{core: b, cfg: cfg, log: log, live: map[*conn]struct{}{}}
 }
 
 // Connections is the number of connections being served.
@@ -118,6 +142,9 @@ type conn struct {
 	window        int
 	maxOut        int // the client's Maximum Packet Size (0: none)
 	aliases       map[uint16]string
+	outAliases    map[string]uint16 // aliases we assigned (writeLoop only)
+	outAliasMax   int
+	problemInfo   bool // MQTT 5 Request Problem Information (default 1)
 	will          *core.Message
 	willDelay     uint32
 	connectExpiry uint32
@@ -145,7 +172,7 @@ func (c *conn) Kick() {
 		return
 	}
 	go func() {
-		c.sendDisconnect(pk.ReasonSessionTakenOver)
+		c.sendDisconnect(pk.ReasonSessionTakenOver, "another connection took the session over")
 		_ = c.nc.Close()
 	}()
 }
@@ -154,8 +181,8 @@ func (c *conn) Kick() {
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn, info transport.ConnInfo) {
 	s.conns.Add(1)
 	defer s.conns.Add(-1)
-	c := &conn{ctx: ctx, srv: s, nc: nc, r: bufio.NewReaderSize(nc, 4096), notify: make(chan struct{}, 1),
-		done: make(chan struct{}), aliases: map[uint16]string{},
+	c := &conn{ctx: ctx, srv: s, nc: nc, r: bufio.NewReaderSize(countingReader{nc, &s.stats.bytesIn}, 4096),
+		notify: make(chan struct{}, 1), done: make(chan struct{}), aliases: map[uint16]string{}, problemInfo: true,
 		log: s.log.With().Str("remote", info.Remote.String()).Str("listener", info.Listener).Logger()}
 	stop := context.AfterFunc(ctx, func() {
 		c.shutdown.Store(true)
@@ -165,6 +192,8 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, info transport.Conn
 	if !c.connect() {
 		return
 	}
+	s.track(c, true)
+	defer s.track(c, false)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -207,19 +236,52 @@ func (c *conn) writeWithin(d time.Duration, ps ...pk.Packet) error {
 		return nil
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(d))
-	_, err := c.nc.Write(buf)
+	n, err := c.nc.Write(buf)
+	c.srv.stats.bytesOut.Add(uint64(n))
 	if err != nil {
 		_ = c.nc.Close()
 	}
 	return err
 }
 
-// sendDisconnect sends an MQTT 5 DISCONNECT (nothing for 3.x).
-func (c *conn) sendDisconnect(r pk.ReasonCode) {
+// sendDisconnect sends an MQTT 5 DISCONNECT (nothing for 3.x) with a
+// reason string (allowed on DISCONNECT whatever the client's Request
+// Problem Information, MQTT 5.0 section 3.1.2.11.7).
+func (c *conn) sendDisconnect(r pk.ReasonCode, why string) {
 	if !c.v5() {
 		return
 	}
-	_ = c.writeWithin(2*time.Second, &pk.Disconnect{ReasonCode: r})
+	d := &pk.Disconnect{ReasonCode: r}
+	if why != "" {
+		d.Props.ReasonString = pk.Some(why)
+	}
+	c.fit(d, &d.Props)
+	_ = c.writeWithin(2*time.Second, d)
+}
+
+// problem puts a reason string on an error ack when the client allows it
+// (MQTT 5 Request Problem Information, section 3.1.2.11.7: with 0, only
+// PUBLISH, CONNACK and DISCONNECT may carry one).
+func (c *conn) problem(p pk.Packet, props *pk.Properties, why string) {
+	if !c.v5() || !c.problemInfo || why == "" {
+		return
+	}
+	props.ReasonString = pk.Some(why)
+	c.fit(p, props)
+}
+
+// fit drops the reason string and user properties of p when they would
+// make it larger than the client's Maximum Packet Size (MQTT 5.0 section
+// 3.1.2.11.4; the Reason String property of every ack says the same).
+func (c *conn) fit(p pk.Packet, props *pk.Properties) {
+	if c.maxOut <= 0 || (!props.ReasonString.Set && len(props.User) == 0) {
+		return
+	}
+	if n, err := pk.Size(p, c.v); err == nil && n <= c.maxOut {
+		return
+	}
+	props.ReasonString = pk.Option[string]{}
+	props.User = nil
 }
 
 func randomID() string {
@@ -227,6 +289,10 @@ func randomID() string {
 	_, _ = rand.Read(b[:])
 	return "rmq-" + hex.EncodeToString(b[:])
 }
+
+// isSys reports whether topic is one of the broker's $SYS topics, which
+// clients may read but not publish to.
+func isSys(topic string) bool { return topic == "$SYS" || strings.HasPrefix(topic, "$SYS/") }
 
 func topicLevels(t string) int { return strings.Count(t, "/") + 1 }
 
@@ -253,7 +319,7 @@ func (c *conn) connect() bool {
 				if r != pk.ReasonMalformedPacket && r != pk.ReasonTopicNameInvalid && r != pk.ReasonPacketTooLarge {
 					r = pk.ReasonProtocolError
 				}
-				_ = c.write(&pk.Connack{ReasonCode: r})
+				_ = c.write(&pk.Connack{ReasonCode: r, Props: pk.Properties{ReasonString: pk.Some(pe.Msg)}})
 			}
 		} else if !errors.Is(err, io.EOF) {
 			c.log.Debug().Err(err).Msg("no CONNECT")
@@ -266,19 +332,28 @@ func (c *conn) connect() bool {
 		return false
 	}
 	c.v = cp.Level
-	refuse := func(r pk.ReasonCode) bool {
-		if !c.v5() {
+	c.maxOut = int(cp.Props.MaximumPacketSize.Or(0))
+	refuse := func(r pk.ReasonCode, why string) bool {
+		ca := &pk.Connack{ReasonCode: r}
+		if c.v5() {
+			ca.Props.ReasonString = pk.Some(why)
+			c.fit(ca, &ca.Props)
+		} else {
 			r = pk.V3ConnackCode(r)
+			ca.ReasonCode = r
 		}
-		_ = c.write(&pk.Connack{ReasonCode: r})
+		_ = c.write(ca)
 		c.log.Debug().Str("reason", r.String()).Str("client_id", cp.ClientID).Msg("connection refused")
 		return false
 	}
 	if c.v5() && cp.Props.AuthenticationMethod.Set {
-		return refuse(pk.ReasonBadAuthenticationMethod)
+		return refuse(pk.ReasonBadAuthenticationMethod, "no enhanced authentication method is configured")
+	}
+	if cp.Will != nil && isSys(cp.Will.Topic) {
+		return refuse(pk.ReasonNotAuthorized, "$SYS topics are the broker's")
 	}
 	if cp.Will != nil && topicLevels(cp.Will.Topic) > cfg.MaxTopicLevels {
-		return refuse(pk.ReasonTopicNameInvalid)
+		return refuse(pk.ReasonTopicNameInvalid, "will topic has too many levels")
 	}
 	var connack pk.Connack
 	id := cp.ClientID
@@ -290,7 +365,7 @@ func (c *conn) connect() bool {
 		case c.v == pk.V311 && cp.CleanStart:
 			id = randomID()
 		default:
-			return refuse(pk.ReasonClientIdentifierNotValid)
+			return refuse(pk.ReasonClientIdentifierNotValid, "empty client identifier")
 		}
 	}
 	c.id = id
@@ -311,7 +386,13 @@ func (c *conn) connect() bool {
 	}
 	c.connectExpiry = expiry
 	c.window = min(int(cp.Props.ReceiveMaximum.Or(65535)), cfg.MaxInflight)
-	c.maxOut = int(cp.Props.MaximumPacketSize.Or(0))
+	if c.v5() {
+		c.problemInfo = cp.Props.RequestProblemInformation.Or(1) == 1
+		c.outAliasMax = min(int(cp.Props.TopicAliasMaximum.Or(0)), cfg.OutboundTopicAliasMaximum)
+		if c.outAliasMax > 0 {
+			c.outAliases = make(map[string]uint16)
+		}
+	}
 	if w := cp.Will; w != nil {
 		c.will = c.message(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props)
 		c.willDelay = w.Props.WillDelayInterval.Or(0)
@@ -321,7 +402,7 @@ func (c *conn) connect() bool {
 		Will: c.will, WillDelay: c.willDelay}, c)
 	if err != nil {
 		c.log.Warn().Err(err).Msg("session unavailable")
-		return refuse(pk.ReasonServerUnavailable)
+		return refuse(pk.ReasonServerUnavailable, "session unavailable, try again")
 	}
 	c.sess = sess
 	if c.v != pk.V31 {
@@ -334,6 +415,13 @@ func (c *conn) connect() bool {
 		}
 		if cfg.TopicAliasMaximum > 0 {
 			connack.Props.TopicAliasMaximum = pk.Some(uint16(cfg.TopicAliasMaximum))
+		}
+		// Request/response (section 4.10): the basis of the client's
+		// response topics, when it asks and the result is a valid topic.
+		if cp.Props.RequestResponseInformation.Or(0) == 1 && cfg.ResponseInformation != "" {
+			if ri := cfg.ResponseInformation + id; pk.ValidateTopicName(ri) == nil {
+				connack.Props.ResponseInformation = pk.Some(ri)
+			}
 		}
 	}
 	if err := c.write(&connack); err != nil {
@@ -378,14 +466,19 @@ func (c *conn) writeLoop() {
 				break
 			}
 			ps := make([]pk.Packet, 0, len(outs))
+			var pubs uint64
 			for _, o := range outs {
 				if p := c.outbound(o); p != nil {
 					ps = append(ps, p)
+					if !o.Pubrel {
+						pubs++
+					}
 				}
 			}
 			if err := c.write(ps...); err != nil {
 				return
 			}
+			c.srv.stats.msgsOut.Add(pubs)
 		}
 	}
 }
@@ -421,6 +514,21 @@ func (c *conn) outbound(o core.Outbound) pk.Packet {
 		}
 		pr.SubscriptionIdentifiers = o.SubIDs
 	}
+	// Outbound topic aliases (MQTT 5.0 section 3.3.2.3.4): a topic seen
+	// before on this connection goes as its alias and an empty topic name;
+	// a new topic takes the next free alias while the client's Topic Alias
+	// Maximum (and ours) allows, and goes with its name once to set it.
+	// Aliases are never reassigned: topics beyond the maximum go by name.
+	newAlias := false
+	if c.outAliasMax > 0 {
+		if a, ok := c.outAliases[m.Topic]; ok {
+			p.Props.TopicAlias = pk.Some(a)
+			p.Topic = ""
+		} else if len(c.outAliases) < c.outAliasMax {
+			p.Props.TopicAlias = pk.Some(uint16(len(c.outAliases) + 1))
+			newAlias = true
+		}
+	}
 	if c.maxOut > 0 {
 		if n, err := pk.Size(p, c.v); err != nil || n > c.maxOut {
 			if o.QoS > 0 {
@@ -429,6 +537,9 @@ func (c *conn) outbound(o core.Outbound) pk.Packet {
 			c.log.Debug().Int("size", n).Int("max", c.maxOut).Msg("message larger than the client's maximum packet size dropped")
 			return nil
 		}
+	}
+	if newAlias {
+		c.outAliases[m.Topic] = p.Props.TopicAlias.Val
 	}
 	return p
 }
@@ -442,7 +553,7 @@ func (c *conn) readLoop() bool {
 	lim := pk.Limits{MaxPacketSize: c.srv.cfg.MaxPacketSize}
 	for {
 		if c.shutdown.Load() {
-			c.sendDisconnect(pk.ReasonServerShuttingDown)
+			c.sendDisconnect(pk.ReasonServerShuttingDown, "")
 			return true
 		}
 		if c.keepAlive > 0 {
@@ -464,15 +575,15 @@ func (c *conn) readLoop() bool {
 		case c.kicked.Load():
 			c.log.Debug().Msg("session taken over")
 		case c.shutdown.Load():
-			c.sendDisconnect(pk.ReasonServerShuttingDown)
+			c.sendDisconnect(pk.ReasonServerShuttingDown, "")
 		case isTimeout(err):
 			c.log.Debug().Dur("keep_alive", c.keepAlive).Msg("keep alive expired")
-			c.sendDisconnect(pk.ReasonKeepAliveTimeout)
+			c.sendDisconnect(pk.ReasonKeepAliveTimeout, "no packet within 1.5 times the keep alive")
 		default:
 			var pe *pk.ProtocolError
 			if errors.As(err, &pe) {
 				c.log.Debug().Err(err).Msg("protocol error")
-				c.sendDisconnect(disconnectReason(pe.Reason))
+				c.sendDisconnect(disconnectReason(pe.Reason), pe.Msg)
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug().Err(err).Msg("connection lost")
 			}
@@ -524,6 +635,7 @@ func (c *conn) handle(p pk.Packet) error {
 		rel := &pk.Pubrel{PacketID: p.PacketID}
 		if c.v5() {
 			rel.ReasonCode = pk.ReasonPacketIdentifierNotFound
+			c.problem(rel, &rel.Props, "no QoS 2 message in flight with this packet identifier")
 		}
 		return c.write(rel)
 	case *pk.Pubcomp:
@@ -534,23 +646,13 @@ func (c *conn) handle(p pk.Packet) error {
 		comp := &pk.Pubcomp{PacketID: p.PacketID}
 		if !c.sess.Release(p.PacketID) && c.v5() {
 			comp.ReasonCode = pk.ReasonPacketIdentifierNotFound
+			c.problem(comp, &comp.Props, "no QoS 2 message awaiting release with this packet identifier")
 		}
 		return c.write(comp)
 	case *pk.Subscribe:
 		return c.onSubscribe(p)
 	case *pk.Unsubscribe:
-		ack := &pk.Unsuback{PacketID: p.PacketID}
-		for _, f := range p.Filters {
-			ok := c.srv.core.Unsubscribe(c.sess, f)
-			if c.v5() {
-				r := pk.ReasonSuccess
-				if !ok {
-					r = pk.ReasonNoSubscriptionExisted
-				}
-				ack.ReasonCodes = append(ack.ReasonCodes, r)
-			}
-		}
-		return c.write(ack)
+		return c.onUnsubscribe(p)
 	case *pk.Pingreq:
 		return c.write(&pk.Pingresp{})
 	case *pk.Disconnect:
@@ -577,6 +679,7 @@ func (c *conn) handle(p pk.Packet) error {
 }
 
 func (c *conn) onPublish(p *pk.Publish) error {
+	c.srv.stats.msgsIn.Add(1)
 	cfg := c.srv.cfg
 	topic := p.Topic
 	if c.v5() {
@@ -593,6 +696,9 @@ func (c *conn) onPublish(p *pk.Publish) error {
 	}
 	if topicLevels(topic) > cfg.MaxTopicLevels {
 		return protoErr(pk.ReasonTopicNameInvalid, "too many topic levels")
+	}
+	if isSys(topic) {
+		return c.refusePublish(p, "$SYS topics are the broker's")
 	}
 	m := c.message(topic, p.Payload, p.QoS, p.Retain, &p.Props)
 	switch p.QoS {
@@ -629,13 +735,64 @@ func (c *conn) onPublish(p *pk.Publish) error {
 func (c *conn) notStored(err error, topic string, ack func(pk.ReasonCode) pk.Packet) error {
 	c.log.Warn().Err(err).Str("topic", topic).Msg("publish not stored")
 	if c.v5() {
-		return c.write(ack(pk.ReasonUnspecifiedError))
+		a := ack(pk.ReasonUnspecifiedError)
+		switch a := a.(type) {
+		case *pk.Puback:
+			c.problem(a, &a.Props, "message not stored, send it again")
+		case *pk.Pubrec:
+			c.problem(a, &a.Props, "message not stored, send it again")
+		}
+		return c.write(a)
 	}
 	return fmt.Errorf("publish to %q not stored: %w", topic, err)
 }
 
+// filterError checks one filter of a SUBSCRIBE or UNSUBSCRIBE against the
+// topic filter rules and our limits; a failure fails that filter only.
+func (c *conn) filterError(filter string) (group, tf string, err error) {
+	if err := pk.ValidateTopicFilter(filter); err != nil {
+		return "", "", err
+	}
+	group, tf, err = pk.ParseShared(filter)
+	if err == nil && topicLevels(tf) > c.srv.cfg.MaxTopicLevels {
+		err = protoErr(pk.ReasonTopicFilterInvalid, fmt.Sprintf("more than %d levels in %q", c.srv.cfg.MaxTopicLevels, filter))
+	}
+	return group, tf, err
+}
+
+// onSubscribe answers a SUBSCRIBE as a sequence of one-filter SUBSCRIBEs
+// (MQTT 5.0 section 3.8.4): a filter that breaks the topic filter rules or
+// our limits fails alone, with 0x8F Topic Filter invalid (0x80 Failure in
+// 3.x), and the others are granted.
+// refusePublish drops a client's PUBLISH the broker does not accept and
+// acknowledges it: QoS 1 and 2 with 0x87 Not authorized in MQTT 5 (3.x has
+// no reason codes: a plain PUBACK or PUBREC, MQTT 3.1.1 section 3.3.5).
+func (c *conn) refusePublish(p *pk.Publish, why string) error {
+	c.log.Debug().Str("topic", p.Topic).Str("why", why).Msg("publish refused")
+	var ack pk.Packet
+	switch p.QoS {
+	case 0:
+		return nil
+	case 1:
+		a := &pk.Puback{PacketID: p.PacketID}
+		if c.v5() {
+			a.ReasonCode = pk.ReasonNotAuthorized
+			c.problem(a, &a.Props, why)
+		}
+		ack = a
+	default:
+		a := &pk.Pubrec{PacketID: p.PacketID}
+		if c.v5() {
+			// An error PUBREC ends the exchange: no PUBREL follows.
+			a.ReasonCode = pk.ReasonNotAuthorized
+			c.problem(a, &a.Props, why)
+		}
+		ack = a
+	}
+	return c.write(ack)
+}
+
 func (c *conn) onSubscribe(p *pk.Subscribe) error {
-	cfg := c.srv.cfg
 	ack := &pk.Suback{PacketID: p.PacketID}
 	var subID uint32
 	if len(p.Props.SubscriptionIdentifiers) > 0 {
@@ -646,17 +803,16 @@ func (c *conn) onSubscribe(p *pk.Subscribe) error {
 		qos  byte
 	}
 	var rets []retained
-	for _, s := range p.Subscriptions {
-		group, tf, err := pk.ParseShared(s.Filter)
-		if err == nil && topicLevels(tf) > cfg.MaxTopicLevels {
-			err = protoErr(pk.ReasonTopicFilterInvalid, "too many levels")
-		}
+	var problems []string
+	for i, s := range p.Subscriptions {
+		group, tf, err := c.filterError(s.Filter)
 		if err != nil {
 			if c.v5() {
 				ack.ReasonCodes = append(ack.ReasonCodes, pk.ReasonTopicFilterInvalid)
 			} else {
 				ack.ReasonCodes = append(ack.ReasonCodes, pk.V3SubackFailure)
 			}
+			problems = append(problems, fmt.Sprintf("filter %d: %s", i+1, reasonMsg(err)))
 			continue
 		}
 		if group != "" && s.NoLocal {
@@ -670,6 +826,10 @@ func (c *conn) onSubscribe(p *pk.Subscribe) error {
 			rets = append(rets, retained{c.srv.core.Retained(tf), s.QoS})
 		}
 	}
+	if len(problems) > 0 {
+		c.log.Debug().Strs("problems", problems).Msg("subscriptions refused")
+		c.problem(ack, &ack.Props, strings.Join(problems, "; "))
+	}
 	if err := c.write(ack); err != nil {
 		return err
 	}
@@ -677,4 +837,37 @@ func (c *conn) onSubscribe(p *pk.Subscribe) error {
 		c.srv.core.QueueRetained(c.sess, r.msgs, r.qos, subID)
 	}
 	return nil
+}
+
+// onUnsubscribe answers an UNSUBSCRIBE filter by filter: 0x00, 0x11 No
+// subscription existed, or 0x8F for a filter that breaks the rules (MQTT 5;
+// a 3.x UNSUBACK carries no codes).
+func (c *conn) onUnsubscribe(p *pk.Unsubscribe) error {
+	ack := &pk.Unsuback{PacketID: p.PacketID}
+	var problems []string
+	for i, f := range p.Filters {
+		r := pk.ReasonSuccess
+		if _, _, err := c.filterError(f); err != nil {
+			r = pk.ReasonTopicFilterInvalid
+			problems = append(problems, fmt.Sprintf("filter %d: %s", i+1, reasonMsg(err)))
+		} else if !c.srv.core.Unsubscribe(c.sess, f) {
+			r = pk.ReasonNoSubscriptionExisted
+		}
+		if c.v5() {
+			ack.ReasonCodes = append(ack.ReasonCodes, r)
+		}
+	}
+	if len(problems) > 0 {
+		c.problem(ack, &ack.Props, strings.Join(problems, "; "))
+	}
+	return c.write(ack)
+}
+
+// reasonMsg is the message of a protocol error without its prefix.
+func reasonMsg(err error) string {
+	var pe *pk.ProtocolError
+	if errors.As(err, &pe) {
+		return pe.Msg
+	}
+	return err.Error()
 }

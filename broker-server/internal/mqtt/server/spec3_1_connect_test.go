@@ -1,5 +1,9 @@
 package server_test
 
+// MQTT 5.0 sections 3.1 and 3.2 (CONNECT, CONNACK; the same sections of
+// MQTT 3.1.1), 3.1.2.10 keep alive, 3.1.4 session takeover, 4.12
+// authentication, 4.10 request/response information.
+
 import (
 	"fmt"
 	"strings"
@@ -13,9 +17,7 @@ import (
 	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/server"
 )
 
-// MQTT 3.1.1 section 3.1 / 5.0 section 3.1: CONNECT and CONNACK.
-
-func TestConnectEachVersion(t *testing.T) {
+func TestSpec3_1_ConnectEachVersion(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	for _, v := range []uint{3, 4} {
@@ -35,7 +37,7 @@ func TestConnectEachVersion(t *testing.T) {
 	}
 }
 
-func TestConnectUnsupportedProtocolLevel(t *testing.T) {
+func TestSpec3_1_2_2_UnsupportedProtocolLevel(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	// "MQTT" with level 6: MQTT 3.1.1 CONNACK return code 0x01, then close.
@@ -53,7 +55,7 @@ func TestConnectUnsupportedProtocolLevel(t *testing.T) {
 	}
 }
 
-func TestConnectFirstPacketMustBeConnect(t *testing.T) {
+func TestSpec3_1_FirstPacketMustBeConnect(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	r := dialRaw(t, b, pk.V311)
@@ -61,7 +63,7 @@ func TestConnectFirstPacketMustBeConnect(t *testing.T) {
 	r.closed(nil)
 }
 
-func TestConnectTimeout(t *testing.T) {
+func TestSpec3_1_ConnectTimeout(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(c *server.Config) { c.ConnectTimeout = 200 * time.Millisecond })
 	r := dialRaw(t, b, pk.V311)
@@ -72,7 +74,7 @@ func TestConnectTimeout(t *testing.T) {
 	}
 }
 
-func TestConnectEmptyClientID(t *testing.T) {
+func TestSpec3_1_3_1_EmptyClientID(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	// 3.1.1, clean session: accepted with an assigned id.
@@ -100,7 +102,7 @@ func TestConnectEmptyClientID(t *testing.T) {
 	}
 }
 
-func TestConnectSessionPresentAndCleanStart(t *testing.T) {
+func TestSpec3_1_2_4_CleanStartSessionPresent(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	r := dialRaw(t, b, pk.V311)
@@ -131,7 +133,7 @@ func TestConnectSessionPresentAndCleanStart(t *testing.T) {
 	}
 }
 
-func TestConnectSessionExpiryV5(t *testing.T) {
+func TestSpec3_1_2_11_2_SessionExpiry(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	r := dialRaw(t, b, pk.V5)
@@ -151,7 +153,7 @@ func TestConnectSessionExpiryV5(t *testing.T) {
 	t.Fatal("session did not expire")
 }
 
-func TestConnectServerKeepAlive(t *testing.T) {
+func TestSpec3_2_2_3_14_ServerKeepAlive(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(c *server.Config) { c.ServerKeepAlive = 20 * time.Second })
 	c := paho5(t, b, &paho.Connect{ClientID: "ka", CleanStart: true, KeepAlive: 60}, nil)
@@ -164,7 +166,7 @@ func TestConnectServerKeepAlive(t *testing.T) {
 	}
 }
 
-func TestConnectAuthenticationMethodRefused(t *testing.T) {
+func TestSpec4_12_AuthenticationMethodRefused(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	r := dialRaw(t, b, pk.V5)
@@ -177,7 +179,7 @@ func TestConnectAuthenticationMethodRefused(t *testing.T) {
 	r.closed(&pk.Disconnect{ReasonCode: pk.ReasonProtocolError})
 }
 
-func TestSecondConnectIsProtocolError(t *testing.T) {
+func TestSpec3_1_SecondConnectIsProtocolError(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	r := dialRaw(t, b, pk.V5)
@@ -190,9 +192,7 @@ func TestSecondConnectIsProtocolError(t *testing.T) {
 	r.closed(nil)
 }
 
-// MQTT 5.0 section 3.1.2.10 / 3.1.1 section 3.1.2.10: keep alive.
-
-func TestKeepAlivePingAndExpiry(t *testing.T) {
+func TestSpec3_1_2_10_KeepAlive(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	r := dialRaw(t, b, pk.V5)
@@ -208,9 +208,7 @@ func TestKeepAlivePingAndExpiry(t *testing.T) {
 	}
 }
 
-// Section 4.1: session takeover.
-
-func TestTakeoverV5(t *testing.T) {
+func TestSpec3_1_4_TakeoverV5(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	old := paho5(t, b, &paho.Connect{ClientID: "dup", CleanStart: true, KeepAlive: 30}, nil)
@@ -230,7 +228,7 @@ func TestTakeoverV5(t *testing.T) {
 	}
 }
 
-func TestTakeoverV311(t *testing.T) {
+func TestSpec3_1_4_TakeoverV311(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	lost := make(chan error, 1)
@@ -249,5 +247,69 @@ func TestTakeoverV311(t *testing.T) {
 	tok(t, c.Publish("t/takeover", 1, false, "x"))
 	if m := sink.next(t); m.payload != "x" {
 		t.Fatalf("got %+v", m)
+	}
+}
+
+// MQTT 5.0 section 3.1.2.11.7: Request Problem Information. With the
+// default (1) error acks carry a reason string; with 0 only CONNACK,
+// DISCONNECT (and PUBLISH) may, so SUBACK, UNSUBACK and PUBCOMP come
+// without one while DISCONNECT still says why. A reason string that would
+// make an ack larger than the client's Maximum Packet Size is left out.
+func TestSpec3_1_2_11_7_RequestProblemInformation(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	errorAcks := func(r *raw) []pk.Packet {
+		r.t.Helper()
+		r.send(&pk.Subscribe{PacketID: 1, Subscriptions: []pk.Subscription{{Filter: "rp/a#"}}})
+		sa := r.recv()
+		r.send(&pk.Unsubscribe{PacketID: 2, Filters: []string{"rp/#/x"}})
+		ua := r.recv()
+		r.send(&pk.Pubrel{PacketID: 9}) // no QoS 2 message 9: PUBCOMP 0x92
+		pc := r.recv()
+		if sa.(*pk.Suback).ReasonCodes[0] != pk.ReasonTopicFilterInvalid ||
+			ua.(*pk.Unsuback).ReasonCodes[0] != pk.ReasonTopicFilterInvalid ||
+			pc.(*pk.Pubcomp).ReasonCode != pk.ReasonPacketIdentifierNotFound {
+			r.t.Fatalf("acks %+v %+v %+v", sa, ua, pc)
+		}
+		return []pk.Packet{sa, ua, pc}
+	}
+
+	// Default: every error ack says why.
+	r := dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "rp1", CleanStart: true})
+	for _, p := range errorAcks(r) {
+		if rs, ok := reasonString(p); !ok || rs == "" {
+			t.Fatalf("%s without a reason string", p.Type())
+		}
+	}
+	// paho.golang shows it to the application.
+	c := paho5(t, b, &paho.Connect{ClientID: "rp-paho", CleanStart: true, KeepAlive: 30}, nil)
+	sa, err := c.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "rp/+x"}}})
+	if err == nil || sa == nil || sa.Properties == nil || !strings.Contains(sa.Properties.ReasonString, "rp/+x") ||
+		!strings.Contains(err.Error(), sa.Properties.ReasonString) {
+		t.Fatalf("paho SUBACK %+v, %v", sa, err)
+	}
+
+	// Request Problem Information 0: no reason string on the acks ...
+	r = dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "rp0", CleanStart: true, Props: pk.Properties{RequestProblemInformation: pk.Some[byte](0)}})
+	for _, p := range errorAcks(r) {
+		if rs, ok := reasonString(p); ok {
+			t.Fatalf("%s with reason string %q", p.Type(), rs)
+		}
+	}
+	// ... but DISCONNECT still has one.
+	r.send(&pk.Connect{Level: pk.V5, ClientID: "rp0"})
+	if rs, _ := reasonString(r.closed(&pk.Disconnect{ReasonCode: pk.ReasonProtocolError})); rs != "second CONNECT" {
+		t.Fatalf("DISCONNECT reason string %q", rs)
+	}
+
+	// A small Maximum Packet Size: the acks fit without their reason string.
+	r = dialRaw(t, b, pk.V5)
+	r.mustConnect(&pk.Connect{ClientID: "rps", CleanStart: true, Props: pk.Properties{MaximumPacketSize: pk.Some[uint32](16)}})
+	for _, p := range errorAcks(r) {
+		if rs, ok := reasonString(p); ok {
+			t.Fatalf("%s with reason string %q beyond the maximum packet size", p.Type(), rs)
+		}
 	}
 }
