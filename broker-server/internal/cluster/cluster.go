@@ -127,9 +127,7 @@ func (c *Cluster) Start(ctx context.Context, self, incarnation uint64) error {
 	if err := c.ensureStream(ctx); err != nil {
 		return fmt.Errorf("message log: %w", err)
 	}
-	p, err := c.opts.Streams.NewProducer(ctx, c.opts.Stream, streamclient.ProducerOptions{
-		Partitioner: func(key []byte, n int) int { return int(fnv32(key) % uint32(n)) },
-	})
+	p, err := c.opts.Streams.NewProducer(ctx, c.opts.Stream, streamclient.ProducerOptions{})
 	if err != nil {
 		return fmt.Errorf("message log producer: %w", err)
 	}

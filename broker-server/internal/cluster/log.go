@@ -40,20 +40,24 @@ func (c *Cluster) ensureStream(ctx context.Context) error {
 	}
 }
 
-// Append implements core.Cluster: one record per message, keyed (and
+// AppendAsync implements core.Cluster: one record per message, keyed (and
 // partitioned) by topic, so the messages of one topic keep their order.
-func (c *Cluster) Append(ctx context.Context, m *core.Message) (core.Position, error) {
+func (c *Cluster) AppendAsync(ctx context.Context, m *core.Message, done func(core.Position, error)) error {
 	v, err := proto.Marshal(toProto(m))
 	if err != nil {
-		return core.Position{}, err
+		return err
 	}
 	key := []byte(m.Topic)
-	res, err := c.producer.Send(ctx, key, []recordbatch.Record{{TimestampMs: time.Now().UnixMilli(), Key: key, Value: v}})
-	if err != nil {
-		return core.Position{}, err
-	}
-	c.stats.appended.Add(1)
-	return core.Position{Partition: uint32(res.Partition), Offset: res.FirstOffset, Valid: res.OffsetsKnown}, nil
+	part := int(fnv32(key) % uint32(c.partitions))
+	return c.producer.AppendAsync(ctx, part, []recordbatch.Record{{TimestampMs: time.Now().UnixMilli(), Key: key, Value: v}},
+		func(res streamclient.AppendResult, err error) {
+			if err != nil {
+				done(core.Position{}, err)
+				return
+			}
+			c.stats.appended.Add(1)
+			done(core.Position{Partition: uint32(res.Partition), Offset: res.FirstOffset, Valid: res.OffsetsKnown}, nil)
+		})
 }
 
 // LogEnds implements core.Cluster.

@@ -593,24 +593,72 @@ func (b *Broker) QueueRetained(s *Session, msgs []*Message, qos byte, subID uint
 // others. It returns the number of local deliveries. An error means m was
 // not stored: the publisher must not get a positive acknowledgement.
 func (b *Broker) Publish(ctx context.Context, m *Message) (int, error) {
-	n, err := b.publish(ctx, m)
+	return b.BeginPublish(ctx, m).Wait(ctx)
+}
+
+// Publishing is a publish whose message is being stored; Wait completes
+// it.
+type Publishing struct {
+	b    *Broker
+	m    *Message
+	done chan struct{}
+	pos  Position
+	err  error
+}
+
+// BeginPublish starts storing m (its log append, when it must be kept)
+// and returns at once. A front end that pipelines one client's publishes
+// calls Wait on them in the order it received them, so that routing and
+// acknowledgements keep that order while the appends overlap.
+func (b *Broker) BeginPublish(ctx context.Context, m *Message) *Publishing {
+	p := &Publishing{b: b, m: m, done: make(chan struct{})}
+	if b.cluster == nil || m.QoS == 0 {
+		close(p.done)
+		return p
+	}
+	err := b.cluster.AppendAsync(ctx, m, func(pos Position, err error) {
+		p.pos, p.err = pos, err
+		close(p.done)
+	})
+	if err != nil {
+		p.err = err
+		close(p.done)
+	}
+	return p
+}
+
+// Wait waits until the message is in the log, then stores it where else
+// it must be kept (mapped streams, the retained store) and routes it to
+// every matching session of this broker and, through the cluster, of the
+// others. It returns the number of local deliveries. An error means the
+// message was not stored: the publisher must not get a positive
+// acknowledgement.
+func (p *Publishing) Wait(ctx context.Context) (int, error) {
+	b := p.b
+	var n int
+	var err error
+	select {
+	case <-p.done:
+		err = p.err
+		if err != nil {
+			err = fmt.Errorf("append to the message log: %w", err)
+		} else {
+			n, err = b.finish(ctx, p.m, p.pos)
+		}
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	if err != nil {
 		b.counters.failed.Add(1)
 	} else {
-		b.counters.published[min(m.QoS, 2)].Add(1)
+		b.counters.published[min(p.m.QoS, 2)].Add(1)
 	}
 	return n, err
 }
 
-func (b *Broker) publish(ctx context.Context, m *Message) (int, error) {
-	var pos Position
+// finish is a publish after its log append.
+func (b *Broker) finish(ctx context.Context, m *Message, pos Position) (int, error) {
 	if b.cluster != nil {
-		if m.QoS > 0 {
-			var err error
-			if pos, err = b.cluster.Append(ctx, m); err != nil {
-				return 0, fmt.Errorf("append to the message log: %w", err)
-			}
-		}
 		if !m.FromStream {
 			if err := b.cluster.AppendMapped(ctx, m); err != nil {
 				return 0, fmt.Errorf("append to a mapped stream: %w", err)

@@ -67,8 +67,10 @@ type Cluster interface {
 	Save(ctx context.Context, st *SessionState) error
 	// Release deletes the session's record (the session ended).
 	Release(ctx context.Context, clientID string) error
-	// Append makes m durable in the log and returns its position.
-	Append(ctx context.Context, m *Message) (Position, error)
+	// AppendAsync starts making m durable in the log; done is called once
+	// with its position or the error (it must not block). An error
+	// returned means done will not be called.
+	AppendAsync(ctx context.Context, m *Message, done func(Position, error)) error
 	// AppendMapped appends m to every stream a mapping rule of the tenant
 	// sends its topic to (DESIGN section 5, converged).
 	AppendMapped(ctx context.Context, m *Message) error

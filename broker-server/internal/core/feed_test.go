@@ -50,12 +50,14 @@ func (c *memCluster) Release(_ context.Context, id string) error {
 	return nil
 }
 
-func (c *memCluster) Append(_ context.Context, m *Message) (Position, error) {
+func (c *memCluster) AppendAsync(_ context.Context, m *Message, done func(Position, error)) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.log = append(c.log, m)
 	c.cond.Broadcast()
-	return Position{Partition: 0, Offset: uint64(len(c.log) - 1), Valid: true}, nil
+	pos := Position{Partition: 0, Offset: uint64(len(c.log) - 1), Valid: true}
+	c.mu.Unlock()
+	done(pos, nil)
+	return nil
 }
 
 func (c *memCluster) Retain(context.Context, *Message) error { return nil }
