@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -179,7 +180,7 @@ func MessageRecord(m *core.Message) recordbatch.Record {
 // record whose key is not a valid MQTT topic name.
 func RecordMessage(r recordbatch.Record, defaultQoS byte) (*core.Message, bool) {
 	topic := string(r.Key)
-	if packets.ValidateTopicName(topic) != nil {
+	if packets.ValidateTopicName(topic) != nil || !utf8.ValidString(topic) || strings.ContainsRune(topic, 0) {
 		return nil, false
 	}
 	m := &core.Message{Topic: topic, Payload: r.Value, QoS: defaultQoS}
