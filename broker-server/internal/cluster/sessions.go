@@ -113,6 +113,7 @@ func (c *Cluster) Claim(ctx context.Context, cl core.Claim) (*core.SessionState,
 		c.sessMu.Lock()
 		c.versions[cl.ClientID] = nv
 		c.sessMu.Unlock()
+		c.orphanWill(rec, stored != nil)
 		return stored, nil
 	}
 }
@@ -205,4 +206,29 @@ func (c *Cluster) Release(ctx context.Context, clientID string) error {
 		return nil
 	}
 	return err
+}
+
+// orphanWill publishes the will a claimed record still held from a
+// connection no live broker serves (its broker died before the sweeper
+// saw it, or the will waits out its delay): a will without delay fires now,
+// as it would have when the connection died; a delayed one fires now
+// unless the session was resumed, which cancels it (MQTT 5 3.1.3.2.2).
+func (c *Cluster) orphanWill(rec *brokerpb.MqttSession, resumed bool) {
+	if rec == nil || rec.GetWill() == nil {
+		return
+	}
+	orphan := rec.GetOwner() == 0 || !c.alive(rec.GetOwner(), rec.GetOwnerIncarnation())
+	if !orphan || (resumed && rec.GetWillDelay() > 0) {
+		return
+	}
+	m := fromProto(rec.GetWill())
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := c.core.Publish(ctx, m); err != nil {
+			c.log.Warn().Err(err).Str("client_id", rec.GetClientId()).Msg("publishing the will of a connection whose broker died")
+			return
+		}
+		c.stats.willsFired.Add(1)
+	}()
 }
