@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/robustmq/robustmq-go/broker-server/internal/core"
 	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
@@ -227,23 +228,25 @@ func (w *routeWriter) apply(ctx context.Context, u routeUpdate) error {
 // clearOwnRoutes deletes the routes an earlier life of this node left.
 func (c *Cluster) clearOwnRoutes(ctx context.Context) error {
 	prefix := c.prefix("routes") + strconv.FormatUint(c.self, 10) + "/"
-	return c.deletePrefix(ctx, prefix, nil)
+	return c.deletePrefix(ctx, prefix, func(*placementpb.KeyValue) bool { return true })
 }
 
-// deletePrefix deletes the KV keys under prefix for which keep (nil: none)
-// is false.
-func (c *Cluster) deletePrefix(ctx context.Context, prefix string, keep func(key string) bool) error {
+// deletePrefix deletes the KV entries under prefix for which drop is true,
+// each only if it is still at the version listed (a key written again in
+// the meantime stays).
+func (c *Cluster) deletePrefix(ctx context.Context, prefix string, drop func(kv *placementpb.KeyValue) bool) error {
 	resp, err := c.opts.Placement.ListKV(ctx, &placementpb.ListKVRequest{Prefix: prefix,
 		Consistency: placementpb.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
 	if err != nil {
 		return err
 	}
 	for _, kv := range resp.GetKvs() {
-		if keep != nil && keep(kv.GetKey()) {
+		if !drop(kv) {
 			continue
 		}
-		_, err := c.opts.Placement.DeleteKV(ctx, &placementpb.DeleteKVRequest{Key: kv.GetKey()})
-		if err != nil && status.Code(err) != codes.NotFound {
+		_, err := c.opts.Placement.DeleteKV(ctx, &placementpb.DeleteKVRequest{Key: kv.GetKey(),
+			ExpectedVersion: proto.Uint64(kv.GetVersion())})
+		if err != nil && status.Code(err) != codes.NotFound && !isVersionMismatch(err) {
 			return err
 		}
 	}

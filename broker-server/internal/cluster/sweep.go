@@ -36,15 +36,32 @@ func (c *Cluster) sweep(ctx context.Context) {
 		if err := c.sweepRoutes(sctx); err != nil && ctx.Err() == nil {
 			c.log.Warn().Err(err).Msg("sweeping routes")
 		}
+		if err := c.sweepRetained(sctx); err != nil && ctx.Err() == nil {
+			c.log.Warn().Err(err).Msg("sweeping expired retained messages")
+		}
 		cancel()
 	}
 }
 
 func (c *Cluster) sweepRoutes(ctx context.Context) error {
 	prefix := c.prefix("routes")
-	return c.deletePrefix(ctx, prefix, func(key string) bool {
-		b, _, ok := parseRoute(strings.TrimPrefix(key, prefix))
-		return !ok || c.alive(b, 0)
+	return c.deletePrefix(ctx, prefix, func(kv *placementpb.KeyValue) bool {
+		b, _, ok := parseRoute(strings.TrimPrefix(kv.GetKey(), prefix))
+		return ok && !c.alive(b, 0)
+	})
+}
+
+// sweepRetained deletes retained messages whose message expiry passed
+// (brokers already stop delivering them; this frees their keys, e.g. the
+// $SYS topics of brokers that are gone).
+func (c *Cluster) sweepRetained(ctx context.Context) error {
+	now := time.Now().UnixMilli()
+	return c.deletePrefix(ctx, c.prefix("retained"), func(kv *placementpb.KeyValue) bool {
+		pm := &brokerpb.MqttMessage{}
+		if err := proto.Unmarshal(kv.GetValue(), pm); err != nil {
+			return false
+		}
+		return pm.GetExpiresMs() > 0 && pm.GetExpiresMs() <= now
 	})
 }
 
