@@ -151,6 +151,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	// brings its own handler.
 	handler := opts.Handler
 	var cl *cluster.Cluster
+	var mqttSrv *mqttserver.Server
 	var broker *core.Broker
 	var sysStats *mqttsys.Reporter // $SYS statistics, started once registered
 	if handler == nil {
@@ -170,7 +171,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 			return fmt.Errorf("metrics: %w", err)
 		}
 		srv := mqttserver.New(broker, mqttserver.ConfigFor(cfg), log.With().Str("component", "mqtt").Logger())
-		handler = srv
+		handler, mqttSrv = srv, srv
 		sysStats = sysReporter(cfg, srv, broker, log)
 	}
 
@@ -274,6 +275,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 			}
 			g.Go("cluster", cl.Run)
 			g.Go("core", broker.Run)
+			g.Go("drain", func(ctx context.Context) error { return cl.RunDrain(ctx, ListenerMQTT, mqttSrv) })
 			if sysStats != nil {
 				sysStats.SetNode(strconv.FormatUint(n.GetNodeId(), 10))
 				g.Go("mqtt-sys", sysStats.Run)

@@ -40,6 +40,12 @@ type broker struct {
 // WebSocket listeners until the test ends.
 func startBroker(t *testing.T, mod func(*server.Config)) *broker {
 	t.Helper()
+	return startBrokerCore(t, mod, core.Options{MaxQueued: 100})
+}
+
+// startBrokerCore is startBroker over a core with the given options.
+func startBrokerCore(t *testing.T, mod func(*server.Config), opts core.Options) *broker {
+	t.Helper()
 	cfg := server.Config{ConnectTimeout: 2 * time.Second, MaxPacketSize: 1 << 20, ReceiveMaximum: 128,
 		TopicAliasMaximum: 8, MaxTopicLevels: 16, MaxInflight: 32, OutboundTopicAliasMaximum: 8,
 		ResponseInformation: "response/"}
@@ -50,7 +56,8 @@ func startBroker(t *testing.T, mod func(*server.Config)) *broker {
 	if os.Getenv("MQTT_TEST_LOG") != "" {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	}
-	b := core.New(core.Options{MaxQueued: 100, Logger: log})
+	opts.Logger = log
+	b := core.New(opts)
 	srv := server.New(b, cfg, log)
 	ts, err := transport.New(transport.Options{
 		Listeners: []transport.Listener{

@@ -113,6 +113,10 @@ type Server struct {
 
 	mu   sync.Mutex
 	live map[*conn]struct{} // connected clients (CONNACK sent)
+	// draining is set while the broker sends its clients elsewhere;
+	// reference is the Server Reference given to MQTT 5 clients.
+	draining  bool
+	reference string
 }
 
 var _ transport.Handler = (*Server)(nil)
@@ -156,6 +160,20 @@ type conn struct {
 	done     chan struct{}
 	kicked   atomic.Bool
 	shutdown atomic.Bool
+
+	// acks holds the client's publishes in the order they arrived while
+	// the core stores them; the acker goroutine completes them in that
+	// order (routing, then PUBACK/PUBREC), so a client's publishes are
+	// stored concurrently but acknowledged and delivered in order.
+	acks chan inbound
+}
+
+// inbound is one client publish being stored.
+type inbound struct {
+	pub      *core.Publishing
+	qos      byte
+	packetID uint16
+	topic    string
 }
 
 // Notify implements core.Client.
@@ -194,13 +212,29 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, info transport.Conn
 	}
 	s.track(c, true)
 	defer s.track(c, false)
+	if draining, ref := s.drainState(); draining {
+		// Drain began between the CONNACK and the tracking above: it did
+		// not see this client, so send it away here.
+		c.useAnotherServer(ref)
+	}
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		c.writeLoop()
 	}()
+	c.acks = make(chan inbound, c.srv.cfg.ReceiveMaximum+64)
+	ackerDone := make(chan struct{})
+	go func() {
+		defer wg.Done()
+		defer close(ackerDone)
+		c.acker()
+	}()
 	abnormal := c.readLoop()
+	// Publishes read before the end are completed (stored ones routed)
+	// before the session is let go.
+	close(c.acks)
+	<-ackerDone
 	close(c.done)
 	wg.Wait()
 	will := c.will
@@ -344,6 +378,19 @@ func (c *conn) connect() bool {
 		}
 		_ = c.write(ca)
 		c.log.Debug().Str("reason", r.String()).Str("client_id", cp.ClientID).Msg("connection refused")
+		return false
+	}
+	if draining, ref := c.srv.drainState(); draining {
+		ca := &pk.Connack{ReasonCode: pk.V3ServerUnavailable}
+		if c.v5() {
+			ca.ReasonCode = pk.ReasonUseAnotherServer
+			ca.Props.ReasonString = pk.Some("this broker is being drained")
+			if ref != "" {
+				ca.Props.ServerReference = pk.Some(ref)
+			}
+			c.fit(ca, &ca.Props)
+		}
+		_ = c.write(ca)
 		return false
 	}
 	if c.v5() && cp.Props.AuthenticationMethod.Set {
@@ -701,30 +748,73 @@ func (c *conn) onPublish(p *pk.Publish) error {
 		return c.refusePublish(p, "$SYS topics are the broker's")
 	}
 	m := c.message(topic, p.Payload, p.QoS, p.Retain, &p.Props)
-	switch p.QoS {
-	case 0:
-		if _, err := c.srv.core.Publish(c.ctx, m); err != nil {
-			c.log.Warn().Err(err).Str("topic", topic).Msg("QoS 0 publish not stored")
-		}
-	case 1:
-		if _, err := c.srv.core.Publish(c.ctx, m); err != nil {
-			return c.notStored(err, topic, func(r pk.ReasonCode) pk.Packet { return &pk.Puback{PacketID: p.PacketID, ReasonCode: r} })
-		}
-		return c.write(&pk.Puback{PacketID: p.PacketID})
-	case 2:
+	in := inbound{qos: p.QoS, packetID: p.PacketID, topic: topic}
+	if p.QoS == 2 {
 		isNew, pending := c.sess.InboundQoS2(p.PacketID)
-		if isNew {
-			if c.v5() && pending > cfg.ReceiveMaximum {
-				return protoErr(pk.ReasonReceiveMaximumExceeded, "receive maximum exceeded")
-			}
-			if _, err := c.srv.core.Publish(c.ctx, m); err != nil {
-				c.sess.Release(p.PacketID)
-				return c.notStored(err, topic, func(r pk.ReasonCode) pk.Packet { return &pk.Pubrec{PacketID: p.PacketID, ReasonCode: r} })
-			}
+		if !isNew {
+			// A resend of a message not released yet: stored already,
+			// answered (in order) without storing it again.
+			return c.enqueueAck(in)
 		}
-		return c.write(&pk.Pubrec{PacketID: p.PacketID})
+		if c.v5() && pending > cfg.ReceiveMaximum {
+			return protoErr(pk.ReasonReceiveMaximumExceeded, "receive maximum exceeded")
+		}
 	}
-	return nil
+	in.pub = c.srv.core.BeginPublish(c.ctx, m)
+	return c.enqueueAck(in)
+}
+
+// enqueueAck hands a publish to the acker, waiting while the client has
+// as many publishes being stored as the queue holds.
+func (c *conn) enqueueAck(in inbound) error {
+	select {
+	case c.acks <- in:
+		return nil
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+}
+
+// acker completes the client's publishes in the order they arrived: waits
+// for each to be stored and routed, then acknowledges it. A publish that
+// could not be stored gets a negative acknowledgement in MQTT 5 and closes
+// the connection in MQTT 3 (which has none).
+func (c *conn) acker() {
+	broken := false
+	for in := range c.acks {
+		if broken {
+			continue // drain: the connection is closing
+		}
+		var err error
+		if in.pub != nil {
+			_, err = in.pub.Wait(c.ctx)
+		}
+		var ack pk.Packet
+		switch {
+		case in.qos == 0:
+			if err != nil {
+				c.log.Warn().Err(err).Str("topic", in.topic).Msg("QoS 0 publish not routed")
+			}
+			continue
+		case err != nil:
+			if in.qos == 2 {
+				c.sess.Release(in.packetID)
+			}
+			ack, err = c.notStored(err, in.topic, in.qos, in.packetID)
+			if err != nil {
+				broken = true
+				_ = c.nc.Close()
+				continue
+			}
+		case in.qos == 1:
+			ack = &pk.Puback{PacketID: in.packetID}
+		default:
+			ack = &pk.Pubrec{PacketID: in.packetID}
+		}
+		if c.write(ack) != nil {
+			broken = true
+		}
+	}
 }
 
 // notStored answers a QoS 1/2 PUBLISH the broker could not make durable:
@@ -732,19 +822,20 @@ func (c *conn) onPublish(p *pk.Publish) error {
 // it again), MQTT 3 has no negative acknowledgement, so the connection is
 // closed and the client resends the unacknowledged message when it
 // reconnects.
-func (c *conn) notStored(err error, topic string, ack func(pk.ReasonCode) pk.Packet) error {
+func (c *conn) notStored(err error, topic string, qos byte, packetID uint16) (pk.Packet, error) {
 	c.log.Warn().Err(err).Str("topic", topic).Msg("publish not stored")
-	if c.v5() {
-		a := ack(pk.ReasonUnspecifiedError)
-		switch a := a.(type) {
-		case *pk.Puback:
-			c.problem(a, &a.Props, "message not stored, send it again")
-		case *pk.Pubrec:
-			c.problem(a, &a.Props, "message not stored, send it again")
-		}
-		return c.write(a)
+	if !c.v5() {
+		return nil, fmt.Errorf("publish to %q not stored: %w", topic, err)
 	}
-	return fmt.Errorf("publish to %q not stored: %w", topic, err)
+	const why = "message not stored, send it again"
+	if qos == 1 {
+		a := &pk.Puback{PacketID: packetID, ReasonCode: pk.ReasonUnspecifiedError}
+		c.problem(a, &a.Props, why)
+		return a, nil
+	}
+	a := &pk.Pubrec{PacketID: packetID, ReasonCode: pk.ReasonUnspecifiedError}
+	c.problem(a, &a.Props, why)
+	return a, nil
 }
 
 // filterError checks one filter of a SUBSCRIBE or UNSUBSCRIBE against the
