@@ -27,6 +27,8 @@ const (
 	PlacementService_Heartbeat_FullMethodName      = "/robustmq.placement.v1.PlacementService/Heartbeat"
 	PlacementService_UnregisterNode_FullMethodName = "/robustmq.placement.v1.PlacementService/UnregisterNode"
 	PlacementService_ListNodes_FullMethodName      = "/robustmq.placement.v1.PlacementService/ListNodes"
+	PlacementService_DrainNode_FullMethodName      = "/robustmq.placement.v1.PlacementService/DrainNode"
+	PlacementService_UndrainNode_FullMethodName    = "/robustmq.placement.v1.PlacementService/UndrainNode"
 	PlacementService_PutKV_FullMethodName          = "/robustmq.placement.v1.PlacementService/PutKV"
 	PlacementService_GetKV_FullMethodName          = "/robustmq.placement.v1.PlacementService/GetKV"
 	PlacementService_DeleteKV_FullMethodName       = "/robustmq.placement.v1.PlacementService/DeleteKV"
@@ -58,6 +60,18 @@ type PlacementServiceClient interface {
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 	UnregisterNode(ctx context.Context, in *UnregisterNodeRequest, opts ...grpc.CallOption) (*UnregisterNodeResponse, error)
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
+	// DrainNode sets an ALIVE node DRAINING through Raft (already DRAINING:
+	// no change). A draining node keeps its registration, heartbeats and
+	// health probes: it stays DRAINING while it lives, and is still declared
+	// DEAD when its lease lapses or its probes fail. A DRAINING journal node
+	// gets no new segment replicas; a DRAINING broker hands its clients to
+	// the other brokers. A DEAD node cannot be drained: FailedPrecondition
+	// with a NodeStatusMismatch detail. The state survives the node
+	// re-registering (a restart); only UndrainNode ends it.
+	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error)
+	// UndrainNode sets a DRAINING node ALIVE again (already ALIVE: no change;
+	// DEAD: FailedPrecondition with a NodeStatusMismatch detail).
+	UndrainNode(ctx context.Context, in *UndrainNodeRequest, opts ...grpc.CallOption) (*UndrainNodeResponse, error)
 	// Generic KV with compare-and-set.
 	PutKV(ctx context.Context, in *PutKVRequest, opts ...grpc.CallOption) (*PutKVResponse, error)
 	GetKV(ctx context.Context, in *GetKVRequest, opts ...grpc.CallOption) (*GetKVResponse, error)
@@ -132,6 +146,26 @@ func (c *placementServiceClient) ListNodes(ctx context.Context, in *ListNodesReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListNodesResponse)
 	err := c.cc.Invoke(ctx, PlacementService_ListNodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *placementServiceClient) DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainNodeResponse)
+	err := c.cc.Invoke(ctx, PlacementService_DrainNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *placementServiceClient) UndrainNode(ctx context.Context, in *UndrainNodeRequest, opts ...grpc.CallOption) (*UndrainNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UndrainNodeResponse)
+	err := c.cc.Invoke(ctx, PlacementService_UndrainNode_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -356,6 +390,18 @@ type PlacementServiceServer interface {
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	UnregisterNode(context.Context, *UnregisterNodeRequest) (*UnregisterNodeResponse, error)
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
+	// DrainNode sets an ALIVE node DRAINING through Raft (already DRAINING:
+	// no change). A draining node keeps its registration, heartbeats and
+	// health probes: it stays DRAINING while it lives, and is still declared
+	// DEAD when its lease lapses or its probes fail. A DRAINING journal node
+	// gets no new segment replicas; a DRAINING broker hands its clients to
+	// the other brokers. A DEAD node cannot be drained: FailedPrecondition
+	// with a NodeStatusMismatch detail. The state survives the node
+	// re-registering (a restart); only UndrainNode ends it.
+	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error)
+	// UndrainNode sets a DRAINING node ALIVE again (already ALIVE: no change;
+	// DEAD: FailedPrecondition with a NodeStatusMismatch detail).
+	UndrainNode(context.Context, *UndrainNodeRequest) (*UndrainNodeResponse, error)
 	// Generic KV with compare-and-set.
 	PutKV(context.Context, *PutKVRequest) (*PutKVResponse, error)
 	GetKV(context.Context, *GetKVRequest) (*GetKVResponse, error)
@@ -407,6 +453,12 @@ func (UnimplementedPlacementServiceServer) UnregisterNode(context.Context, *Unre
 }
 func (UnimplementedPlacementServiceServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
+}
+func (UnimplementedPlacementServiceServer) DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DrainNode not implemented")
+}
+func (UnimplementedPlacementServiceServer) UndrainNode(context.Context, *UndrainNodeRequest) (*UndrainNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UndrainNode not implemented")
 }
 func (UnimplementedPlacementServiceServer) PutKV(context.Context, *PutKVRequest) (*PutKVResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutKV not implemented")
@@ -557,6 +609,42 @@ func _PlacementService_ListNodes_Handler(srv interface{}, ctx context.Context, d
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PlacementServiceServer).ListNodes(ctx, req.(*ListNodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PlacementService_DrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).DrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_DrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).DrainNode(ctx, req.(*DrainNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PlacementService_UndrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).UndrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_UndrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).UndrainNode(ctx, req.(*UndrainNodeRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -936,6 +1024,14 @@ var PlacementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNodes",
 			Handler:    _PlacementService_ListNodes_Handler,
+		},
+		{
+			MethodName: "DrainNode",
+			Handler:    _PlacementService_DrainNode_Handler,
+		},
+		{
+			MethodName: "UndrainNode",
+			Handler:    _PlacementService_UndrainNode_Handler,
 		},
 		{
 			MethodName: "PutKV",
