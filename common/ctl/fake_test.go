@@ -27,18 +27,18 @@ type fakeCenter struct {
 	placementpb.UnimplementedPlacementServiceServer
 	placementpb.UnimplementedClusterServiceServer
 
-	mu       sync.Mutex
-	calls    int                              // RPCs received, of any kind
-	kvs      map[string]*placementpb.KeyValue // key -> current value
-	nodes    map[uint64]*placementpb.ClusterNode
+	mu    sync.Mutex
+	calls int                              // RPCs received, of any kind
+	kvs   map[string]*placementpb.KeyValue // key -> current value
+	nodes map[uint64]*placementpb.ClusterNode
 	// statusCalls counts DrainNode and UndrainNode calls.
 	statusCalls int
-	lastPut  *placementpb.PutKVRequest
-	lastGet  *placementpb.GetKVRequest
-	lastAcl  *placementpb.CreateAclRequest
-	lastNode *placementpb.ListNodesRequest
-	tenant   string                      // tenant of the last tenant-scoped request
-	status   *placementpb.StatusResponse // answer to Status
+	lastPut     *placementpb.PutKVRequest
+	lastGet     *placementpb.GetKVRequest
+	lastAcl     *placementpb.CreateAclRequest
+	lastNode    *placementpb.ListNodesRequest
+	tenant      string                      // tenant of the last tenant-scoped request
+	status      *placementpb.StatusResponse // answer to Status
 	// notLeader, when set, is returned for every PlacementService call, as
 	// a follower (or a member without a leader) would.
 	notLeader error
