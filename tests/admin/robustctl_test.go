@@ -150,7 +150,9 @@ func TestIntegrationRobustctlAdmin(t *testing.T) {
 	}
 	eventually(t, "the retained message in retained list", func() error {
 		msgs := protoList(t, ctl("retained", "list", "-o", "json"), func() *brokerpb.MqttMessage { return &brokerpb.MqttMessage{} })
-		if !slices.ContainsFunc(msgs, func(m *brokerpb.MqttMessage) bool { return m.GetTopic() == "admin/retained" && string(m.GetPayload()) == "kept" }) {
+		if !slices.ContainsFunc(msgs, func(m *brokerpb.MqttMessage) bool {
+			return m.GetTopic() == "admin/retained" && string(m.GetPayload()) == "kept"
+		}) {
 			return fmt.Errorf("retained list: %v", msgs)
 		}
 		return nil
