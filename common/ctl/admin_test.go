@@ -1,10 +1,12 @@
 package ctl
 
 import (
+	"io"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -227,5 +229,39 @@ func TestRetainedList(t *testing.T) {
 	r = runAt(t, addr, "retained", "list", "-o", "json", "--limit", "1")
 	if got := protoList(t, r.out, func() *brokerpb.MqttMessage { return &brokerpb.MqttMessage{} }); len(got) != 1 || !proto.Equal(got[0], short) {
 		t.Fatalf("retained list json:\n%s", r.out)
+	}
+}
+
+func TestWriteReferenceCoversEveryCommand(t *testing.T) {
+	var a, b strings.Builder
+	if err := WriteReference(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteReference(&b); err != nil || a.String() != b.String() {
+		t.Fatalf("second reference differs (%v)", err)
+	}
+	doc := a.String()
+	root := newRoot(&env{out: io.Discard, errOut: io.Discard}, DefaultPlacement)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			heading := "`" + sub.CommandPath() + "`\n\n"
+			if !strings.Contains(doc, "## "+heading) {
+				t.Errorf("no section for %s", sub.CommandPath())
+			}
+			if sub.Example != "" && !strings.Contains(doc, "```sh\n"+sub.Example+"\n```") {
+				t.Errorf("%s: examples missing", sub.CommandPath())
+			}
+			walk(sub)
+		}
+	}
+	walk(root)
+	for _, want := range []string{"Also called: `topic`.", "--tenant string", "&lt;message&gt;"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("reference lacks %q", want)
+		}
+	}
+	if strings.Contains(doc, "-h, --help") {
+		t.Error("the help flag is listed among a command's flags")
 	}
 }

@@ -100,7 +100,7 @@ func drainCmds(e *env, group string, kind placementpb.NodeKind, drainLong, undra
 	}
 	return []*cobra.Command{{
 		Use:   "drain ID",
-		Short: "Set node ID DRAINING: it keeps running but takes no new work",
+		Short: fmt.Sprintf("Set %s ID DRAINING: it keeps running but takes no new work", noun(kind)),
 		Long:  drainLong,
 		Example: fmt.Sprintf("  robustctl %s drain 3\n  robustctl %s list   # STATUS shows draining\n  robustctl %s drain 3 -o json",
 			group, group, group),
@@ -108,12 +108,20 @@ func drainCmds(e *env, group string, kind placementpb.NodeKind, drainLong, undra
 		RunE: run(true),
 	}, {
 		Use:     "undrain ID",
-		Short:   "Set a DRAINING node ALIVE again",
+		Short:   fmt.Sprintf("Set a DRAINING %s ALIVE again", noun(kind)),
 		Long:    undrainLong,
 		Example: fmt.Sprintf("  robustctl %s undrain 3", group),
 		Args:    cobra.ExactArgs(1),
 		RunE:    run(false),
 	}}
+}
+
+// noun names what a drain command acts on.
+func noun(kind placementpb.NodeKind) string {
+	if kind == placementpb.NodeKind_NODE_KIND_UNSPECIFIED {
+		return "node"
+	}
+	return enumName(kind.String(), "NODE_KIND_")
 }
 
 func nodeDetailHeader() []string {

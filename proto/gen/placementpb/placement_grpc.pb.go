@@ -55,10 +55,18 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type PlacementServiceClient interface {
-	// Node registry.
+	// RegisterNode registers a broker or journal node (or registers it
+	// again after a restart, bumping its incarnation) and starts its lease.
+	// Leader only.
 	RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*RegisterNodeResponse, error)
+	// Heartbeat renews a node's lease; FailedPrecondition or NotFound tells
+	// the node to register again (it was declared dead or restarted).
+	// Leader only.
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
+	// UnregisterNode removes a node that stops cleanly.
 	UnregisterNode(ctx context.Context, in *UnregisterNodeRequest, opts ...grpc.CallOption) (*UnregisterNodeResponse, error)
+	// ListNodes lists the registered nodes, optionally of one kind, with
+	// their addresses, listeners and status.
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	// DrainNode sets an ALIVE node DRAINING through Raft (already DRAINING:
 	// no change). A draining node keeps its registration, heartbeats and
@@ -72,26 +80,49 @@ type PlacementServiceClient interface {
 	// UndrainNode sets a DRAINING node ALIVE again (already ALIVE: no change;
 	// DEAD: FailedPrecondition with a NodeStatusMismatch detail).
 	UndrainNode(ctx context.Context, in *UndrainNodeRequest, opts ...grpc.CallOption) (*UndrainNodeResponse, error)
-	// Generic KV with compare-and-set.
+	// PutKV writes a key; with expected_version only if the key's version
+	// is that (0: the key must not exist), else FailedPrecondition with a
+	// VersionMismatch detail.
 	PutKV(ctx context.Context, in *PutKVRequest, opts ...grpc.CallOption) (*PutKVResponse, error)
+	// GetKV reads a key (NotFound when absent).
 	GetKV(ctx context.Context, in *GetKVRequest, opts ...grpc.CallOption) (*GetKVResponse, error)
+	// DeleteKV deletes a key, optionally compare-and-set on its version.
 	DeleteKV(ctx context.Context, in *DeleteKVRequest, opts ...grpc.CallOption) (*DeleteKVResponse, error)
+	// ListKV lists the keys under a prefix in key order, at most limit.
 	ListKV(ctx context.Context, in *ListKVRequest, opts ...grpc.CallOption) (*ListKVResponse, error)
-	// Tenants, users, ACLs.
+	// CreateTenant creates a tenant (AlreadyExists if it does).
 	CreateTenant(ctx context.Context, in *CreateTenantRequest, opts ...grpc.CallOption) (*CreateTenantResponse, error)
+	// DeleteTenant deletes a tenant without shards, with its users and ACLs;
+	// "default" cannot be deleted.
 	DeleteTenant(ctx context.Context, in *DeleteTenantRequest, opts ...grpc.CallOption) (*DeleteTenantResponse, error)
+	// ListTenants lists every tenant.
 	ListTenants(ctx context.Context, in *ListTenantsRequest, opts ...grpc.CallOption) (*ListTenantsResponse, error)
+	// CreateUser creates a user of a tenant; the password is stored as a
+	// salted hash.
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error)
+	// DeleteUser deletes a user.
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error)
+	// ListUsers lists a tenant's users.
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
+	// CreateAcl adds an access rule to a tenant; the id is assigned.
 	CreateAcl(ctx context.Context, in *CreateAclRequest, opts ...grpc.CallOption) (*CreateAclResponse, error)
+	// DeleteAcl deletes a rule by id.
 	DeleteAcl(ctx context.Context, in *DeleteAclRequest, opts ...grpc.CallOption) (*DeleteAclResponse, error)
+	// ListAcls lists a tenant's rules.
 	ListAcls(ctx context.Context, in *ListAclsRequest, opts ...grpc.CallOption) (*ListAclsResponse, error)
-	// Shards and segments.
+	// CreateShard creates a shard and its first segment, placed on the
+	// least-loaded ALIVE journal nodes.
 	CreateShard(ctx context.Context, in *CreateShardRequest, opts ...grpc.CallOption) (*CreateShardResponse, error)
+	// DeleteShard deletes a shard and its segments' metadata; the journal
+	// nodes then drop their replicas.
 	DeleteShard(ctx context.Context, in *DeleteShardRequest, opts ...grpc.CallOption) (*DeleteShardResponse, error)
+	// GetShard returns a shard and all its segments.
 	GetShard(ctx context.Context, in *GetShardRequest, opts ...grpc.CallOption) (*GetShardResponse, error)
+	// ListShards lists shards, optionally of one tenant and name prefix.
 	ListShards(ctx context.Context, in *ListShardsRequest, opts ...grpc.CallOption) (*ListShardsResponse, error)
+	// SealAndRoll seals a shard's open segment at end_offset and opens the
+	// next one on newly placed journal nodes, compare-and-set on the
+	// segment's version (the journal leader or a recovery calls it).
 	SealAndRoll(ctx context.Context, in *SealAndRollRequest, opts ...grpc.CallOption) (*SealAndRollResponse, error)
 	// DeleteSegments removes sealed segments below up_to_seq (retention) in
 	// one Raft entry; the replicas drop their data when they see the
@@ -385,10 +416,18 @@ type PlacementService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 // All implementations must embed UnimplementedPlacementServiceServer
 // for forward compatibility.
 type PlacementServiceServer interface {
-	// Node registry.
+	// RegisterNode registers a broker or journal node (or registers it
+	// again after a restart, bumping its incarnation) and starts its lease.
+	// Leader only.
 	RegisterNode(context.Context, *RegisterNodeRequest) (*RegisterNodeResponse, error)
+	// Heartbeat renews a node's lease; FailedPrecondition or NotFound tells
+	// the node to register again (it was declared dead or restarted).
+	// Leader only.
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
+	// UnregisterNode removes a node that stops cleanly.
 	UnregisterNode(context.Context, *UnregisterNodeRequest) (*UnregisterNodeResponse, error)
+	// ListNodes lists the registered nodes, optionally of one kind, with
+	// their addresses, listeners and status.
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	// DrainNode sets an ALIVE node DRAINING through Raft (already DRAINING:
 	// no change). A draining node keeps its registration, heartbeats and
@@ -402,26 +441,49 @@ type PlacementServiceServer interface {
 	// UndrainNode sets a DRAINING node ALIVE again (already ALIVE: no change;
 	// DEAD: FailedPrecondition with a NodeStatusMismatch detail).
 	UndrainNode(context.Context, *UndrainNodeRequest) (*UndrainNodeResponse, error)
-	// Generic KV with compare-and-set.
+	// PutKV writes a key; with expected_version only if the key's version
+	// is that (0: the key must not exist), else FailedPrecondition with a
+	// VersionMismatch detail.
 	PutKV(context.Context, *PutKVRequest) (*PutKVResponse, error)
+	// GetKV reads a key (NotFound when absent).
 	GetKV(context.Context, *GetKVRequest) (*GetKVResponse, error)
+	// DeleteKV deletes a key, optionally compare-and-set on its version.
 	DeleteKV(context.Context, *DeleteKVRequest) (*DeleteKVResponse, error)
+	// ListKV lists the keys under a prefix in key order, at most limit.
 	ListKV(context.Context, *ListKVRequest) (*ListKVResponse, error)
-	// Tenants, users, ACLs.
+	// CreateTenant creates a tenant (AlreadyExists if it does).
 	CreateTenant(context.Context, *CreateTenantRequest) (*CreateTenantResponse, error)
+	// DeleteTenant deletes a tenant without shards, with its users and ACLs;
+	// "default" cannot be deleted.
 	DeleteTenant(context.Context, *DeleteTenantRequest) (*DeleteTenantResponse, error)
+	// ListTenants lists every tenant.
 	ListTenants(context.Context, *ListTenantsRequest) (*ListTenantsResponse, error)
+	// CreateUser creates a user of a tenant; the password is stored as a
+	// salted hash.
 	CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error)
+	// DeleteUser deletes a user.
 	DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error)
+	// ListUsers lists a tenant's users.
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
+	// CreateAcl adds an access rule to a tenant; the id is assigned.
 	CreateAcl(context.Context, *CreateAclRequest) (*CreateAclResponse, error)
+	// DeleteAcl deletes a rule by id.
 	DeleteAcl(context.Context, *DeleteAclRequest) (*DeleteAclResponse, error)
+	// ListAcls lists a tenant's rules.
 	ListAcls(context.Context, *ListAclsRequest) (*ListAclsResponse, error)
-	// Shards and segments.
+	// CreateShard creates a shard and its first segment, placed on the
+	// least-loaded ALIVE journal nodes.
 	CreateShard(context.Context, *CreateShardRequest) (*CreateShardResponse, error)
+	// DeleteShard deletes a shard and its segments' metadata; the journal
+	// nodes then drop their replicas.
 	DeleteShard(context.Context, *DeleteShardRequest) (*DeleteShardResponse, error)
+	// GetShard returns a shard and all its segments.
 	GetShard(context.Context, *GetShardRequest) (*GetShardResponse, error)
+	// ListShards lists shards, optionally of one tenant and name prefix.
 	ListShards(context.Context, *ListShardsRequest) (*ListShardsResponse, error)
+	// SealAndRoll seals a shard's open segment at end_offset and opens the
+	// next one on newly placed journal nodes, compare-and-set on the
+	// segment's version (the journal leader or a recovery calls it).
 	SealAndRoll(context.Context, *SealAndRollRequest) (*SealAndRollResponse, error)
 	// DeleteSegments removes sealed segments below up_to_seq (retention) in
 	// one Raft entry; the replicas drop their data when they see the
