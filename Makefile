@@ -19,9 +19,10 @@ build:
 	cd broker-server && $(GO) build -o $(BIN)/broker-server ./cmd/broker-server
 	cd common && $(GO) build -o $(BIN)/robustctl ./cmd/robustctl
 
-## proto: regenerate proto/gen from the .proto files (protoc + pinned plugins)
+## proto: regenerate proto/gen from the .proto files (protoc + pinned plugins), and the API doc
 proto:
 	scripts/genproto.sh
+	scripts/admindoc.sh
 
 ## proto-check: fail when the committed generated code is stale
 proto-check:

@@ -71,10 +71,11 @@ func tok(t *testing.T, what string, k mqtt3.Token) {
 // session and subscription show in session list and session show, its
 // retained message in retained list; broker drain turns a broker DRAINING
 // and it stays so while it heartbeats, undrain turns it back, and a
-// draining broker killed with SIGKILL is shown dead.
+// draining broker killed with SIGKILL is shown dead. On the way, every
+// process's API is checked through server reflection (checkReflection).
 func TestIntegrationRobustctlAdmin(t *testing.T) {
 	pc := harness.StartPlacement(t, harness.PlacementOptions{Members: 1})
-	harness.StartJournal(t, harness.JournalOptions{Nodes: 1, Placement: pc.Addrs()})
+	jc := harness.StartJournal(t, harness.JournalOptions{Nodes: 1, Placement: pc.Addrs()})
 	bc := harness.StartBroker(t, harness.BrokerOptions{Brokers: 2, Placement: pc.Addrs(),
 		Env: []string{"ROBUSTMQ_BROKER_CLUSTER_COMMIT_INTERVAL=100ms"}})
 	ctl := func(args ...string) string {
@@ -194,4 +195,11 @@ func TestIntegrationRobustctlAdmin(t *testing.T) {
 	if st := statusOf(ids[0]); st != placementpb.NodeStatus_NODE_STATUS_ALIVE {
 		t.Fatalf("the other broker is %v", st)
 	}
+
+	// Last, as its examples change state (a drain, a tenant): the API as
+	// docs/admin-api.md shows it, called the way grpcurl calls it.
+	t.Run("reflection", func(t *testing.T) {
+		checkReflection(t, map[string]string{"placement-center": pc.Addrs()[0], "journal-server": jc.Nodes()[0].Addr,
+			"broker-server": bc.Broker(0).GRPC}, bc.Broker(0).MQTT)
+	})
 }
