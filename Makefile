@@ -7,7 +7,7 @@ MODULES := proto common placement-center journal-server broker-server tests
 GOMODS = $(shell for m in $(MODULES); do if find $$m -name '*.go' | grep -q .; then echo $$m; fi; done)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build proto proto-check test test-unit test-integration lint run run-cluster bench bench-placement bench-journal fuzz chaos clean fuzz-smoke bench-smoke tidy
+.PHONY: all build proto proto-check admin-doc admin-doc-check test test-unit test-integration lint run run-cluster bench bench-placement bench-journal fuzz chaos clean fuzz-smoke bench-smoke tidy
 
 all: build
 
@@ -19,16 +19,25 @@ build:
 	cd broker-server && $(GO) build -o $(BIN)/broker-server ./cmd/broker-server
 	cd common && $(GO) build -o $(BIN)/robustctl ./cmd/robustctl
 
-## proto: regenerate proto/gen from the .proto files (protoc + pinned plugins)
+## proto: regenerate proto/gen from the .proto files (protoc + pinned plugins), and the API doc
 proto:
 	scripts/genproto.sh
+	scripts/admindoc.sh
 
 ## proto-check: fail when the committed generated code is stale
 proto-check:
 	scripts/checkproto.sh
 
+## admin-doc: regenerate docs/admin-api.md (from the protos) and docs/robustctl.md (from robustctl)
+admin-doc:
+	scripts/admindoc.sh
+
+## admin-doc-check: fail when the committed docs/admin-api.md or docs/robustctl.md is stale
+admin-doc-check:
+	scripts/checkadmindoc.sh
+
 ## test: everything CI runs (under 25 minutes on 2 cores)
-test: proto-check lint build test-unit fuzz-smoke test-integration bench-smoke
+test: proto-check admin-doc-check lint build test-unit fuzz-smoke test-integration bench-smoke
 
 test-unit:
 	@set -e; for m in $(GOMODS); do echo "== go test $$m"; (cd $$m && $(GO) test -count=1 -timeout 15m $$( [ "$$m" = tests ] && echo "-skip Integration" ) ./...); done

@@ -251,5 +251,14 @@ func nodeCmd(e *env) *cobra.Command {
 	}
 	list.Flags().StringVar(&kind, "kind", "", "broker or journal")
 	c.AddCommand(list)
+	c.AddCommand(drainCmds(e, "node", placementpb.NodeKind_NODE_KIND_UNSPECIFIED,
+		`Set node ID (a broker or a journal node) DRAINING through the placement
+center (Raft). It keeps running and heartbeating and stays DRAINING until
+undrained, a restart included. A draining journal node gets no new segment
+replicas (segments roll onto the other nodes as they seal); a draining
+broker hands its clients to the other brokers. A draining node that dies is
+declared dead like any other. Refused for a dead node.`,
+		`Set a DRAINING node ALIVE again: it takes new segments or clients again.
+Refused for a dead node.`)...)
 	return c
 }

@@ -528,10 +528,20 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 		{"tenant", "create"}, {"tenant", "list"}, {"tenant", "delete"},
 		{"user", "create"}, {"user", "list"}, {"user", "delete"},
 		{"acl", "create"}, {"acl", "list"}, {"acl", "delete"},
-		{"shard", "create"}, {"shard", "describe"}, {"shard", "list"}, {"completion", "bash"},
+		{"shard", "create"}, {"shard", "describe"}, {"shard", "list"}, {"completion", "bash"}, {"completion", "zsh"}, {"completion", "fish"},
+		{"node", "drain"}, {"node", "undrain"}, {"broker", "list"}, {"broker", "drain"}, {"broker", "undrain"},
+		{"session", "list"}, {"session", "show"}, {"retained", "list"}, {"stream", "list"}, {"stream", "describe"},
 	} {
 		if c, _, err := root.Find(path); err != nil || c.Name() != path[len(path)-1] {
 			t.Errorf("command %q not found (%v)", path, err)
+		}
+	}
+	// topic is stream's alias: the same commands.
+	for _, sub := range []string{"list", "describe", "create", "delete"} {
+		viaTopic, _, err := root.Find([]string{"topic", sub})
+		viaStream, _, _ := root.Find([]string{"stream", sub})
+		if err != nil || viaTopic != viaStream {
+			t.Errorf("topic %s is not stream %s (%v)", sub, sub, err)
 		}
 	}
 }

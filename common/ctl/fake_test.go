@@ -2,12 +2,17 @@ package ctl
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/robustmq/robustmq-go/common/rpcerr"
@@ -22,15 +27,18 @@ type fakeCenter struct {
 	placementpb.UnimplementedPlacementServiceServer
 	placementpb.UnimplementedClusterServiceServer
 
-	mu       sync.Mutex
-	calls    int                              // RPCs received, of any kind
-	kvs      map[string]*placementpb.KeyValue // key -> current value
-	lastPut  *placementpb.PutKVRequest
-	lastGet  *placementpb.GetKVRequest
-	lastAcl  *placementpb.CreateAclRequest
-	lastNode *placementpb.ListNodesRequest
-	tenant   string                      // tenant of the last tenant-scoped request
-	status   *placementpb.StatusResponse // answer to Status
+	mu    sync.Mutex
+	calls int                              // RPCs received, of any kind
+	kvs   map[string]*placementpb.KeyValue // key -> current value
+	nodes map[uint64]*placementpb.ClusterNode
+	// statusCalls counts DrainNode and UndrainNode calls.
+	statusCalls int
+	lastPut     *placementpb.PutKVRequest
+	lastGet     *placementpb.GetKVRequest
+	lastAcl     *placementpb.CreateAclRequest
+	lastNode    *placementpb.ListNodesRequest
+	tenant      string                      // tenant of the last tenant-scoped request
+	status      *placementpb.StatusResponse // answer to Status
 	// notLeader, when set, is returned for every PlacementService call, as
 	// a follower (or a member without a leader) would.
 	notLeader error
@@ -39,6 +47,11 @@ type fakeCenter struct {
 func newFakeCenter() *fakeCenter {
 	return &fakeCenter{kvs: map[string]*placementpb.KeyValue{
 		"greeting": {Key: "greeting", Value: []byte("hello"), Version: 7, CreateVersion: 3},
+	}, nodes: map[uint64]*placementpb.ClusterNode{
+		4: {NodeId: 4, Kind: placementpb.NodeKind_NODE_KIND_JOURNAL, GrpcAddr: "127.0.0.1:2229", Status: placementpb.NodeStatus_NODE_STATUS_ALIVE, Incarnation: 2},
+		7: {NodeId: 7, Kind: placementpb.NodeKind_NODE_KIND_BROKER, GrpcAddr: "127.0.0.1:1230", Status: placementpb.NodeStatus_NODE_STATUS_ALIVE, Incarnation: 1,
+			ExtraAddrs: map[string]string{"mqtt": "127.0.0.1:1883", "mqtt-ws": "127.0.0.1:8083"}, RegisteredAtMs: 1_700_000_000_000},
+		9: {NodeId: 9, Kind: placementpb.NodeKind_NODE_KIND_BROKER, GrpcAddr: "127.0.0.1:1231", Status: placementpb.NodeStatus_NODE_STATUS_DEAD, Incarnation: 3},
 	}}
 }
 
@@ -129,10 +142,11 @@ func (f *fakeCenter) ListKV(_ context.Context, req *placementpb.ListKVRequest) (
 	if err != nil {
 		return nil, err
 	}
+	// In key order and bounded by the limit, as the state machine lists.
 	resp := &placementpb.ListKVResponse{}
-	for k, kv := range f.kvs {
-		if strings.HasPrefix(k, req.GetPrefix()) {
-			resp.Kvs = append(resp.Kvs, kv)
+	for _, k := range slices.Sorted(maps.Keys(f.kvs)) {
+		if strings.HasPrefix(k, req.GetPrefix()) && (req.GetLimit() == 0 || len(resp.Kvs) < int(req.GetLimit())) {
+			resp.Kvs = append(resp.Kvs, f.kvs[k])
 		}
 	}
 	return resp, nil
@@ -182,9 +196,59 @@ func (f *fakeCenter) ListNodes(_ context.Context, req *placementpb.ListNodesRequ
 		return nil, err
 	}
 	f.lastNode = proto.Clone(req).(*placementpb.ListNodesRequest)
-	return &placementpb.ListNodesResponse{Nodes: []*placementpb.ClusterNode{
-		{NodeId: 4, Kind: placementpb.NodeKind_NODE_KIND_JOURNAL, GrpcAddr: "127.0.0.1:2229", Status: placementpb.NodeStatus_NODE_STATUS_ALIVE, Incarnation: 2},
-	}}, nil
+	resp := &placementpb.ListNodesResponse{}
+	for _, id := range slices.Sorted(maps.Keys(f.nodes)) {
+		if n := f.nodes[id]; req.GetKind() == placementpb.NodeKind_NODE_KIND_UNSPECIFIED || n.GetKind() == req.GetKind() {
+			resp.Nodes = append(resp.Nodes, proto.Clone(n).(*placementpb.ClusterNode))
+		}
+	}
+	return resp, nil
+}
+
+// setStatus changes a node's status from one of the allowed ones, as the
+// state machine does for DrainNode and UndrainNode.
+func (f *fakeCenter) setStatus(id uint64, to placementpb.NodeStatus, from ...placementpb.NodeStatus) (*placementpb.ClusterNode, error) {
+	err := f.begin()
+	defer f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	f.statusCalls++
+	n, ok := f.nodes[id]
+	if !ok {
+		return nil, rpcerr.NotFound("node", fmt.Sprint(id))
+	}
+	if !slices.Contains(from, n.GetStatus()) {
+		return nil, status.Errorf(codes.FailedPrecondition, "node %d is %v", id, n.GetStatus())
+	}
+	n.Status = to
+	return proto.Clone(n).(*placementpb.ClusterNode), nil
+}
+
+func (f *fakeCenter) DrainNode(_ context.Context, req *placementpb.DrainNodeRequest) (*placementpb.DrainNodeResponse, error) {
+	n, err := f.setStatus(req.GetNodeId(), placementpb.NodeStatus_NODE_STATUS_DRAINING,
+		placementpb.NodeStatus_NODE_STATUS_ALIVE, placementpb.NodeStatus_NODE_STATUS_DRAINING)
+	return &placementpb.DrainNodeResponse{Node: n}, err
+}
+
+func (f *fakeCenter) UndrainNode(_ context.Context, req *placementpb.UndrainNodeRequest) (*placementpb.UndrainNodeResponse, error) {
+	n, err := f.setStatus(req.GetNodeId(), placementpb.NodeStatus_NODE_STATUS_ALIVE,
+		placementpb.NodeStatus_NODE_STATUS_DRAINING, placementpb.NodeStatus_NODE_STATUS_ALIVE)
+	return &placementpb.UndrainNodeResponse{Node: n}, err
+}
+
+// statusChanges is how many DrainNode and UndrainNode calls arrived.
+func (f *fakeCenter) statusChanges() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.statusCalls
+}
+
+// putRaw stores a KV value as a broker would.
+func (f *fakeCenter) putRaw(key string, value []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kvs[key] = &placementpb.KeyValue{Key: key, Value: value, Version: 5, CreateVersion: 5}
 }
 
 func (f *fakeCenter) CreateShard(_ context.Context, req *placementpb.CreateShardRequest) (*placementpb.CreateShardResponse, error) {

@@ -113,6 +113,8 @@ func newRoot(e *env, defaultPlacement string) *cobra.Command {
 Writes go to the Raft leader: any member may be named, NotLeader answers are followed.
 Errors are printed to stderr as "error: <message>" with the typed detail, and exit 1.`,
 		Example: `  robustctl cluster status
+  robustctl broker list
+  robustctl session list --tenant acme -o json
   robustctl --placement 127.0.0.1:1228,127.0.0.1:2228,127.0.0.1:3228 kv put greeting hello
   ROBUSTMQ_PLACEMENT=10.0.0.5:1228 robustctl shard describe orders-0 -o json`,
 		SilenceUsage:  true,
@@ -136,7 +138,8 @@ Errors are printed to stderr as "error: <message>" with the typed detail, and ex
 	pf.StringVar(&e.placement, "placement", defaultPlacement, "placement center members host:port[,host:port...] (env "+PlacementEnv+")")
 	pf.StringVarP(&e.output, "output", "o", outputTable, "output format: table or json")
 	pf.DurationVar(&e.timeout, "timeout", 10*time.Second, "deadline of the whole command, retries included")
-	root.AddCommand(clusterCmd(e), nodeCmd(e), kvCmd(e), tenantCmd(e), userCmd(e), aclCmd(e), shardCmd(e), streamCmd(e), benchCmd(e))
+	root.AddCommand(clusterCmd(e), nodeCmd(e), brokerCmd(e), kvCmd(e), tenantCmd(e), userCmd(e), aclCmd(e), shardCmd(e), streamCmd(e),
+		sessionCmd(e), retainedCmd(e), benchCmd(e))
 
 	// Create cobra's built-in help and completion commands now (cobra
 	// would add them lazily on Execute) so they get examples too.

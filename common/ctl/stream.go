@@ -163,8 +163,10 @@ func streamTable(w io.Writer, v streamView) error {
 }
 
 func streamCmd(e *env) *cobra.Command {
-	c := group("stream", "Streams: named sets of partitions (one shard each) written through the journal",
-		"  robustctl stream create orders --partitions 4 --replicas 3\n  robustctl stream describe orders")
+	c := group("stream", "Streams (alias topic, as Kafka calls them): named sets of partitions (one shard each) written through the journal",
+		"  robustctl stream create orders --partitions 4 --replicas 3\n  robustctl stream describe orders\n  robustctl topic list")
+	// A Kafka topic is a stream: "topic" reaches the same commands.
+	c.Aliases = []string{"topic"}
 	var cfg streamclient.StreamConfig
 	create := &cobra.Command{
 		Use:   "create NAME",

@@ -143,6 +143,11 @@ func (c *applyCtx) registerNode(cmd *placementpb.RegisterNodeCmd) (proto.Message
 				fmt.Sprintf("node %d is registered as %v, not %v", id, old.GetKind(), req.GetKind()))
 		}
 		node.Incarnation = old.GetIncarnation() + 1
+		// A drain is the operator's decision about the node, not about
+		// one process: a restart while draining stays draining.
+		if old.GetStatus() == placementpb.NodeStatus_NODE_STATUS_DRAINING {
+			node.Status = placementpb.NodeStatus_NODE_STATUS_DRAINING
+		}
 	}
 	if id > maxID {
 		c.eff.setCounter([]byte(keyMaxNodeID), id)
@@ -172,11 +177,7 @@ func (c *applyCtx) registerNode(cmd *placementpb.RegisterNodeCmd) (proto.Message
 		// registration's (docs/journal-protocol.md "Leader restart").
 		// A first registration leads nothing, so this changes nothing
 		// for it (an id reused after UnregisterNode included: safe too).
-		live := map[uint64]bool{}
-		for _, id := range v.live {
-			live[id] = true
-		}
-		if err := c.startRecoveries(node.GetNodeId(), live); err != nil {
+		if err := c.startRecoveries(node.GetNodeId(), v.recoverers()); err != nil {
 			return nil, err
 		}
 		// A journal node (back) alive may be the spare that sealed
@@ -218,6 +219,9 @@ func (c *applyCtx) setNodeStatus(cmd *placementpb.SetNodeStatusCmd) (proto.Messa
 		return nil, rpcerr.VersionMismatch("node", strconv.FormatUint(node.GetNodeId(), 10),
 			cmd.GetIncarnation(), node.GetIncarnation())
 	}
+	if from := cmd.GetFrom(); len(from) > 0 && !slices.Contains(from, node.GetStatus()) {
+		return nil, nodeStatusMismatch(node, from)
+	}
 	if node.GetStatus() != cmd.GetStatus() {
 		node.Status = cmd.GetStatus()
 		node.Version = c.index
@@ -233,11 +237,7 @@ func (c *applyCtx) setNodeStatus(cmd *placementpb.SetNodeStatusCmd) (proto.Messa
 		if err != nil {
 			return nil, err
 		}
-		live := map[uint64]bool{}
-		for _, id := range v.live {
-			live[id] = true
-		}
-		if err := c.startRecoveries(node.GetNodeId(), live); err != nil {
+		if err := c.startRecoveries(node.GetNodeId(), v.recoverers()); err != nil {
 			return nil, err
 		}
 	}
@@ -262,17 +262,14 @@ func (c *applyCtx) setNodeStatus(cmd *placementpb.SetNodeStatusCmd) (proto.Messa
 
 // reassignRecoveries keeps every RECOVERING segment driven by a live node:
 // one whose recovery node is 0 (no replica was alive when its leader died,
-// e.g. every journal node went down) or is no longer ALIVE gets the first
-// replica that is, so a recovery never waits forever for a node that will
+// e.g. every journal node went down) or is no longer ALIVE or DRAINING
+// (journalView.recoverers) gets the first replica that is, so a recovery never waits forever for a node that will
 // not run it. It reads the state before this entry, so segments this entry
 // moved to RECOVERING (startRecoveries, which chose among the live nodes
 // already) are not touched twice. The version is bumped so the recovery
 // driver of the new node starts a fresh attempt.
 func (c *applyCtx) reassignRecoveries(v journalView) error {
-	live := map[uint64]bool{}
-	for _, id := range v.live {
-		live[id] = true
-	}
+	live := v.recoverers()
 	var changed []*placementpb.Segment
 	err := scan(c.r, []byte(prefixSegment), func(key, value []byte) (bool, error) {
 		seg := &placementpb.Segment{}
@@ -305,8 +302,8 @@ func (c *applyCtx) reassignRecoveries(v journalView) error {
 
 // startRecoveries moves every OPEN segment led by journal node leader
 // (dead, or registering again: see registerNode) to RECOVERING at the next
-// epoch, naming as recovery node the first replica in live (the ALIVE
-// journal nodes as this entry leaves them).
+// epoch, naming as recovery node the first replica in live (the ALIVE and
+// DRAINING journal nodes as this entry leaves them: journalView.recoverers).
 func (c *applyCtx) startRecoveries(leader uint64, live map[uint64]bool) error {
 	// Collect first, then stage: staging while iterating would be fine
 	// (nothing is written yet) but keeps the scan and the decision apart.

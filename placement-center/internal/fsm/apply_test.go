@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"slices"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -13,10 +14,11 @@ import (
 )
 
 const (
-	journal = placementpb.NodeKind_NODE_KIND_JOURNAL
-	broker  = placementpb.NodeKind_NODE_KIND_BROKER
-	alive   = placementpb.NodeStatus_NODE_STATUS_ALIVE
-	dead    = placementpb.NodeStatus_NODE_STATUS_DEAD
+	journal  = placementpb.NodeKind_NODE_KIND_JOURNAL
+	broker   = placementpb.NodeKind_NODE_KIND_BROKER
+	alive    = placementpb.NodeStatus_NODE_STATUS_ALIVE
+	dead     = placementpb.NodeStatus_NODE_STATUS_DEAD
+	draining = placementpb.NodeStatus_NODE_STATUS_DRAINING
 )
 
 // commandCase applies setup (which must all succeed) and then cmd at index
@@ -162,6 +164,28 @@ func TestNodeCommands(t *testing.T) {
 				}
 			},
 		},
+		{name: "drain from an allowed status", setup: []*placementpb.Command{regJournal(1)},
+			cmd: setStatusFrom(1, draining, alive, draining),
+			check: func(t *testing.T, f *testFSM, _ uint64, v proto.Message, _ error) {
+				if n, err := f.GetNode(1); err != nil || n.GetStatus() != draining || v.(*placementpb.ClusterNode).GetStatus() != draining {
+					t.Fatalf("node %v, %v", n, err)
+				}
+			}},
+		{name: "drain of a dead node", setup: []*placementpb.Command{regJournal(1), setStatus(1, dead, 0)},
+			cmd: setStatusFrom(1, draining, alive, draining), wantCode: codes.FailedPrecondition,
+			check: func(t *testing.T, _ *testFSM, _ uint64, _ proto.Message, err error) {
+				d, ok := rpcerr.Detail[*placementpb.NodeStatusMismatch](err)
+				if !ok || d.GetNodeId() != 1 || d.GetStatus() != dead || !slices.Equal(d.GetAllowed(), []placementpb.NodeStatus{alive, draining}) {
+					t.Fatalf("error %v, detail %v", err, d)
+				}
+			}},
+		{name: "re-register keeps draining", setup: []*placementpb.Command{regJournal(1), setStatus(1, draining, 0)},
+			cmd: regJournal(1),
+			check: func(t *testing.T, _ *testFSM, _ uint64, v proto.Message, _ error) {
+				if n := v.(*placementpb.ClusterNode); n.GetStatus() != draining || n.GetIncarnation() != 2 {
+					t.Fatalf("node %v, want DRAINING at incarnation 2", n)
+				}
+			}},
 		{name: "set status of missing node", cmd: setStatus(4, dead, 0), wantCode: codes.NotFound, check: wantNotFound("node", "4")},
 		{name: "set status of old incarnation", setup: []*placementpb.Command{regJournal(1), regJournal(1)},
 			cmd: setStatus(1, dead, 1), wantCode: codes.FailedPrecondition, check: wantVersionMismatch("node", "1", 1, 2)},

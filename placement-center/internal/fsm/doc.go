@@ -32,6 +32,14 @@
 //
 // # Semantics worth knowing
 //
+//   - Node status: SetNodeStatus with a non-empty from list applies only
+//     when the node is in one of those statuses (else FailedPrecondition
+//     with a NodeStatusMismatch detail): a drain (from ALIVE, DRAINING)
+//     racing with a death declaration never revives a DEAD node. A node
+//     re-registering keeps DRAINING (a drain outlives the process); any
+//     other re-registration makes it ALIVE. A DRAINING journal node gets no
+//     new replica (neither placement nor re-replication choose it) but may
+//     still be named recovery node.
 //   - The tenant "default" always exists: Open writes it (version 0,
 //     created_at_ms 0, identical on every member) when missing, Restore
 //     re-adds it, and DeleteTenant refuses it.

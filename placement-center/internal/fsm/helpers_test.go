@@ -149,6 +149,13 @@ func setStatus(id uint64, st placementpb.NodeStatus, incarnation uint64) *placem
 	}}}
 }
 
+// setStatusFrom is setStatus applied only from the given statuses.
+func setStatusFrom(id uint64, st placementpb.NodeStatus, from ...placementpb.NodeStatus) *placementpb.Command {
+	cmd := setStatus(id, st, 0)
+	cmd.GetSetNodeStatus().From = from
+	return cmd
+}
+
 func unregNode(id uint64) *placementpb.Command {
 	return &placementpb.Command{Op: &placementpb.Command_UnregisterNode{UnregisterNode: &placementpb.UnregisterNodeCmd{NodeId: id}}}
 }

@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,6 +24,23 @@ func segmentNotSealed(seg *placementpb.Segment) error {
 		segmentName(seg.GetTenant(), seg.GetShard(), seg.GetSeq()), seg.GetStatus()))
 	withDetail, err := st.WithDetails(&placementpb.SegmentNotSealed{
 		Tenant: seg.GetTenant(), Shard: seg.GetShard(), Seq: seg.GetSeq(), Status: seg.GetStatus()})
+	if err != nil {
+		return st.Err()
+	}
+	return withDetail.Err()
+}
+
+// nodeStatusMismatch is the typed rejection of a SetNodeStatus whose node
+// is in none of the statuses the command may start from.
+func nodeStatusMismatch(node *placementpb.ClusterNode, allowed []placementpb.NodeStatus) error {
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = a.String()
+	}
+	st := status.New(codes.FailedPrecondition, fmt.Sprintf("node %d is %v, not %s", node.GetNodeId(), node.GetStatus(),
+		strings.Join(names, " or ")))
+	withDetail, err := st.WithDetails(&placementpb.NodeStatusMismatch{
+		NodeId: node.GetNodeId(), Status: node.GetStatus(), Allowed: allowed})
 	if err != nil {
 		return st.Err()
 	}
@@ -87,8 +105,25 @@ func (c *applyCtx) deleteSegments(cmd *placementpb.DeleteSegmentsCmd) (proto.Mes
 
 // journalView is the journal nodes as the entry being applied sees them.
 type journalView struct {
-	live []uint64 // ALIVE journal nodes, by id
-	dead map[uint64]bool
+	live     []uint64 // ALIVE journal nodes, by id
+	draining []uint64 // DRAINING journal nodes, by id
+	dead     map[uint64]bool
+}
+
+// recoverers are the journal nodes that may drive a segment's recovery:
+// the ALIVE and the DRAINING ones. A draining node takes no new replicas
+// (it is not in live, which the scheduler places on), but it still runs
+// and holds its data, so a recovery it can drive must not wait for
+// another node.
+func (v journalView) recoverers() map[uint64]bool {
+	m := make(map[uint64]bool, len(v.live)+len(v.draining))
+	for _, id := range v.live {
+		m[id] = true
+	}
+	for _, id := range v.draining {
+		m[id] = true
+	}
+	return m
 }
 
 // journals reads the journal nodes; override, when not nil, is a node this
@@ -102,6 +137,8 @@ func (c *applyCtx) journals(override *placementpb.ClusterNode) (journalView, err
 		switch n.GetStatus() {
 		case placementpb.NodeStatus_NODE_STATUS_ALIVE:
 			v.live = append(v.live, n.GetNodeId())
+		case placementpb.NodeStatus_NODE_STATUS_DRAINING:
+			v.draining = append(v.draining, n.GetNodeId())
 		case placementpb.NodeStatus_NODE_STATUS_DEAD:
 			v.dead[n.GetNodeId()] = true
 		}
@@ -120,6 +157,7 @@ func (c *applyCtx) journals(override *placementpb.ClusterNode) (journalView, err
 	if override != nil {
 		add(override)
 		slices.Sort(v.live)
+		slices.Sort(v.draining)
 	}
 	return v, err
 }

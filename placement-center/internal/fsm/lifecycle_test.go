@@ -213,3 +213,37 @@ func TestRereplicationWaitsForASpareNode(t *testing.T) {
 		t.Fatalf("after node 3 returned: %v", seg)
 	}
 }
+
+// TestDrainingJournalTakesNoNewReplicaButRecovers: a DRAINING journal node
+// is no spare for re-replication, yet it drives the recovery of a segment
+// whose only other surviving replica it is.
+func TestDrainingJournalTakesNoNewReplicaButRecovers(t *testing.T) {
+	f := newTestFSM(t)
+	for id := uint64(1); id <= 4; id++ {
+		f.mustApply(t, regJournal(id))
+	}
+	p := placement([]uint64{1, 2, 3}, 1, 2, 1)
+	f.mustApply(t, createShard(DefaultTenant, "s", p))
+	rollN(t, f, "s", 1, p) // seq 0 sealed on 1,2,3 led by 1; seq 1 open, same replicas
+	f.mustApply(t, setStatusFrom(4, draining, alive, draining))
+	f.mustApply(t, setStatusFrom(2, draining, alive, draining))
+
+	// Node 3 dies: node 4, the only journal not holding seq 0, drains, so
+	// seq 0 keeps its dead replica until a spare comes.
+	f.mustApply(t, setStatus(3, dead, 0))
+	if seg, _ := f.GetSegment(DefaultTenant, "s", 0); !slices.Equal(seg.GetReplicas(), []uint64{1, 2, 3}) {
+		t.Fatalf("a draining node took a replica: %v", seg)
+	}
+	// The leader dies: the draining replica 2 is the one left to recover.
+	f.mustApply(t, setStatus(1, dead, 0))
+	open, _ := f.GetSegment(DefaultTenant, "s", 1)
+	if open.GetStatus() != placementpb.SegmentStatus_SEGMENT_STATUS_RECOVERING || open.GetRecoveryNode() != 2 {
+		t.Fatalf("recovery with a draining survivor: %v", open)
+	}
+	// Node 4 undrained is a spare again: seq 0 gets it for dead 3 and 1.
+	f.mustApply(t, setStatusFrom(4, alive, draining, alive))
+	seg, _ := f.GetSegment(DefaultTenant, "s", 0)
+	if !slices.Contains(seg.GetReplicas(), 4) {
+		t.Fatalf("undrained node is no spare: %v", seg)
+	}
+}

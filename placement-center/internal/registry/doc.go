@@ -2,13 +2,18 @@
 // and declares a node dead, through Raft, once its lease lapses or, faster,
 // once the leader's health probes show it unreachable.
 //
+// A DRAINING node (an operator's DrainNode) is a live node in every
+// respect here: its heartbeats renew its lease without changing its
+// status, it is probed, and it is declared DEAD when its lease lapses or
+// its probes fail. Nothing here sets a node DRAINING or back to ALIVE.
+//
 // Leases live only in the leader's memory: heartbeats are frequent and
 // carry no state change, so they never go through the log (DESIGN section
 // 4). A lease is only a backstop, though: with the default 10 s lease a
 // crashed journal segment leader would stall its partition for 10 s. So the
-// leader also probes every ALIVE node (prober.go): one goroutine per node
-// incarnation keeps a gRPC connection to the node's grpc_addr with a
-// grpc.health.v1 Watch stream (the connection of a crashed process breaks
+// leader also probes every ALIVE or DRAINING node (prober.go): one
+// goroutine per node incarnation keeps a gRPC connection to the node's
+// grpc_addr with a grpc.health.v1 Watch stream (the connection of a crashed process breaks
 // at once) and a health Check every probe interval (a hung process or a
 // lost host answers nothing). When either fails it probes: probe_attempts
 // Checks, each on a fresh connection (a reused one answers from its
@@ -42,8 +47,8 @@
 // A wrongly declared node stays harmless: journal fencing rejects its old
 // epoch, and its next heartbeat is refused, so it registers again with a
 // new incarnation. Declarations are serialised and re-checked against the
-// applied state (still ALIVE, same incarnation) and the leadership term
-// they were decided in, so a node is declared dead once, a node that
+// applied state (still ALIVE or DRAINING, same incarnation) and the
+// leadership term they were decided in, so a node is declared dead once, a node that
 // re-registered meanwhile is spared, and nothing decided under an earlier
 // term is proposed. Only the leader probes: losing leadership cancels the
 // term's context, stops every watcher and waits for them (Registry.Run

@@ -73,8 +73,8 @@ const (
 	spareMassFailure  = "mass_failure"
 )
 
-// prober runs, while this member leads, one watcher per ALIVE registered
-// node. It is owned by its Registry and runs inside Registry.Run.
+// prober runs, while this member leads, one watcher per ALIVE or DRAINING
+// registered node. It is owned by its Registry and runs inside Registry.Run.
 type prober struct {
 	r    *Registry
 	cfg  ProbeConfig
@@ -121,7 +121,7 @@ func (p *prober) noticed(nodeID uint64) {
 		// A heartbeat of the watched incarnation changes nothing.
 		n, err := p.r.nodes.GetNode(nodeID)
 		if err == nil && n.GetIncarnation() == w.node.GetIncarnation() && n.GetGrpcAddr() == w.node.GetGrpcAddr() &&
-			n.GetStatus() == placementpb.NodeStatus_NODE_STATUS_ALIVE {
+			serving(n.GetStatus()) {
 			return
 		}
 	}
@@ -150,8 +150,8 @@ func (p *prober) run(ctx context.Context) {
 	}
 }
 
-// lead keeps one watcher per ALIVE node until leadership changes or ctx
-// ends, then stops them all and waits for them.
+// lead keeps one watcher per ALIVE or DRAINING node until leadership
+// changes or ctx ends, then stops them all and waits for them.
 func (p *prober) lead(ctx context.Context, term uint64, changed <-chan struct{}) {
 	tctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -182,8 +182,8 @@ func (p *prober) lead(ctx context.Context, term uint64, changed <-chan struct{})
 	}
 }
 
-// reconcile starts a watcher for each ALIVE node without one and stops
-// those of nodes no longer ALIVE, re-registered (new incarnation or
+// reconcile starts a watcher for each ALIVE or DRAINING node without one
+// and stops those of nodes no longer either, re-registered (new incarnation or
 // address) or finished.
 func (p *prober) reconcile(ctx context.Context, term uint64, wg *sync.WaitGroup) {
 	nodes, err := p.r.nodes.ListNodes(placementpb.NodeKind_NODE_KIND_UNSPECIFIED)
@@ -193,7 +193,7 @@ func (p *prober) reconcile(ctx context.Context, term uint64, wg *sync.WaitGroup)
 	}
 	want := map[uint64]*placementpb.ClusterNode{}
 	for _, n := range nodes {
-		if n.GetStatus() == placementpb.NodeStatus_NODE_STATUS_ALIVE && n.GetGrpcAddr() != "" {
+		if serving(n.GetStatus()) && n.GetGrpcAddr() != "" {
 			want[n.GetNodeId()] = n
 		}
 	}

@@ -453,3 +453,41 @@ func TestProbeLeavesWeakEvidenceToLease(t *testing.T) {
 		}
 	})
 }
+
+// TestProbeDeclaresStoppedDrainingNode: a DRAINING node is probed like an
+// ALIVE one, stays watched when it turns DRAINING, and is declared dead
+// when it stops.
+func TestProbeDeclaresStoppedDrainingNode(t *testing.T) {
+	n1, n2, n3 := startHealthNode(t, "127.0.0.1:0", nil), startHealthNode(t, "127.0.0.1:0", nil), startHealthNode(t, "127.0.0.1:0", nil)
+	p := startProbing(t, true, journal(1, 1, n1.addr), journal(2, 1, n2.addr), journal(3, 1, n3.addr))
+	p.waitReached(t, 1, 2, 3)
+	p.r.prober.mu.Lock()
+	before := p.r.prober.watchers[1]
+	p.r.prober.mu.Unlock()
+
+	drained := journal(1, 1, n1.addr)
+	drained.Status = placementpb.NodeStatus_NODE_STATUS_DRAINING
+	p.st.set(drained)
+	p.r.Touch(1) // what a heartbeat does; the watcher must be kept
+	time.Sleep(3 * testProbe.Interval)
+	p.r.prober.mu.Lock()
+	after := p.r.prober.watchers[1]
+	p.r.prober.mu.Unlock()
+	if after != before {
+		t.Fatalf("turning DRAINING replaced the node's watcher (%p -> %p)", before, after)
+	}
+	if d := p.st.deaths(); len(d) != 0 {
+		t.Fatalf("deaths = %v while the draining node serves", d)
+	}
+
+	n1.srv.Stop()
+	waitFor(t, 3*time.Second, "draining node 1 declared dead", func() error {
+		if !slices.Equal(p.st.deaths(), []uint64{1}) {
+			return fmt.Errorf("deaths %v", p.st.deaths())
+		}
+		return nil
+	})
+	if n, _ := p.st.GetNode(1); n.GetStatus() != placementpb.NodeStatus_NODE_STATUS_DEAD {
+		t.Fatalf("node after the probe's declaration: %v", n)
+	}
+}

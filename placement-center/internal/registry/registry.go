@@ -49,6 +49,13 @@ const (
 	ReasonUnreachable = "unreachable"
 )
 
+// serving reports whether a node in status st runs and holds a lease: ALIVE
+// or DRAINING. A draining node heartbeats, is probed and is declared dead
+// exactly like an ALIVE one; it only stays DRAINING while it lives.
+func serving(st placementpb.NodeStatus) bool {
+	return st == placementpb.NodeStatus_NODE_STATUS_ALIVE || st == placementpb.NodeStatus_NODE_STATUS_DRAINING
+}
+
 // Registry tracks leases. It is safe for concurrent use.
 type Registry struct {
 	cfg   Config
@@ -194,8 +201,8 @@ func (r *Registry) Run(ctx context.Context) error {
 	}
 }
 
-// Expired lists the live nodes whose lease has lapsed, or nil when this
-// member is not leader or is still inside its first lease.
+// Expired lists the live (ALIVE or DRAINING) nodes whose lease has lapsed,
+// or nil when this member is not leader or is still inside its first lease.
 func (r *Registry) Expired() []*placementpb.ClusterNode {
 	out, _ := r.expired()
 	return out
@@ -221,7 +228,7 @@ func (r *Registry) expired() ([]*placementpb.ClusterNode, uint64) {
 	}
 	var out []*placementpb.ClusterNode
 	for _, n := range nodes {
-		if n.GetStatus() != placementpb.NodeStatus_NODE_STATUS_ALIVE {
+		if !serving(n.GetStatus()) {
 			continue
 		}
 		deadline, ok := expiry[n.GetNodeId()]
@@ -247,8 +254,8 @@ func (r *Registry) ExpireOnce(ctx context.Context) {
 }
 
 // declareDead declares n dead through Raft, the one path for every reason,
-// if this member still leads in term and n is still ALIVE at n's
-// incarnation in the applied state (the Raft command carries the
+// if this member still leads in term and n is still ALIVE or DRAINING at
+// n's incarnation in the applied state (the Raft command carries the
 // incarnation too, so a registration ordered before it spares the node).
 // It reports whether the node was declared dead.
 func (r *Registry) declareDead(ctx context.Context, term uint64, n *placementpb.ClusterNode, reason, detail string) (bool, error) {
@@ -264,7 +271,7 @@ func (r *Registry) declareDead(ctx context.Context, term uint64, n *placementpb.
 	if err != nil {
 		return false, err
 	}
-	if cur.GetIncarnation() != n.GetIncarnation() || cur.GetStatus() != placementpb.NodeStatus_NODE_STATUS_ALIVE {
+	if cur.GetIncarnation() != n.GetIncarnation() || !serving(cur.GetStatus()) {
 		return false, nil
 	}
 	// Forget before proposing: a registration racing with the proposal

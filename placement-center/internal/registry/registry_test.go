@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -117,5 +118,33 @@ func TestLosingLeadershipStopsExpiry(t *testing.T) {
 	r.ExpireOnce(context.Background())
 	if len(st.dead) != 0 {
 		t.Fatalf("an ex-leader declared %v dead", st.dead)
+	}
+}
+
+// TestDrainingNodeLivesAndDies: a DRAINING node's heartbeats renew its
+// lease and leave it DRAINING; once they stop, the lapse declares it DEAD
+// like an ALIVE node.
+func TestDrainingNodeLivesAndDies(t *testing.T) {
+	draining := alive(1, 2)
+	draining.Status = placementpb.NodeStatus_NODE_STATUS_DRAINING
+	st := &fakeState{nodes: map[uint64]*placementpb.ClusterNode{1: draining}}
+	c := &clock{t: time.Unix(1000, 0)}
+	r := New(Config{Lease: 10 * time.Second, Now: c.now}, st, st, zerolog.Nop())
+	r.SetLeader(true)
+	ctx := context.Background()
+	for range 3 { // 24 s in all, well past the first lease: heartbeats keep it
+		c.add(8 * time.Second)
+		if err := r.Heartbeat(1, 2); err != nil {
+			t.Fatalf("heartbeat of a draining node: %v", err)
+		}
+		r.ExpireOnce(ctx)
+	}
+	if n, _ := st.GetNode(1); len(st.deaths()) != 0 || n.GetStatus() != placementpb.NodeStatus_NODE_STATUS_DRAINING {
+		t.Fatalf("heartbeating draining node: deaths %v, node %v", st.deaths(), n)
+	}
+	c.add(11 * time.Second)
+	r.ExpireOnce(ctx)
+	if n, _ := st.GetNode(1); !slices.Equal(st.deaths(), []uint64{1}) || n.GetStatus() != placementpb.NodeStatus_NODE_STATUS_DEAD {
+		t.Fatalf("silent draining node: deaths %v, node %v", st.deaths(), n)
 	}
 }

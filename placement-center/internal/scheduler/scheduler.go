@@ -47,7 +47,8 @@ type Placement struct {
 	Warnings []string
 }
 
-// Place chooses replicas among the live journal nodes not in exclude: the
+// Place chooses replicas among the live journal nodes not in exclude (ALIVE
+// ones only: a DRAINING node gets no new segment, a DEAD one cannot): the
 // least loaded first (ties broken by node id so the choice is reproducible),
 // and as leader the chosen replica that leads the fewest open segments.
 // replicas and ackQuorum 0 mean the defaults; both are clamped to the nodes
@@ -101,7 +102,7 @@ func Place(nodes []*placementpb.ClusterNode, load Load, replicas, ackQuorum uint
 
 // Replace chooses the node that takes over a replica of a sealed segment
 // whose holder died (re-replication): among live (the ALIVE journal node
-// ids) those not in holders, the one holding the fewest segment replicas
+// ids; the caller leaves DRAINING ones out) those not in holders, the one holding the fewest segment replicas
 // in stored (every segment, sealed included: it is a disk-space measure),
 // ties broken by the lowest id. ok is false when no live node is spare.
 // It is deterministic, so the state machine may call it while applying.

@@ -39,6 +39,10 @@ func TestPlace(t *testing.T) {
 		{name: "leader is the replica leading least", nodes: four,
 			load: Load{Replicas: map[uint64]int{}, Leads: map[uint64]int{1: 3, 2: 0, 3: 1}},
 			want: []uint64{1, 2, 3}, leader: 2, wantQuorum: 2},
+		{name: "draining node skipped", nodes: []*placementpb.ClusterNode{journal(1, placementpb.NodeStatus_NODE_STATUS_DRAINING),
+			journal(2, alive), journal(3, alive), journal(4, alive)},
+			load: Load{Replicas: map[uint64]int{2: 1, 3: 1, 4: 1}, Leads: map[uint64]int{}},
+			want: []uint64{2, 3, 4}, leader: 2, wantQuorum: 2},
 		{name: "excluded node skipped", nodes: four, exclude: map[uint64]bool{1: true},
 			want: []uint64{2, 3, 4}, leader: 2, wantQuorum: 2},
 		{name: "clamped to one node", nodes: []*placementpb.ClusterNode{journal(7, alive)},
@@ -63,7 +67,8 @@ func TestPlace(t *testing.T) {
 }
 
 func TestPlaceWithoutJournals(t *testing.T) {
-	_, err := Place([]*placementpb.ClusterNode{journal(1, placementpb.NodeStatus_NODE_STATUS_DEAD)}, NewLoad(nil), 3, 2, nil)
+	_, err := Place([]*placementpb.ClusterNode{journal(1, placementpb.NodeStatus_NODE_STATUS_DEAD),
+		journal(2, placementpb.NodeStatus_NODE_STATUS_DRAINING)}, NewLoad(nil), 3, 2, nil)
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("err = %v, want FailedPrecondition", err)
 	}

@@ -167,6 +167,40 @@ func (p *Placement) ListNodes(ctx context.Context, req *placementpb.ListNodesReq
 	return &placementpb.ListNodesResponse{Nodes: nodes, Revision: rev}, nil
 }
 
+// DrainNode sets an ALIVE (or already DRAINING) node DRAINING through Raft.
+// The registry keeps treating it as live: heartbeats renew its lease
+// without changing its status, probes watch it, a lapse or failed probes
+// still declare it DEAD.
+func (p *Placement) DrainNode(ctx context.Context, req *placementpb.DrainNodeRequest) (*placementpb.DrainNodeResponse, error) {
+	n, err := p.setNodeStatus(ctx, req.GetNodeId(), placementpb.NodeStatus_NODE_STATUS_DRAINING,
+		placementpb.NodeStatus_NODE_STATUS_ALIVE, placementpb.NodeStatus_NODE_STATUS_DRAINING)
+	if err != nil {
+		return nil, err
+	}
+	return &placementpb.DrainNodeResponse{Node: n}, nil
+}
+
+// UndrainNode sets a DRAINING (or already ALIVE) node ALIVE through Raft.
+func (p *Placement) UndrainNode(ctx context.Context, req *placementpb.UndrainNodeRequest) (*placementpb.UndrainNodeResponse, error) {
+	n, err := p.setNodeStatus(ctx, req.GetNodeId(), placementpb.NodeStatus_NODE_STATUS_ALIVE,
+		placementpb.NodeStatus_NODE_STATUS_DRAINING, placementpb.NodeStatus_NODE_STATUS_ALIVE)
+	if err != nil {
+		return nil, err
+	}
+	return &placementpb.UndrainNodeResponse{Node: n}, nil
+}
+
+// setNodeStatus proposes an operator's status change of nodeID, applied
+// only when the node is in one of the from statuses (checked by the state
+// machine, so a death declared meanwhile is never overwritten).
+func (p *Placement) setNodeStatus(ctx context.Context, nodeID uint64, to placementpb.NodeStatus, from ...placementpb.NodeStatus) (*placementpb.ClusterNode, error) {
+	if nodeID == 0 {
+		return nil, rpcerr.InvalidArgument("node_id", "must not be 0")
+	}
+	return propose[*placementpb.ClusterNode](ctx, p.raft, &placementpb.Command{Op: &placementpb.Command_SetNodeStatus{
+		SetNodeStatus: &placementpb.SetNodeStatusCmd{NodeId: nodeID, Status: to, From: from}}})
+}
+
 // PutKV writes a key, optionally compare-and-set on its version.
 func (p *Placement) PutKV(ctx context.Context, req *placementpb.PutKVRequest) (*placementpb.PutKVResponse, error) {
 	if err := p.limits.name("key", req.GetKey()); err != nil {

@@ -215,3 +215,70 @@ func TestShardLifecycleThroughAPI(t *testing.T) {
 		t.Fatalf("refused roll changed the shard: %v, %v", got, err)
 	}
 }
+
+func TestDrainNodeThroughAPI(t *testing.T) {
+	m := startMember(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var journals []*placementpb.ClusterNode
+	for _, addr := range []string{"127.0.0.1:1", "127.0.0.1:2"} {
+		r, err := m.api.RegisterNode(ctx, &placementpb.RegisterNodeRequest{Node: &placementpb.ClusterNode{
+			Kind: placementpb.NodeKind_NODE_KIND_JOURNAL, GrpcAddr: addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		journals = append(journals, r.GetNode())
+	}
+	first := journals[0]
+	drained, err := m.api.DrainNode(ctx, &placementpb.DrainNodeRequest{NodeId: first.GetNodeId()})
+	if err != nil || drained.GetNode().GetStatus() != placementpb.NodeStatus_NODE_STATUS_DRAINING {
+		t.Fatalf("drain: %v, %v", drained, err)
+	}
+	// Draining again changes nothing and succeeds.
+	if again, err := m.api.DrainNode(ctx, &placementpb.DrainNodeRequest{NodeId: first.GetNodeId()}); err != nil ||
+		again.GetNode().GetVersion() != drained.GetNode().GetVersion() {
+		t.Fatalf("second drain: %v, %v", again, err)
+	}
+	// Its heartbeats are accepted and leave it draining.
+	if _, err := m.api.Heartbeat(ctx, &placementpb.HeartbeatRequest{NodeId: first.GetNodeId(), Incarnation: first.GetIncarnation()}); err != nil {
+		t.Fatalf("heartbeat of a draining node: %v", err)
+	}
+	list, err := m.api.ListNodes(ctx, &placementpb.ListNodesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range list.GetNodes() {
+		want := placementpb.NodeStatus_NODE_STATUS_ALIVE
+		if n.GetNodeId() == first.GetNodeId() {
+			want = placementpb.NodeStatus_NODE_STATUS_DRAINING
+		}
+		if n.GetStatus() != want {
+			t.Fatalf("node %d is %v, want %v", n.GetNodeId(), n.GetStatus(), want)
+		}
+	}
+	// A new shard's segment avoids it: two replicas asked, one placed.
+	sh, err := m.api.CreateShard(ctx, &placementpb.CreateShardRequest{Name: "s", ReplicaCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sh.GetSegment().GetReplicas(); len(r) != 1 || r[0] != journals[1].GetNodeId() || len(sh.GetWarnings()) == 0 {
+		t.Fatalf("segment placed on %v (warnings %q), want only node %d", r, sh.GetWarnings(), journals[1].GetNodeId())
+	}
+	// A restart (registration) keeps the drain.
+	re, err := m.api.RegisterNode(ctx, &placementpb.RegisterNodeRequest{Node: &placementpb.ClusterNode{NodeId: first.GetNodeId(),
+		Kind: placementpb.NodeKind_NODE_KIND_JOURNAL, GrpcAddr: first.GetGrpcAddr()}})
+	if err != nil || re.GetNode().GetStatus() != placementpb.NodeStatus_NODE_STATUS_DRAINING || re.GetNode().GetIncarnation() != 2 {
+		t.Fatalf("re-registration of a draining node: %v, %v", re, err)
+	}
+	undrained, err := m.api.UndrainNode(ctx, &placementpb.UndrainNodeRequest{NodeId: first.GetNodeId()})
+	if err != nil || undrained.GetNode().GetStatus() != placementpb.NodeStatus_NODE_STATUS_ALIVE {
+		t.Fatalf("undrain: %v, %v", undrained, err)
+	}
+
+	if _, err := m.api.DrainNode(ctx, &placementpb.DrainNodeRequest{}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("drain of node 0: %v", err)
+	}
+	if _, err := m.api.UndrainNode(ctx, &placementpb.UndrainNodeRequest{NodeId: 99}); status.Code(err) != codes.NotFound {
+		t.Fatalf("undrain of a missing node: %v", err)
+	}
+}

@@ -36,6 +36,7 @@ type ClusterServiceClient interface {
 	// AddMember adds a voter; the id is assigned by the cluster and never
 	// reused. Leader only.
 	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
+	// RemoveMember removes the voter with the given id. Leader only.
 	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
 }
 
@@ -86,6 +87,7 @@ type ClusterServiceServer interface {
 	// AddMember adds a voter; the id is assigned by the cluster and never
 	// reused. Leader only.
 	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
+	// RemoveMember removes the voter with the given id. Leader only.
 	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }

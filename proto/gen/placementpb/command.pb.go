@@ -384,7 +384,11 @@ type SetNodeStatusCmd struct {
 	Status NodeStatus             `protobuf:"varint,2,opt,name=status,proto3,enum=robustmq.placement.v1.NodeStatus" json:"status,omitempty"`
 	// incarnation must match the node's current incarnation, so a death
 	// declared for an old life never hits a re-registered node. 0 = any.
-	Incarnation   uint64 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Incarnation uint64 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// from, when not empty, lists the statuses the node may be in for the
+	// change to apply (e.g. ALIVE or DRAINING for a drain); otherwise it is
+	// refused with FailedPrecondition and a NodeStatusMismatch detail.
+	From          []NodeStatus `protobuf:"varint,4,rep,packed,name=from,proto3,enum=robustmq.placement.v1.NodeStatus" json:"from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -438,6 +442,13 @@ func (x *SetNodeStatusCmd) GetIncarnation() uint64 {
 		return x.Incarnation
 	}
 	return 0
+}
+
+func (x *SetNodeStatusCmd) GetFrom() []NodeStatus {
+	if x != nil {
+		return x.From
+	}
+	return nil
 }
 
 type UnregisterNodeCmd struct {
@@ -1174,11 +1185,12 @@ const file_robustmq_placement_v1_command_proto_rawDesc = "" +
 	"\x0fdelete_segments\x18? \x01(\v2(.robustmq.placement.v1.DeleteSegmentsCmdH\x00R\x0edeleteSegmentsB\x04\n" +
 	"\x02op\"I\n" +
 	"\x0fRegisterNodeCmd\x126\n" +
-	"\x04node\x18\x01 \x01(\v2\".robustmq.placement.v1.ClusterNodeR\x04node\"\x88\x01\n" +
+	"\x04node\x18\x01 \x01(\v2\".robustmq.placement.v1.ClusterNodeR\x04node\"\xbf\x01\n" +
 	"\x10SetNodeStatusCmd\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x129\n" +
 	"\x06status\x18\x02 \x01(\x0e2!.robustmq.placement.v1.NodeStatusR\x06status\x12 \n" +
-	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\",\n" +
+	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\x125\n" +
+	"\x04from\x18\x04 \x03(\x0e2!.robustmq.placement.v1.NodeStatusR\x04from\",\n" +
 	"\x11UnregisterNodeCmd\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"w\n" +
 	"\bPutKVCmd\x12\x10\n" +
@@ -1281,17 +1293,18 @@ var file_robustmq_placement_v1_command_proto_depIdxs = []int32{
 	15, // 14: robustmq.placement.v1.Command.delete_segments:type_name -> robustmq.placement.v1.DeleteSegmentsCmd
 	16, // 15: robustmq.placement.v1.RegisterNodeCmd.node:type_name -> robustmq.placement.v1.ClusterNode
 	17, // 16: robustmq.placement.v1.SetNodeStatusCmd.status:type_name -> robustmq.placement.v1.NodeStatus
-	18, // 17: robustmq.placement.v1.CreateTenantCmd.tenant:type_name -> robustmq.placement.v1.Tenant
-	19, // 18: robustmq.placement.v1.CreateUserCmd.user:type_name -> robustmq.placement.v1.User
-	20, // 19: robustmq.placement.v1.CreateAclCmd.rule:type_name -> robustmq.placement.v1.AclRule
-	21, // 20: robustmq.placement.v1.CreateShardCmd.shard:type_name -> robustmq.placement.v1.Shard
-	22, // 21: robustmq.placement.v1.CreateShardCmd.first_segment:type_name -> robustmq.placement.v1.Segment
-	22, // 22: robustmq.placement.v1.SealAndRollCmd.next_segment:type_name -> robustmq.placement.v1.Segment
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	17, // 17: robustmq.placement.v1.SetNodeStatusCmd.from:type_name -> robustmq.placement.v1.NodeStatus
+	18, // 18: robustmq.placement.v1.CreateTenantCmd.tenant:type_name -> robustmq.placement.v1.Tenant
+	19, // 19: robustmq.placement.v1.CreateUserCmd.user:type_name -> robustmq.placement.v1.User
+	20, // 20: robustmq.placement.v1.CreateAclCmd.rule:type_name -> robustmq.placement.v1.AclRule
+	21, // 21: robustmq.placement.v1.CreateShardCmd.shard:type_name -> robustmq.placement.v1.Shard
+	22, // 22: robustmq.placement.v1.CreateShardCmd.first_segment:type_name -> robustmq.placement.v1.Segment
+	22, // 23: robustmq.placement.v1.SealAndRollCmd.next_segment:type_name -> robustmq.placement.v1.Segment
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_robustmq_placement_v1_command_proto_init() }

@@ -576,6 +576,249 @@ func (x *ListNodesResponse) GetRevision() uint64 {
 	return 0
 }
 
+type DrainNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeRequest) Reset() {
+	*x = DrainNodeRequest{}
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeRequest) ProtoMessage() {}
+
+func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DrainNodeRequest) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+type DrainNodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node is the node as the drain left it (status DRAINING).
+	Node          *ClusterNode `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeResponse) Reset() {
+	*x = DrainNodeResponse{}
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeResponse) ProtoMessage() {}
+
+func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
+func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DrainNodeResponse) GetNode() *ClusterNode {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+type UndrainNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndrainNodeRequest) Reset() {
+	*x = UndrainNodeRequest{}
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndrainNodeRequest) ProtoMessage() {}
+
+func (x *UndrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*UndrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UndrainNodeRequest) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+type UndrainNodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node is the node as the undrain left it (status ALIVE).
+	Node          *ClusterNode `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndrainNodeResponse) Reset() {
+	*x = UndrainNodeResponse{}
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndrainNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndrainNodeResponse) ProtoMessage() {}
+
+func (x *UndrainNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndrainNodeResponse.ProtoReflect.Descriptor instead.
+func (*UndrainNodeResponse) Descriptor() ([]byte, []int) {
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UndrainNodeResponse) GetNode() *ClusterNode {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+// NodeStatusMismatch is the error detail (with FailedPrecondition) of a
+// status change the node's current status does not allow, e.g. draining a
+// DEAD node.
+type NodeStatusMismatch struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// status is the node's current status.
+	Status NodeStatus `protobuf:"varint,2,opt,name=status,proto3,enum=robustmq.placement.v1.NodeStatus" json:"status,omitempty"`
+	// allowed are the statuses the change may start from.
+	Allowed       []NodeStatus `protobuf:"varint,3,rep,packed,name=allowed,proto3,enum=robustmq.placement.v1.NodeStatus" json:"allowed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatusMismatch) Reset() {
+	*x = NodeStatusMismatch{}
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatusMismatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatusMismatch) ProtoMessage() {}
+
+func (x *NodeStatusMismatch) ProtoReflect() protoreflect.Message {
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatusMismatch.ProtoReflect.Descriptor instead.
+func (*NodeStatusMismatch) Descriptor() ([]byte, []int) {
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *NodeStatusMismatch) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *NodeStatusMismatch) GetStatus() NodeStatus {
+	if x != nil {
+		return x.Status
+	}
+	return NodeStatus_NODE_STATUS_UNSPECIFIED
+}
+
+func (x *NodeStatusMismatch) GetAllowed() []NodeStatus {
+	if x != nil {
+		return x.Allowed
+	}
+	return nil
+}
+
 type PutKVRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Key             string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -587,7 +830,7 @@ type PutKVRequest struct {
 
 func (x *PutKVRequest) Reset() {
 	*x = PutKVRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[8]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -599,7 +842,7 @@ func (x *PutKVRequest) String() string {
 func (*PutKVRequest) ProtoMessage() {}
 
 func (x *PutKVRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[8]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -612,7 +855,7 @@ func (x *PutKVRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutKVRequest.ProtoReflect.Descriptor instead.
 func (*PutKVRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{8}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PutKVRequest) GetKey() string {
@@ -645,7 +888,7 @@ type PutKVResponse struct {
 
 func (x *PutKVResponse) Reset() {
 	*x = PutKVResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[9]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +900,7 @@ func (x *PutKVResponse) String() string {
 func (*PutKVResponse) ProtoMessage() {}
 
 func (x *PutKVResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[9]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +913,7 @@ func (x *PutKVResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutKVResponse.ProtoReflect.Descriptor instead.
 func (*PutKVResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{9}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PutKVResponse) GetKv() *KeyValue {
@@ -690,7 +933,7 @@ type GetKVRequest struct {
 
 func (x *GetKVRequest) Reset() {
 	*x = GetKVRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[10]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +945,7 @@ func (x *GetKVRequest) String() string {
 func (*GetKVRequest) ProtoMessage() {}
 
 func (x *GetKVRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[10]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +958,7 @@ func (x *GetKVRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKVRequest.ProtoReflect.Descriptor instead.
 func (*GetKVRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{10}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetKVRequest) GetKey() string {
@@ -742,7 +985,7 @@ type GetKVResponse struct {
 
 func (x *GetKVResponse) Reset() {
 	*x = GetKVResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[11]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +997,7 @@ func (x *GetKVResponse) String() string {
 func (*GetKVResponse) ProtoMessage() {}
 
 func (x *GetKVResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[11]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +1010,7 @@ func (x *GetKVResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKVResponse.ProtoReflect.Descriptor instead.
 func (*GetKVResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{11}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetKVResponse) GetKv() *KeyValue {
@@ -794,7 +1037,7 @@ type DeleteKVRequest struct {
 
 func (x *DeleteKVRequest) Reset() {
 	*x = DeleteKVRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[12]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +1049,7 @@ func (x *DeleteKVRequest) String() string {
 func (*DeleteKVRequest) ProtoMessage() {}
 
 func (x *DeleteKVRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[12]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +1062,7 @@ func (x *DeleteKVRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteKVRequest.ProtoReflect.Descriptor instead.
 func (*DeleteKVRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{12}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteKVRequest) GetKey() string {
@@ -844,7 +1087,7 @@ type DeleteKVResponse struct {
 
 func (x *DeleteKVResponse) Reset() {
 	*x = DeleteKVResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[13]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1099,7 @@ func (x *DeleteKVResponse) String() string {
 func (*DeleteKVResponse) ProtoMessage() {}
 
 func (x *DeleteKVResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[13]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1112,7 @@ func (x *DeleteKVResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteKVResponse.ProtoReflect.Descriptor instead.
 func (*DeleteKVResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{13}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{18}
 }
 
 type ListKVRequest struct {
@@ -883,7 +1126,7 @@ type ListKVRequest struct {
 
 func (x *ListKVRequest) Reset() {
 	*x = ListKVRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[14]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +1138,7 @@ func (x *ListKVRequest) String() string {
 func (*ListKVRequest) ProtoMessage() {}
 
 func (x *ListKVRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[14]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1151,7 @@ func (x *ListKVRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKVRequest.ProtoReflect.Descriptor instead.
 func (*ListKVRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{14}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListKVRequest) GetPrefix() string {
@@ -942,7 +1185,7 @@ type ListKVResponse struct {
 
 func (x *ListKVResponse) Reset() {
 	*x = ListKVResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[15]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1197,7 @@ func (x *ListKVResponse) String() string {
 func (*ListKVResponse) ProtoMessage() {}
 
 func (x *ListKVResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[15]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1210,7 @@ func (x *ListKVResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKVResponse.ProtoReflect.Descriptor instead.
 func (*ListKVResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{15}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListKVResponse) GetKvs() []*KeyValue {
@@ -994,7 +1237,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[16]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1249,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[16]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1262,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{16}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateTenantRequest) GetName() string {
@@ -1045,7 +1288,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[17]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1300,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[17]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1313,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{17}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -1089,7 +1332,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[18]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1344,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[18]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1357,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{18}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteTenantRequest) GetName() string {
@@ -1132,7 +1375,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[19]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1387,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[19]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1400,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{19}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{24}
 }
 
 type ListTenantsRequest struct {
@@ -1169,7 +1412,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[20]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1424,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[20]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1437,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{20}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListTenantsRequest) GetConsistency() ReadConsistency {
@@ -1214,7 +1457,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[21]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1469,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[21]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1482,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{21}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1268,7 +1511,7 @@ type CreateUserRequest struct {
 
 func (x *CreateUserRequest) Reset() {
 	*x = CreateUserRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[22]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1523,7 @@ func (x *CreateUserRequest) String() string {
 func (*CreateUserRequest) ProtoMessage() {}
 
 func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[22]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1536,7 @@ func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
 func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{22}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateUserRequest) GetTenant() string {
@@ -1333,7 +1576,7 @@ type CreateUserResponse struct {
 
 func (x *CreateUserResponse) Reset() {
 	*x = CreateUserResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[23]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1588,7 @@ func (x *CreateUserResponse) String() string {
 func (*CreateUserResponse) ProtoMessage() {}
 
 func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[23]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1601,7 @@ func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
 func (*CreateUserResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{23}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateUserResponse) GetUser() *User {
@@ -1378,7 +1621,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[24]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1633,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[24]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1646,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{24}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteUserRequest) GetTenant() string {
@@ -1428,7 +1671,7 @@ type DeleteUserResponse struct {
 
 func (x *DeleteUserResponse) Reset() {
 	*x = DeleteUserResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[25]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1683,7 @@ func (x *DeleteUserResponse) String() string {
 func (*DeleteUserResponse) ProtoMessage() {}
 
 func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[25]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1696,7 @@ func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{25}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{30}
 }
 
 type ListUsersRequest struct {
@@ -1466,7 +1709,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[26]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1721,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[26]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1734,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{26}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListUsersRequest) GetTenant() string {
@@ -1518,7 +1761,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[27]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1530,7 +1773,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[27]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1543,7 +1786,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{27}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -1569,7 +1812,7 @@ type CreateAclRequest struct {
 
 func (x *CreateAclRequest) Reset() {
 	*x = CreateAclRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[28]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1824,7 @@ func (x *CreateAclRequest) String() string {
 func (*CreateAclRequest) ProtoMessage() {}
 
 func (x *CreateAclRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[28]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1837,7 @@ func (x *CreateAclRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAclRequest.ProtoReflect.Descriptor instead.
 func (*CreateAclRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{28}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateAclRequest) GetRule() *AclRule {
@@ -1613,7 +1856,7 @@ type CreateAclResponse struct {
 
 func (x *CreateAclResponse) Reset() {
 	*x = CreateAclResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[29]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1868,7 @@ func (x *CreateAclResponse) String() string {
 func (*CreateAclResponse) ProtoMessage() {}
 
 func (x *CreateAclResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[29]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1881,7 @@ func (x *CreateAclResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAclResponse.ProtoReflect.Descriptor instead.
 func (*CreateAclResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{29}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateAclResponse) GetRule() *AclRule {
@@ -1658,7 +1901,7 @@ type DeleteAclRequest struct {
 
 func (x *DeleteAclRequest) Reset() {
 	*x = DeleteAclRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[30]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +1913,7 @@ func (x *DeleteAclRequest) String() string {
 func (*DeleteAclRequest) ProtoMessage() {}
 
 func (x *DeleteAclRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[30]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,7 +1926,7 @@ func (x *DeleteAclRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAclRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAclRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{30}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteAclRequest) GetTenant() string {
@@ -1708,7 +1951,7 @@ type DeleteAclResponse struct {
 
 func (x *DeleteAclResponse) Reset() {
 	*x = DeleteAclResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[31]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1963,7 @@ func (x *DeleteAclResponse) String() string {
 func (*DeleteAclResponse) ProtoMessage() {}
 
 func (x *DeleteAclResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[31]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1976,7 @@ func (x *DeleteAclResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAclResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAclResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{31}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{36}
 }
 
 type ListAclsRequest struct {
@@ -1746,7 +1989,7 @@ type ListAclsRequest struct {
 
 func (x *ListAclsRequest) Reset() {
 	*x = ListAclsRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[32]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +2001,7 @@ func (x *ListAclsRequest) String() string {
 func (*ListAclsRequest) ProtoMessage() {}
 
 func (x *ListAclsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[32]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +2014,7 @@ func (x *ListAclsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAclsRequest.ProtoReflect.Descriptor instead.
 func (*ListAclsRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{32}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListAclsRequest) GetTenant() string {
@@ -1798,7 +2041,7 @@ type ListAclsResponse struct {
 
 func (x *ListAclsResponse) Reset() {
 	*x = ListAclsResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[33]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +2053,7 @@ func (x *ListAclsResponse) String() string {
 func (*ListAclsResponse) ProtoMessage() {}
 
 func (x *ListAclsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[33]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +2066,7 @@ func (x *ListAclsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAclsResponse.ProtoReflect.Descriptor instead.
 func (*ListAclsResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{33}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListAclsResponse) GetRules() []*AclRule {
@@ -1855,7 +2098,7 @@ type CreateShardRequest struct {
 
 func (x *CreateShardRequest) Reset() {
 	*x = CreateShardRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[34]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +2110,7 @@ func (x *CreateShardRequest) String() string {
 func (*CreateShardRequest) ProtoMessage() {}
 
 func (x *CreateShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[34]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +2123,7 @@ func (x *CreateShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateShardRequest.ProtoReflect.Descriptor instead.
 func (*CreateShardRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{34}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateShardRequest) GetTenant() string {
@@ -1930,7 +2173,7 @@ type CreateShardResponse struct {
 
 func (x *CreateShardResponse) Reset() {
 	*x = CreateShardResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[35]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2185,7 @@ func (x *CreateShardResponse) String() string {
 func (*CreateShardResponse) ProtoMessage() {}
 
 func (x *CreateShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[35]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2198,7 @@ func (x *CreateShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateShardResponse.ProtoReflect.Descriptor instead.
 func (*CreateShardResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{35}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateShardResponse) GetShard() *Shard {
@@ -1989,7 +2232,7 @@ type DeleteShardRequest struct {
 
 func (x *DeleteShardRequest) Reset() {
 	*x = DeleteShardRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[36]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2244,7 @@ func (x *DeleteShardRequest) String() string {
 func (*DeleteShardRequest) ProtoMessage() {}
 
 func (x *DeleteShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[36]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2257,7 @@ func (x *DeleteShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteShardRequest.ProtoReflect.Descriptor instead.
 func (*DeleteShardRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{36}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteShardRequest) GetTenant() string {
@@ -2039,7 +2282,7 @@ type DeleteShardResponse struct {
 
 func (x *DeleteShardResponse) Reset() {
 	*x = DeleteShardResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[37]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2294,7 @@ func (x *DeleteShardResponse) String() string {
 func (*DeleteShardResponse) ProtoMessage() {}
 
 func (x *DeleteShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[37]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +2307,7 @@ func (x *DeleteShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteShardResponse.ProtoReflect.Descriptor instead.
 func (*DeleteShardResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{37}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{42}
 }
 
 type GetShardRequest struct {
@@ -2078,7 +2321,7 @@ type GetShardRequest struct {
 
 func (x *GetShardRequest) Reset() {
 	*x = GetShardRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[38]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2333,7 @@ func (x *GetShardRequest) String() string {
 func (*GetShardRequest) ProtoMessage() {}
 
 func (x *GetShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[38]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2346,7 @@ func (x *GetShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetShardRequest.ProtoReflect.Descriptor instead.
 func (*GetShardRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{38}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetShardRequest) GetTenant() string {
@@ -2138,7 +2381,7 @@ type GetShardResponse struct {
 
 func (x *GetShardResponse) Reset() {
 	*x = GetShardResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[39]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2393,7 @@ func (x *GetShardResponse) String() string {
 func (*GetShardResponse) ProtoMessage() {}
 
 func (x *GetShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[39]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2406,7 @@ func (x *GetShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetShardResponse.ProtoReflect.Descriptor instead.
 func (*GetShardResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{39}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetShardResponse) GetShard() *Shard {
@@ -2198,7 +2441,7 @@ type ListShardsRequest struct {
 
 func (x *ListShardsRequest) Reset() {
 	*x = ListShardsRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[40]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2453,7 @@ func (x *ListShardsRequest) String() string {
 func (*ListShardsRequest) ProtoMessage() {}
 
 func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[40]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2466,7 @@ func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsRequest.ProtoReflect.Descriptor instead.
 func (*ListShardsRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{40}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListShardsRequest) GetTenant() string {
@@ -2257,7 +2500,7 @@ type ListShardsResponse struct {
 
 func (x *ListShardsResponse) Reset() {
 	*x = ListShardsResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[41]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2512,7 @@ func (x *ListShardsResponse) String() string {
 func (*ListShardsResponse) ProtoMessage() {}
 
 func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[41]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2525,7 @@ func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsResponse.ProtoReflect.Descriptor instead.
 func (*ListShardsResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{41}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListShardsResponse) GetShards() []*Shard {
@@ -2314,7 +2557,7 @@ type SealAndRollRequest struct {
 
 func (x *SealAndRollRequest) Reset() {
 	*x = SealAndRollRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[42]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2569,7 @@ func (x *SealAndRollRequest) String() string {
 func (*SealAndRollRequest) ProtoMessage() {}
 
 func (x *SealAndRollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[42]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2582,7 @@ func (x *SealAndRollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealAndRollRequest.ProtoReflect.Descriptor instead.
 func (*SealAndRollRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{42}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SealAndRollRequest) GetTenant() string {
@@ -2394,7 +2637,7 @@ type SealAndRollResponse struct {
 
 func (x *SealAndRollResponse) Reset() {
 	*x = SealAndRollResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[43]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2406,7 +2649,7 @@ func (x *SealAndRollResponse) String() string {
 func (*SealAndRollResponse) ProtoMessage() {}
 
 func (x *SealAndRollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[43]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2419,7 +2662,7 @@ func (x *SealAndRollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealAndRollResponse.ProtoReflect.Descriptor instead.
 func (*SealAndRollResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{43}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SealAndRollResponse) GetSealed() *Segment {
@@ -2451,7 +2694,7 @@ type DeleteSegmentsRequest struct {
 
 func (x *DeleteSegmentsRequest) Reset() {
 	*x = DeleteSegmentsRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[44]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2706,7 @@ func (x *DeleteSegmentsRequest) String() string {
 func (*DeleteSegmentsRequest) ProtoMessage() {}
 
 func (x *DeleteSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[44]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2719,7 @@ func (x *DeleteSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{44}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DeleteSegmentsRequest) GetTenant() string {
@@ -2520,7 +2763,7 @@ type DeleteSegmentsResponse struct {
 
 func (x *DeleteSegmentsResponse) Reset() {
 	*x = DeleteSegmentsResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[45]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2775,7 @@ func (x *DeleteSegmentsResponse) String() string {
 func (*DeleteSegmentsResponse) ProtoMessage() {}
 
 func (x *DeleteSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[45]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2788,7 @@ func (x *DeleteSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{45}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DeleteSegmentsResponse) GetShard() *Shard {
@@ -2576,7 +2819,7 @@ type SegmentNotSealed struct {
 
 func (x *SegmentNotSealed) Reset() {
 	*x = SegmentNotSealed{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[46]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2588,7 +2831,7 @@ func (x *SegmentNotSealed) String() string {
 func (*SegmentNotSealed) ProtoMessage() {}
 
 func (x *SegmentNotSealed) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[46]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2601,7 +2844,7 @@ func (x *SegmentNotSealed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentNotSealed.ProtoReflect.Descriptor instead.
 func (*SegmentNotSealed) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{46}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SegmentNotSealed) GetTenant() string {
@@ -2648,7 +2891,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[47]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2660,7 +2903,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[47]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2673,7 +2916,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{47}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *WatchRequest) GetStartRevision() uint64 {
@@ -2718,7 +2961,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[48]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2973,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[48]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +2986,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{48}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *WatchEvent) GetRevision() uint64 {
@@ -2897,7 +3140,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[49]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +3152,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[49]
+	mi := &file_robustmq_placement_v1_placement_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3165,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{49}
+	return file_robustmq_placement_v1_placement_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -2970,7 +3213,19 @@ const file_robustmq_placement_v1_placement_proto_rawDesc = "" +
 	"\vconsistency\x18\x02 \x01(\x0e2&.robustmq.placement.v1.ReadConsistencyR\vconsistency\"i\n" +
 	"\x11ListNodesResponse\x128\n" +
 	"\x05nodes\x18\x01 \x03(\v2\".robustmq.placement.v1.ClusterNodeR\x05nodes\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"{\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"+\n" +
+	"\x10DrainNodeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"K\n" +
+	"\x11DrainNodeResponse\x126\n" +
+	"\x04node\x18\x01 \x01(\v2\".robustmq.placement.v1.ClusterNodeR\x04node\"-\n" +
+	"\x12UndrainNodeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\"M\n" +
+	"\x13UndrainNodeResponse\x126\n" +
+	"\x04node\x18\x01 \x01(\v2\".robustmq.placement.v1.ClusterNodeR\x04node\"\xa5\x01\n" +
+	"\x12NodeStatusMismatch\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x129\n" +
+	"\x06status\x18\x02 \x01(\x0e2!.robustmq.placement.v1.NodeStatusR\x06status\x12;\n" +
+	"\aallowed\x18\x03 \x03(\x0e2!.robustmq.placement.v1.NodeStatusR\aallowed\"{\n" +
 	"\fPutKVRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12.\n" +
@@ -3140,12 +3395,14 @@ const file_robustmq_placement_v1_placement_proto_rawDesc = "" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
-	"\x11EVENT_TYPE_DELETE\x10\x022\xb8\x12\n" +
+	"\x11EVENT_TYPE_DELETE\x10\x022\xfe\x13\n" +
 	"\x10PlacementService\x12g\n" +
 	"\fRegisterNode\x12*.robustmq.placement.v1.RegisterNodeRequest\x1a+.robustmq.placement.v1.RegisterNodeResponse\x12^\n" +
 	"\tHeartbeat\x12'.robustmq.placement.v1.HeartbeatRequest\x1a(.robustmq.placement.v1.HeartbeatResponse\x12m\n" +
 	"\x0eUnregisterNode\x12,.robustmq.placement.v1.UnregisterNodeRequest\x1a-.robustmq.placement.v1.UnregisterNodeResponse\x12^\n" +
-	"\tListNodes\x12'.robustmq.placement.v1.ListNodesRequest\x1a(.robustmq.placement.v1.ListNodesResponse\x12R\n" +
+	"\tListNodes\x12'.robustmq.placement.v1.ListNodesRequest\x1a(.robustmq.placement.v1.ListNodesResponse\x12^\n" +
+	"\tDrainNode\x12'.robustmq.placement.v1.DrainNodeRequest\x1a(.robustmq.placement.v1.DrainNodeResponse\x12d\n" +
+	"\vUndrainNode\x12).robustmq.placement.v1.UndrainNodeRequest\x1a*.robustmq.placement.v1.UndrainNodeResponse\x12R\n" +
 	"\x05PutKV\x12#.robustmq.placement.v1.PutKVRequest\x1a$.robustmq.placement.v1.PutKVResponse\x12R\n" +
 	"\x05GetKV\x12#.robustmq.placement.v1.GetKVRequest\x1a$.robustmq.placement.v1.GetKVResponse\x12[\n" +
 	"\bDeleteKV\x12&.robustmq.placement.v1.DeleteKVRequest\x1a'.robustmq.placement.v1.DeleteKVResponse\x12U\n" +
@@ -3183,7 +3440,7 @@ func file_robustmq_placement_v1_placement_proto_rawDescGZIP() []byte {
 }
 
 var file_robustmq_placement_v1_placement_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_robustmq_placement_v1_placement_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_robustmq_placement_v1_placement_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_robustmq_placement_v1_placement_proto_goTypes = []any{
 	(ReadConsistency)(0),           // 0: robustmq.placement.v1.ReadConsistency
 	(ResourceKind)(0),              // 1: robustmq.placement.v1.ResourceKind
@@ -3196,159 +3453,173 @@ var file_robustmq_placement_v1_placement_proto_goTypes = []any{
 	(*UnregisterNodeResponse)(nil), // 8: robustmq.placement.v1.UnregisterNodeResponse
 	(*ListNodesRequest)(nil),       // 9: robustmq.placement.v1.ListNodesRequest
 	(*ListNodesResponse)(nil),      // 10: robustmq.placement.v1.ListNodesResponse
-	(*PutKVRequest)(nil),           // 11: robustmq.placement.v1.PutKVRequest
-	(*PutKVResponse)(nil),          // 12: robustmq.placement.v1.PutKVResponse
-	(*GetKVRequest)(nil),           // 13: robustmq.placement.v1.GetKVRequest
-	(*GetKVResponse)(nil),          // 14: robustmq.placement.v1.GetKVResponse
-	(*DeleteKVRequest)(nil),        // 15: robustmq.placement.v1.DeleteKVRequest
-	(*DeleteKVResponse)(nil),       // 16: robustmq.placement.v1.DeleteKVResponse
-	(*ListKVRequest)(nil),          // 17: robustmq.placement.v1.ListKVRequest
-	(*ListKVResponse)(nil),         // 18: robustmq.placement.v1.ListKVResponse
-	(*CreateTenantRequest)(nil),    // 19: robustmq.placement.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),   // 20: robustmq.placement.v1.CreateTenantResponse
-	(*DeleteTenantRequest)(nil),    // 21: robustmq.placement.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),   // 22: robustmq.placement.v1.DeleteTenantResponse
-	(*ListTenantsRequest)(nil),     // 23: robustmq.placement.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),    // 24: robustmq.placement.v1.ListTenantsResponse
-	(*CreateUserRequest)(nil),      // 25: robustmq.placement.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),     // 26: robustmq.placement.v1.CreateUserResponse
-	(*DeleteUserRequest)(nil),      // 27: robustmq.placement.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),     // 28: robustmq.placement.v1.DeleteUserResponse
-	(*ListUsersRequest)(nil),       // 29: robustmq.placement.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),      // 30: robustmq.placement.v1.ListUsersResponse
-	(*CreateAclRequest)(nil),       // 31: robustmq.placement.v1.CreateAclRequest
-	(*CreateAclResponse)(nil),      // 32: robustmq.placement.v1.CreateAclResponse
-	(*DeleteAclRequest)(nil),       // 33: robustmq.placement.v1.DeleteAclRequest
-	(*DeleteAclResponse)(nil),      // 34: robustmq.placement.v1.DeleteAclResponse
-	(*ListAclsRequest)(nil),        // 35: robustmq.placement.v1.ListAclsRequest
-	(*ListAclsResponse)(nil),       // 36: robustmq.placement.v1.ListAclsResponse
-	(*CreateShardRequest)(nil),     // 37: robustmq.placement.v1.CreateShardRequest
-	(*CreateShardResponse)(nil),    // 38: robustmq.placement.v1.CreateShardResponse
-	(*DeleteShardRequest)(nil),     // 39: robustmq.placement.v1.DeleteShardRequest
-	(*DeleteShardResponse)(nil),    // 40: robustmq.placement.v1.DeleteShardResponse
-	(*GetShardRequest)(nil),        // 41: robustmq.placement.v1.GetShardRequest
-	(*GetShardResponse)(nil),       // 42: robustmq.placement.v1.GetShardResponse
-	(*ListShardsRequest)(nil),      // 43: robustmq.placement.v1.ListShardsRequest
-	(*ListShardsResponse)(nil),     // 44: robustmq.placement.v1.ListShardsResponse
-	(*SealAndRollRequest)(nil),     // 45: robustmq.placement.v1.SealAndRollRequest
-	(*SealAndRollResponse)(nil),    // 46: robustmq.placement.v1.SealAndRollResponse
-	(*DeleteSegmentsRequest)(nil),  // 47: robustmq.placement.v1.DeleteSegmentsRequest
-	(*DeleteSegmentsResponse)(nil), // 48: robustmq.placement.v1.DeleteSegmentsResponse
-	(*SegmentNotSealed)(nil),       // 49: robustmq.placement.v1.SegmentNotSealed
-	(*WatchRequest)(nil),           // 50: robustmq.placement.v1.WatchRequest
-	(*WatchEvent)(nil),             // 51: robustmq.placement.v1.WatchEvent
-	(*WatchResponse)(nil),          // 52: robustmq.placement.v1.WatchResponse
-	nil,                            // 53: robustmq.placement.v1.CreateTenantRequest.ConfigEntry
-	nil,                            // 54: robustmq.placement.v1.CreateShardRequest.ConfigEntry
-	(*ClusterNode)(nil),            // 55: robustmq.placement.v1.ClusterNode
-	(NodeKind)(0),                  // 56: robustmq.placement.v1.NodeKind
-	(*KeyValue)(nil),               // 57: robustmq.placement.v1.KeyValue
-	(*Tenant)(nil),                 // 58: robustmq.placement.v1.Tenant
-	(*User)(nil),                   // 59: robustmq.placement.v1.User
-	(*AclRule)(nil),                // 60: robustmq.placement.v1.AclRule
-	(*Shard)(nil),                  // 61: robustmq.placement.v1.Shard
-	(*Segment)(nil),                // 62: robustmq.placement.v1.Segment
-	(SegmentStatus)(0),             // 63: robustmq.placement.v1.SegmentStatus
+	(*DrainNodeRequest)(nil),       // 11: robustmq.placement.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),      // 12: robustmq.placement.v1.DrainNodeResponse
+	(*UndrainNodeRequest)(nil),     // 13: robustmq.placement.v1.UndrainNodeRequest
+	(*UndrainNodeResponse)(nil),    // 14: robustmq.placement.v1.UndrainNodeResponse
+	(*NodeStatusMismatch)(nil),     // 15: robustmq.placement.v1.NodeStatusMismatch
+	(*PutKVRequest)(nil),           // 16: robustmq.placement.v1.PutKVRequest
+	(*PutKVResponse)(nil),          // 17: robustmq.placement.v1.PutKVResponse
+	(*GetKVRequest)(nil),           // 18: robustmq.placement.v1.GetKVRequest
+	(*GetKVResponse)(nil),          // 19: robustmq.placement.v1.GetKVResponse
+	(*DeleteKVRequest)(nil),        // 20: robustmq.placement.v1.DeleteKVRequest
+	(*DeleteKVResponse)(nil),       // 21: robustmq.placement.v1.DeleteKVResponse
+	(*ListKVRequest)(nil),          // 22: robustmq.placement.v1.ListKVRequest
+	(*ListKVResponse)(nil),         // 23: robustmq.placement.v1.ListKVResponse
+	(*CreateTenantRequest)(nil),    // 24: robustmq.placement.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),   // 25: robustmq.placement.v1.CreateTenantResponse
+	(*DeleteTenantRequest)(nil),    // 26: robustmq.placement.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),   // 27: robustmq.placement.v1.DeleteTenantResponse
+	(*ListTenantsRequest)(nil),     // 28: robustmq.placement.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),    // 29: robustmq.placement.v1.ListTenantsResponse
+	(*CreateUserRequest)(nil),      // 30: robustmq.placement.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),     // 31: robustmq.placement.v1.CreateUserResponse
+	(*DeleteUserRequest)(nil),      // 32: robustmq.placement.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),     // 33: robustmq.placement.v1.DeleteUserResponse
+	(*ListUsersRequest)(nil),       // 34: robustmq.placement.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),      // 35: robustmq.placement.v1.ListUsersResponse
+	(*CreateAclRequest)(nil),       // 36: robustmq.placement.v1.CreateAclRequest
+	(*CreateAclResponse)(nil),      // 37: robustmq.placement.v1.CreateAclResponse
+	(*DeleteAclRequest)(nil),       // 38: robustmq.placement.v1.DeleteAclRequest
+	(*DeleteAclResponse)(nil),      // 39: robustmq.placement.v1.DeleteAclResponse
+	(*ListAclsRequest)(nil),        // 40: robustmq.placement.v1.ListAclsRequest
+	(*ListAclsResponse)(nil),       // 41: robustmq.placement.v1.ListAclsResponse
+	(*CreateShardRequest)(nil),     // 42: robustmq.placement.v1.CreateShardRequest
+	(*CreateShardResponse)(nil),    // 43: robustmq.placement.v1.CreateShardResponse
+	(*DeleteShardRequest)(nil),     // 44: robustmq.placement.v1.DeleteShardRequest
+	(*DeleteShardResponse)(nil),    // 45: robustmq.placement.v1.DeleteShardResponse
+	(*GetShardRequest)(nil),        // 46: robustmq.placement.v1.GetShardRequest
+	(*GetShardResponse)(nil),       // 47: robustmq.placement.v1.GetShardResponse
+	(*ListShardsRequest)(nil),      // 48: robustmq.placement.v1.ListShardsRequest
+	(*ListShardsResponse)(nil),     // 49: robustmq.placement.v1.ListShardsResponse
+	(*SealAndRollRequest)(nil),     // 50: robustmq.placement.v1.SealAndRollRequest
+	(*SealAndRollResponse)(nil),    // 51: robustmq.placement.v1.SealAndRollResponse
+	(*DeleteSegmentsRequest)(nil),  // 52: robustmq.placement.v1.DeleteSegmentsRequest
+	(*DeleteSegmentsResponse)(nil), // 53: robustmq.placement.v1.DeleteSegmentsResponse
+	(*SegmentNotSealed)(nil),       // 54: robustmq.placement.v1.SegmentNotSealed
+	(*WatchRequest)(nil),           // 55: robustmq.placement.v1.WatchRequest
+	(*WatchEvent)(nil),             // 56: robustmq.placement.v1.WatchEvent
+	(*WatchResponse)(nil),          // 57: robustmq.placement.v1.WatchResponse
+	nil,                            // 58: robustmq.placement.v1.CreateTenantRequest.ConfigEntry
+	nil,                            // 59: robustmq.placement.v1.CreateShardRequest.ConfigEntry
+	(*ClusterNode)(nil),            // 60: robustmq.placement.v1.ClusterNode
+	(NodeKind)(0),                  // 61: robustmq.placement.v1.NodeKind
+	(NodeStatus)(0),                // 62: robustmq.placement.v1.NodeStatus
+	(*KeyValue)(nil),               // 63: robustmq.placement.v1.KeyValue
+	(*Tenant)(nil),                 // 64: robustmq.placement.v1.Tenant
+	(*User)(nil),                   // 65: robustmq.placement.v1.User
+	(*AclRule)(nil),                // 66: robustmq.placement.v1.AclRule
+	(*Shard)(nil),                  // 67: robustmq.placement.v1.Shard
+	(*Segment)(nil),                // 68: robustmq.placement.v1.Segment
+	(SegmentStatus)(0),             // 69: robustmq.placement.v1.SegmentStatus
 }
 var file_robustmq_placement_v1_placement_proto_depIdxs = []int32{
-	55, // 0: robustmq.placement.v1.RegisterNodeRequest.node:type_name -> robustmq.placement.v1.ClusterNode
-	55, // 1: robustmq.placement.v1.RegisterNodeResponse.node:type_name -> robustmq.placement.v1.ClusterNode
-	56, // 2: robustmq.placement.v1.ListNodesRequest.kind:type_name -> robustmq.placement.v1.NodeKind
+	60, // 0: robustmq.placement.v1.RegisterNodeRequest.node:type_name -> robustmq.placement.v1.ClusterNode
+	60, // 1: robustmq.placement.v1.RegisterNodeResponse.node:type_name -> robustmq.placement.v1.ClusterNode
+	61, // 2: robustmq.placement.v1.ListNodesRequest.kind:type_name -> robustmq.placement.v1.NodeKind
 	0,  // 3: robustmq.placement.v1.ListNodesRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	55, // 4: robustmq.placement.v1.ListNodesResponse.nodes:type_name -> robustmq.placement.v1.ClusterNode
-	57, // 5: robustmq.placement.v1.PutKVResponse.kv:type_name -> robustmq.placement.v1.KeyValue
-	0,  // 6: robustmq.placement.v1.GetKVRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	57, // 7: robustmq.placement.v1.GetKVResponse.kv:type_name -> robustmq.placement.v1.KeyValue
-	0,  // 8: robustmq.placement.v1.ListKVRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	57, // 9: robustmq.placement.v1.ListKVResponse.kvs:type_name -> robustmq.placement.v1.KeyValue
-	53, // 10: robustmq.placement.v1.CreateTenantRequest.config:type_name -> robustmq.placement.v1.CreateTenantRequest.ConfigEntry
-	58, // 11: robustmq.placement.v1.CreateTenantResponse.tenant:type_name -> robustmq.placement.v1.Tenant
-	0,  // 12: robustmq.placement.v1.ListTenantsRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	58, // 13: robustmq.placement.v1.ListTenantsResponse.tenants:type_name -> robustmq.placement.v1.Tenant
-	59, // 14: robustmq.placement.v1.CreateUserResponse.user:type_name -> robustmq.placement.v1.User
-	0,  // 15: robustmq.placement.v1.ListUsersRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	59, // 16: robustmq.placement.v1.ListUsersResponse.users:type_name -> robustmq.placement.v1.User
-	60, // 17: robustmq.placement.v1.CreateAclRequest.rule:type_name -> robustmq.placement.v1.AclRule
-	60, // 18: robustmq.placement.v1.CreateAclResponse.rule:type_name -> robustmq.placement.v1.AclRule
-	0,  // 19: robustmq.placement.v1.ListAclsRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	60, // 20: robustmq.placement.v1.ListAclsResponse.rules:type_name -> robustmq.placement.v1.AclRule
-	54, // 21: robustmq.placement.v1.CreateShardRequest.config:type_name -> robustmq.placement.v1.CreateShardRequest.ConfigEntry
-	61, // 22: robustmq.placement.v1.CreateShardResponse.shard:type_name -> robustmq.placement.v1.Shard
-	62, // 23: robustmq.placement.v1.CreateShardResponse.segment:type_name -> robustmq.placement.v1.Segment
-	0,  // 24: robustmq.placement.v1.GetShardRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	61, // 25: robustmq.placement.v1.GetShardResponse.shard:type_name -> robustmq.placement.v1.Shard
-	62, // 26: robustmq.placement.v1.GetShardResponse.segments:type_name -> robustmq.placement.v1.Segment
-	0,  // 27: robustmq.placement.v1.ListShardsRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
-	61, // 28: robustmq.placement.v1.ListShardsResponse.shards:type_name -> robustmq.placement.v1.Shard
-	62, // 29: robustmq.placement.v1.SealAndRollResponse.sealed:type_name -> robustmq.placement.v1.Segment
-	62, // 30: robustmq.placement.v1.SealAndRollResponse.next:type_name -> robustmq.placement.v1.Segment
-	61, // 31: robustmq.placement.v1.DeleteSegmentsResponse.shard:type_name -> robustmq.placement.v1.Shard
-	62, // 32: robustmq.placement.v1.DeleteSegmentsResponse.deleted:type_name -> robustmq.placement.v1.Segment
-	63, // 33: robustmq.placement.v1.SegmentNotSealed.status:type_name -> robustmq.placement.v1.SegmentStatus
-	1,  // 34: robustmq.placement.v1.WatchRequest.kinds:type_name -> robustmq.placement.v1.ResourceKind
-	2,  // 35: robustmq.placement.v1.WatchEvent.type:type_name -> robustmq.placement.v1.EventType
-	1,  // 36: robustmq.placement.v1.WatchEvent.kind:type_name -> robustmq.placement.v1.ResourceKind
-	55, // 37: robustmq.placement.v1.WatchEvent.node:type_name -> robustmq.placement.v1.ClusterNode
-	61, // 38: robustmq.placement.v1.WatchEvent.shard:type_name -> robustmq.placement.v1.Shard
-	62, // 39: robustmq.placement.v1.WatchEvent.segment:type_name -> robustmq.placement.v1.Segment
-	58, // 40: robustmq.placement.v1.WatchEvent.tenant:type_name -> robustmq.placement.v1.Tenant
-	59, // 41: robustmq.placement.v1.WatchEvent.user:type_name -> robustmq.placement.v1.User
-	60, // 42: robustmq.placement.v1.WatchEvent.acl:type_name -> robustmq.placement.v1.AclRule
-	57, // 43: robustmq.placement.v1.WatchEvent.kv:type_name -> robustmq.placement.v1.KeyValue
-	51, // 44: robustmq.placement.v1.WatchResponse.events:type_name -> robustmq.placement.v1.WatchEvent
-	3,  // 45: robustmq.placement.v1.PlacementService.RegisterNode:input_type -> robustmq.placement.v1.RegisterNodeRequest
-	5,  // 46: robustmq.placement.v1.PlacementService.Heartbeat:input_type -> robustmq.placement.v1.HeartbeatRequest
-	7,  // 47: robustmq.placement.v1.PlacementService.UnregisterNode:input_type -> robustmq.placement.v1.UnregisterNodeRequest
-	9,  // 48: robustmq.placement.v1.PlacementService.ListNodes:input_type -> robustmq.placement.v1.ListNodesRequest
-	11, // 49: robustmq.placement.v1.PlacementService.PutKV:input_type -> robustmq.placement.v1.PutKVRequest
-	13, // 50: robustmq.placement.v1.PlacementService.GetKV:input_type -> robustmq.placement.v1.GetKVRequest
-	15, // 51: robustmq.placement.v1.PlacementService.DeleteKV:input_type -> robustmq.placement.v1.DeleteKVRequest
-	17, // 52: robustmq.placement.v1.PlacementService.ListKV:input_type -> robustmq.placement.v1.ListKVRequest
-	19, // 53: robustmq.placement.v1.PlacementService.CreateTenant:input_type -> robustmq.placement.v1.CreateTenantRequest
-	21, // 54: robustmq.placement.v1.PlacementService.DeleteTenant:input_type -> robustmq.placement.v1.DeleteTenantRequest
-	23, // 55: robustmq.placement.v1.PlacementService.ListTenants:input_type -> robustmq.placement.v1.ListTenantsRequest
-	25, // 56: robustmq.placement.v1.PlacementService.CreateUser:input_type -> robustmq.placement.v1.CreateUserRequest
-	27, // 57: robustmq.placement.v1.PlacementService.DeleteUser:input_type -> robustmq.placement.v1.DeleteUserRequest
-	29, // 58: robustmq.placement.v1.PlacementService.ListUsers:input_type -> robustmq.placement.v1.ListUsersRequest
-	31, // 59: robustmq.placement.v1.PlacementService.CreateAcl:input_type -> robustmq.placement.v1.CreateAclRequest
-	33, // 60: robustmq.placement.v1.PlacementService.DeleteAcl:input_type -> robustmq.placement.v1.DeleteAclRequest
-	35, // 61: robustmq.placement.v1.PlacementService.ListAcls:input_type -> robustmq.placement.v1.ListAclsRequest
-	37, // 62: robustmq.placement.v1.PlacementService.CreateShard:input_type -> robustmq.placement.v1.CreateShardRequest
-	39, // 63: robustmq.placement.v1.PlacementService.DeleteShard:input_type -> robustmq.placement.v1.DeleteShardRequest
-	41, // 64: robustmq.placement.v1.PlacementService.GetShard:input_type -> robustmq.placement.v1.GetShardRequest
-	43, // 65: robustmq.placement.v1.PlacementService.ListShards:input_type -> robustmq.placement.v1.ListShardsRequest
-	45, // 66: robustmq.placement.v1.PlacementService.SealAndRoll:input_type -> robustmq.placement.v1.SealAndRollRequest
-	47, // 67: robustmq.placement.v1.PlacementService.DeleteSegments:input_type -> robustmq.placement.v1.DeleteSegmentsRequest
-	50, // 68: robustmq.placement.v1.PlacementService.Watch:input_type -> robustmq.placement.v1.WatchRequest
-	4,  // 69: robustmq.placement.v1.PlacementService.RegisterNode:output_type -> robustmq.placement.v1.RegisterNodeResponse
-	6,  // 70: robustmq.placement.v1.PlacementService.Heartbeat:output_type -> robustmq.placement.v1.HeartbeatResponse
-	8,  // 71: robustmq.placement.v1.PlacementService.UnregisterNode:output_type -> robustmq.placement.v1.UnregisterNodeResponse
-	10, // 72: robustmq.placement.v1.PlacementService.ListNodes:output_type -> robustmq.placement.v1.ListNodesResponse
-	12, // 73: robustmq.placement.v1.PlacementService.PutKV:output_type -> robustmq.placement.v1.PutKVResponse
-	14, // 74: robustmq.placement.v1.PlacementService.GetKV:output_type -> robustmq.placement.v1.GetKVResponse
-	16, // 75: robustmq.placement.v1.PlacementService.DeleteKV:output_type -> robustmq.placement.v1.DeleteKVResponse
-	18, // 76: robustmq.placement.v1.PlacementService.ListKV:output_type -> robustmq.placement.v1.ListKVResponse
-	20, // 77: robustmq.placement.v1.PlacementService.CreateTenant:output_type -> robustmq.placement.v1.CreateTenantResponse
-	22, // 78: robustmq.placement.v1.PlacementService.DeleteTenant:output_type -> robustmq.placement.v1.DeleteTenantResponse
-	24, // 79: robustmq.placement.v1.PlacementService.ListTenants:output_type -> robustmq.placement.v1.ListTenantsResponse
-	26, // 80: robustmq.placement.v1.PlacementService.CreateUser:output_type -> robustmq.placement.v1.CreateUserResponse
-	28, // 81: robustmq.placement.v1.PlacementService.DeleteUser:output_type -> robustmq.placement.v1.DeleteUserResponse
-	30, // 82: robustmq.placement.v1.PlacementService.ListUsers:output_type -> robustmq.placement.v1.ListUsersResponse
-	32, // 83: robustmq.placement.v1.PlacementService.CreateAcl:output_type -> robustmq.placement.v1.CreateAclResponse
-	34, // 84: robustmq.placement.v1.PlacementService.DeleteAcl:output_type -> robustmq.placement.v1.DeleteAclResponse
-	36, // 85: robustmq.placement.v1.PlacementService.ListAcls:output_type -> robustmq.placement.v1.ListAclsResponse
-	38, // 86: robustmq.placement.v1.PlacementService.CreateShard:output_type -> robustmq.placement.v1.CreateShardResponse
-	40, // 87: robustmq.placement.v1.PlacementService.DeleteShard:output_type -> robustmq.placement.v1.DeleteShardResponse
-	42, // 88: robustmq.placement.v1.PlacementService.GetShard:output_type -> robustmq.placement.v1.GetShardResponse
-	44, // 89: robustmq.placement.v1.PlacementService.ListShards:output_type -> robustmq.placement.v1.ListShardsResponse
-	46, // 90: robustmq.placement.v1.PlacementService.SealAndRoll:output_type -> robustmq.placement.v1.SealAndRollResponse
-	48, // 91: robustmq.placement.v1.PlacementService.DeleteSegments:output_type -> robustmq.placement.v1.DeleteSegmentsResponse
-	52, // 92: robustmq.placement.v1.PlacementService.Watch:output_type -> robustmq.placement.v1.WatchResponse
-	69, // [69:93] is the sub-list for method output_type
-	45, // [45:69] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	60, // 4: robustmq.placement.v1.ListNodesResponse.nodes:type_name -> robustmq.placement.v1.ClusterNode
+	60, // 5: robustmq.placement.v1.DrainNodeResponse.node:type_name -> robustmq.placement.v1.ClusterNode
+	60, // 6: robustmq.placement.v1.UndrainNodeResponse.node:type_name -> robustmq.placement.v1.ClusterNode
+	62, // 7: robustmq.placement.v1.NodeStatusMismatch.status:type_name -> robustmq.placement.v1.NodeStatus
+	62, // 8: robustmq.placement.v1.NodeStatusMismatch.allowed:type_name -> robustmq.placement.v1.NodeStatus
+	63, // 9: robustmq.placement.v1.PutKVResponse.kv:type_name -> robustmq.placement.v1.KeyValue
+	0,  // 10: robustmq.placement.v1.GetKVRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
+	63, // 11: robustmq.placement.v1.GetKVResponse.kv:type_name -> robustmq.placement.v1.KeyValue
+	0,  // 12: robustmq.placement.v1.ListKVRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
+	63, // 13: robustmq.placement.v1.ListKVResponse.kvs:type_name -> robustmq.placement.v1.KeyValue
+	58, // 14: robustmq.placement.v1.CreateTenantRequest.config:type_name -> robustmq.placement.v1.CreateTenantRequest.ConfigEntry
+	64, // 15: robustmq.placement.v1.CreateTenantResponse.tenant:type_name -> robustmq.placement.v1.Tenant
+	0,  // 16: robustmq.placement.v1.ListTenantsRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
+	64, // 17: robustmq.placement.v1.ListTenantsResponse.tenants:type_name -> robustmq.placement.v1.Tenant
+	65, // 18: robustmq.placement.v1.CreateUserResponse.user:type_name -> robustmq.placement.v1.User
+	0,  // 19: robustmq.placement.v1.ListUsersRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
+	65, // 20: robustmq.placement.v1.ListUsersResponse.users:type_name -> robustmq.placement.v1.User
+	66, // 21: robustmq.placement.v1.CreateAclRequest.rule:type_name -> robustmq.placement.v1.AclRule
+	66, // 22: robustmq.placement.v1.CreateAclResponse.rule:type_name -> robustmq.placement.v1.AclRule
+	0,  // 23: robustmq.placement.v1.ListAclsRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
+	66, // 24: robustmq.placement.v1.ListAclsResponse.rules:type_name -> robustmq.placement.v1.AclRule
+	59, // 25: robustmq.placement.v1.CreateShardRequest.config:type_name -> robustmq.placement.v1.CreateShardRequest.ConfigEntry
+	67, // 26: robustmq.placement.v1.CreateShardResponse.shard:type_name -> robustmq.placement.v1.Shard
+	68, // 27: robustmq.placement.v1.CreateShardResponse.segment:type_name -> robustmq.placement.v1.Segment
+	0,  // 28: robustmq.placement.v1.GetShardRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
+	67, // 29: robustmq.placement.v1.GetShardResponse.shard:type_name -> robustmq.placement.v1.Shard
+	68, // 30: robustmq.placement.v1.GetShardResponse.segments:type_name -> robustmq.placement.v1.Segment
+	0,  // 31: robustmq.placement.v1.ListShardsRequest.consistency:type_name -> robustmq.placement.v1.ReadConsistency
+	67, // 32: robustmq.placement.v1.ListShardsResponse.shards:type_name -> robustmq.placement.v1.Shard
+	68, // 33: robustmq.placement.v1.SealAndRollResponse.sealed:type_name -> robustmq.placement.v1.Segment
+	68, // 34: robustmq.placement.v1.SealAndRollResponse.next:type_name -> robustmq.placement.v1.Segment
+	67, // 35: robustmq.placement.v1.DeleteSegmentsResponse.shard:type_name -> robustmq.placement.v1.Shard
+	68, // 36: robustmq.placement.v1.DeleteSegmentsResponse.deleted:type_name -> robustmq.placement.v1.Segment
+	69, // 37: robustmq.placement.v1.SegmentNotSealed.status:type_name -> robustmq.placement.v1.SegmentStatus
+	1,  // 38: robustmq.placement.v1.WatchRequest.kinds:type_name -> robustmq.placement.v1.ResourceKind
+	2,  // 39: robustmq.placement.v1.WatchEvent.type:type_name -> robustmq.placement.v1.EventType
+	1,  // 40: robustmq.placement.v1.WatchEvent.kind:type_name -> robustmq.placement.v1.ResourceKind
+	60, // 41: robustmq.placement.v1.WatchEvent.node:type_name -> robustmq.placement.v1.ClusterNode
+	67, // 42: robustmq.placement.v1.WatchEvent.shard:type_name -> robustmq.placement.v1.Shard
+	68, // 43: robustmq.placement.v1.WatchEvent.segment:type_name -> robustmq.placement.v1.Segment
+	64, // 44: robustmq.placement.v1.WatchEvent.tenant:type_name -> robustmq.placement.v1.Tenant
+	65, // 45: robustmq.placement.v1.WatchEvent.user:type_name -> robustmq.placement.v1.User
+	66, // 46: robustmq.placement.v1.WatchEvent.acl:type_name -> robustmq.placement.v1.AclRule
+	63, // 47: robustmq.placement.v1.WatchEvent.kv:type_name -> robustmq.placement.v1.KeyValue
+	56, // 48: robustmq.placement.v1.WatchResponse.events:type_name -> robustmq.placement.v1.WatchEvent
+	3,  // 49: robustmq.placement.v1.PlacementService.RegisterNode:input_type -> robustmq.placement.v1.RegisterNodeRequest
+	5,  // 50: robustmq.placement.v1.PlacementService.Heartbeat:input_type -> robustmq.placement.v1.HeartbeatRequest
+	7,  // 51: robustmq.placement.v1.PlacementService.UnregisterNode:input_type -> robustmq.placement.v1.UnregisterNodeRequest
+	9,  // 52: robustmq.placement.v1.PlacementService.ListNodes:input_type -> robustmq.placement.v1.ListNodesRequest
+	11, // 53: robustmq.placement.v1.PlacementService.DrainNode:input_type -> robustmq.placement.v1.DrainNodeRequest
+	13, // 54: robustmq.placement.v1.PlacementService.UndrainNode:input_type -> robustmq.placement.v1.UndrainNodeRequest
+	16, // 55: robustmq.placement.v1.PlacementService.PutKV:input_type -> robustmq.placement.v1.PutKVRequest
+	18, // 56: robustmq.placement.v1.PlacementService.GetKV:input_type -> robustmq.placement.v1.GetKVRequest
+	20, // 57: robustmq.placement.v1.PlacementService.DeleteKV:input_type -> robustmq.placement.v1.DeleteKVRequest
+	22, // 58: robustmq.placement.v1.PlacementService.ListKV:input_type -> robustmq.placement.v1.ListKVRequest
+	24, // 59: robustmq.placement.v1.PlacementService.CreateTenant:input_type -> robustmq.placement.v1.CreateTenantRequest
+	26, // 60: robustmq.placement.v1.PlacementService.DeleteTenant:input_type -> robustmq.placement.v1.DeleteTenantRequest
+	28, // 61: robustmq.placement.v1.PlacementService.ListTenants:input_type -> robustmq.placement.v1.ListTenantsRequest
+	30, // 62: robustmq.placement.v1.PlacementService.CreateUser:input_type -> robustmq.placement.v1.CreateUserRequest
+	32, // 63: robustmq.placement.v1.PlacementService.DeleteUser:input_type -> robustmq.placement.v1.DeleteUserRequest
+	34, // 64: robustmq.placement.v1.PlacementService.ListUsers:input_type -> robustmq.placement.v1.ListUsersRequest
+	36, // 65: robustmq.placement.v1.PlacementService.CreateAcl:input_type -> robustmq.placement.v1.CreateAclRequest
+	38, // 66: robustmq.placement.v1.PlacementService.DeleteAcl:input_type -> robustmq.placement.v1.DeleteAclRequest
+	40, // 67: robustmq.placement.v1.PlacementService.ListAcls:input_type -> robustmq.placement.v1.ListAclsRequest
+	42, // 68: robustmq.placement.v1.PlacementService.CreateShard:input_type -> robustmq.placement.v1.CreateShardRequest
+	44, // 69: robustmq.placement.v1.PlacementService.DeleteShard:input_type -> robustmq.placement.v1.DeleteShardRequest
+	46, // 70: robustmq.placement.v1.PlacementService.GetShard:input_type -> robustmq.placement.v1.GetShardRequest
+	48, // 71: robustmq.placement.v1.PlacementService.ListShards:input_type -> robustmq.placement.v1.ListShardsRequest
+	50, // 72: robustmq.placement.v1.PlacementService.SealAndRoll:input_type -> robustmq.placement.v1.SealAndRollRequest
+	52, // 73: robustmq.placement.v1.PlacementService.DeleteSegments:input_type -> robustmq.placement.v1.DeleteSegmentsRequest
+	55, // 74: robustmq.placement.v1.PlacementService.Watch:input_type -> robustmq.placement.v1.WatchRequest
+	4,  // 75: robustmq.placement.v1.PlacementService.RegisterNode:output_type -> robustmq.placement.v1.RegisterNodeResponse
+	6,  // 76: robustmq.placement.v1.PlacementService.Heartbeat:output_type -> robustmq.placement.v1.HeartbeatResponse
+	8,  // 77: robustmq.placement.v1.PlacementService.UnregisterNode:output_type -> robustmq.placement.v1.UnregisterNodeResponse
+	10, // 78: robustmq.placement.v1.PlacementService.ListNodes:output_type -> robustmq.placement.v1.ListNodesResponse
+	12, // 79: robustmq.placement.v1.PlacementService.DrainNode:output_type -> robustmq.placement.v1.DrainNodeResponse
+	14, // 80: robustmq.placement.v1.PlacementService.UndrainNode:output_type -> robustmq.placement.v1.UndrainNodeResponse
+	17, // 81: robustmq.placement.v1.PlacementService.PutKV:output_type -> robustmq.placement.v1.PutKVResponse
+	19, // 82: robustmq.placement.v1.PlacementService.GetKV:output_type -> robustmq.placement.v1.GetKVResponse
+	21, // 83: robustmq.placement.v1.PlacementService.DeleteKV:output_type -> robustmq.placement.v1.DeleteKVResponse
+	23, // 84: robustmq.placement.v1.PlacementService.ListKV:output_type -> robustmq.placement.v1.ListKVResponse
+	25, // 85: robustmq.placement.v1.PlacementService.CreateTenant:output_type -> robustmq.placement.v1.CreateTenantResponse
+	27, // 86: robustmq.placement.v1.PlacementService.DeleteTenant:output_type -> robustmq.placement.v1.DeleteTenantResponse
+	29, // 87: robustmq.placement.v1.PlacementService.ListTenants:output_type -> robustmq.placement.v1.ListTenantsResponse
+	31, // 88: robustmq.placement.v1.PlacementService.CreateUser:output_type -> robustmq.placement.v1.CreateUserResponse
+	33, // 89: robustmq.placement.v1.PlacementService.DeleteUser:output_type -> robustmq.placement.v1.DeleteUserResponse
+	35, // 90: robustmq.placement.v1.PlacementService.ListUsers:output_type -> robustmq.placement.v1.ListUsersResponse
+	37, // 91: robustmq.placement.v1.PlacementService.CreateAcl:output_type -> robustmq.placement.v1.CreateAclResponse
+	39, // 92: robustmq.placement.v1.PlacementService.DeleteAcl:output_type -> robustmq.placement.v1.DeleteAclResponse
+	41, // 93: robustmq.placement.v1.PlacementService.ListAcls:output_type -> robustmq.placement.v1.ListAclsResponse
+	43, // 94: robustmq.placement.v1.PlacementService.CreateShard:output_type -> robustmq.placement.v1.CreateShardResponse
+	45, // 95: robustmq.placement.v1.PlacementService.DeleteShard:output_type -> robustmq.placement.v1.DeleteShardResponse
+	47, // 96: robustmq.placement.v1.PlacementService.GetShard:output_type -> robustmq.placement.v1.GetShardResponse
+	49, // 97: robustmq.placement.v1.PlacementService.ListShards:output_type -> robustmq.placement.v1.ListShardsResponse
+	51, // 98: robustmq.placement.v1.PlacementService.SealAndRoll:output_type -> robustmq.placement.v1.SealAndRollResponse
+	53, // 99: robustmq.placement.v1.PlacementService.DeleteSegments:output_type -> robustmq.placement.v1.DeleteSegmentsResponse
+	57, // 100: robustmq.placement.v1.PlacementService.Watch:output_type -> robustmq.placement.v1.WatchResponse
+	75, // [75:101] is the sub-list for method output_type
+	49, // [49:75] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_robustmq_placement_v1_placement_proto_init() }
@@ -3357,10 +3628,10 @@ func file_robustmq_placement_v1_placement_proto_init() {
 		return
 	}
 	file_robustmq_placement_v1_types_proto_init()
-	file_robustmq_placement_v1_placement_proto_msgTypes[8].OneofWrappers = []any{}
-	file_robustmq_placement_v1_placement_proto_msgTypes[12].OneofWrappers = []any{}
-	file_robustmq_placement_v1_placement_proto_msgTypes[44].OneofWrappers = []any{}
-	file_robustmq_placement_v1_placement_proto_msgTypes[48].OneofWrappers = []any{
+	file_robustmq_placement_v1_placement_proto_msgTypes[13].OneofWrappers = []any{}
+	file_robustmq_placement_v1_placement_proto_msgTypes[17].OneofWrappers = []any{}
+	file_robustmq_placement_v1_placement_proto_msgTypes[49].OneofWrappers = []any{}
+	file_robustmq_placement_v1_placement_proto_msgTypes[53].OneofWrappers = []any{
 		(*WatchEvent_Node)(nil),
 		(*WatchEvent_Shard)(nil),
 		(*WatchEvent_Segment)(nil),
@@ -3375,7 +3646,7 @@ func file_robustmq_placement_v1_placement_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_robustmq_placement_v1_placement_proto_rawDesc), len(file_robustmq_placement_v1_placement_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   52,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,8 @@ const (
 	PlacementService_Heartbeat_FullMethodName      = "/robustmq.placement.v1.PlacementService/Heartbeat"
 	PlacementService_UnregisterNode_FullMethodName = "/robustmq.placement.v1.PlacementService/UnregisterNode"
 	PlacementService_ListNodes_FullMethodName      = "/robustmq.placement.v1.PlacementService/ListNodes"
+	PlacementService_DrainNode_FullMethodName      = "/robustmq.placement.v1.PlacementService/DrainNode"
+	PlacementService_UndrainNode_FullMethodName    = "/robustmq.placement.v1.PlacementService/UndrainNode"
 	PlacementService_PutKV_FullMethodName          = "/robustmq.placement.v1.PlacementService/PutKV"
 	PlacementService_GetKV_FullMethodName          = "/robustmq.placement.v1.PlacementService/GetKV"
 	PlacementService_DeleteKV_FullMethodName       = "/robustmq.placement.v1.PlacementService/DeleteKV"
@@ -53,31 +55,74 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type PlacementServiceClient interface {
-	// Node registry.
+	// RegisterNode registers a broker or journal node (or registers it
+	// again after a restart, bumping its incarnation) and starts its lease.
+	// Leader only.
 	RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*RegisterNodeResponse, error)
+	// Heartbeat renews a node's lease; FailedPrecondition or NotFound tells
+	// the node to register again (it was declared dead or restarted).
+	// Leader only.
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
+	// UnregisterNode removes a node that stops cleanly.
 	UnregisterNode(ctx context.Context, in *UnregisterNodeRequest, opts ...grpc.CallOption) (*UnregisterNodeResponse, error)
+	// ListNodes lists the registered nodes, optionally of one kind, with
+	// their addresses, listeners and status.
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
-	// Generic KV with compare-and-set.
+	// DrainNode sets an ALIVE node DRAINING through Raft (already DRAINING:
+	// no change). A draining node keeps its registration, heartbeats and
+	// health probes: it stays DRAINING while it lives, and is still declared
+	// DEAD when its lease lapses or its probes fail. A DRAINING journal node
+	// gets no new segment replicas; a DRAINING broker hands its clients to
+	// the other brokers. A DEAD node cannot be drained: FailedPrecondition
+	// with a NodeStatusMismatch detail. The state survives the node
+	// re-registering (a restart); only UndrainNode ends it.
+	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error)
+	// UndrainNode sets a DRAINING node ALIVE again (already ALIVE: no change;
+	// DEAD: FailedPrecondition with a NodeStatusMismatch detail).
+	UndrainNode(ctx context.Context, in *UndrainNodeRequest, opts ...grpc.CallOption) (*UndrainNodeResponse, error)
+	// PutKV writes a key; with expected_version only if the key's version
+	// is that (0: the key must not exist), else FailedPrecondition with a
+	// VersionMismatch detail.
 	PutKV(ctx context.Context, in *PutKVRequest, opts ...grpc.CallOption) (*PutKVResponse, error)
+	// GetKV reads a key (NotFound when absent).
 	GetKV(ctx context.Context, in *GetKVRequest, opts ...grpc.CallOption) (*GetKVResponse, error)
+	// DeleteKV deletes a key, optionally compare-and-set on its version.
 	DeleteKV(ctx context.Context, in *DeleteKVRequest, opts ...grpc.CallOption) (*DeleteKVResponse, error)
+	// ListKV lists the keys under a prefix in key order, at most limit.
 	ListKV(ctx context.Context, in *ListKVRequest, opts ...grpc.CallOption) (*ListKVResponse, error)
-	// Tenants, users, ACLs.
+	// CreateTenant creates a tenant (AlreadyExists if it does).
 	CreateTenant(ctx context.Context, in *CreateTenantRequest, opts ...grpc.CallOption) (*CreateTenantResponse, error)
+	// DeleteTenant deletes a tenant without shards, with its users and ACLs;
+	// "default" cannot be deleted.
 	DeleteTenant(ctx context.Context, in *DeleteTenantRequest, opts ...grpc.CallOption) (*DeleteTenantResponse, error)
+	// ListTenants lists every tenant.
 	ListTenants(ctx context.Context, in *ListTenantsRequest, opts ...grpc.CallOption) (*ListTenantsResponse, error)
+	// CreateUser creates a user of a tenant; the password is stored as a
+	// salted hash.
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error)
+	// DeleteUser deletes a user.
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error)
+	// ListUsers lists a tenant's users.
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
+	// CreateAcl adds an access rule to a tenant; the id is assigned.
 	CreateAcl(ctx context.Context, in *CreateAclRequest, opts ...grpc.CallOption) (*CreateAclResponse, error)
+	// DeleteAcl deletes a rule by id.
 	DeleteAcl(ctx context.Context, in *DeleteAclRequest, opts ...grpc.CallOption) (*DeleteAclResponse, error)
+	// ListAcls lists a tenant's rules.
 	ListAcls(ctx context.Context, in *ListAclsRequest, opts ...grpc.CallOption) (*ListAclsResponse, error)
-	// Shards and segments.
+	// CreateShard creates a shard and its first segment, placed on the
+	// least-loaded ALIVE journal nodes.
 	CreateShard(ctx context.Context, in *CreateShardRequest, opts ...grpc.CallOption) (*CreateShardResponse, error)
+	// DeleteShard deletes a shard and its segments' metadata; the journal
+	// nodes then drop their replicas.
 	DeleteShard(ctx context.Context, in *DeleteShardRequest, opts ...grpc.CallOption) (*DeleteShardResponse, error)
+	// GetShard returns a shard and all its segments.
 	GetShard(ctx context.Context, in *GetShardRequest, opts ...grpc.CallOption) (*GetShardResponse, error)
+	// ListShards lists shards, optionally of one tenant and name prefix.
 	ListShards(ctx context.Context, in *ListShardsRequest, opts ...grpc.CallOption) (*ListShardsResponse, error)
+	// SealAndRoll seals a shard's open segment at end_offset and opens the
+	// next one on newly placed journal nodes, compare-and-set on the
+	// segment's version (the journal leader or a recovery calls it).
 	SealAndRoll(ctx context.Context, in *SealAndRollRequest, opts ...grpc.CallOption) (*SealAndRollResponse, error)
 	// DeleteSegments removes sealed segments below up_to_seq (retention) in
 	// one Raft entry; the replicas drop their data when they see the
@@ -132,6 +177,26 @@ func (c *placementServiceClient) ListNodes(ctx context.Context, in *ListNodesReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListNodesResponse)
 	err := c.cc.Invoke(ctx, PlacementService_ListNodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *placementServiceClient) DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainNodeResponse)
+	err := c.cc.Invoke(ctx, PlacementService_DrainNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *placementServiceClient) UndrainNode(ctx context.Context, in *UndrainNodeRequest, opts ...grpc.CallOption) (*UndrainNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UndrainNodeResponse)
+	err := c.cc.Invoke(ctx, PlacementService_UndrainNode_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -351,31 +416,74 @@ type PlacementService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 // All implementations must embed UnimplementedPlacementServiceServer
 // for forward compatibility.
 type PlacementServiceServer interface {
-	// Node registry.
+	// RegisterNode registers a broker or journal node (or registers it
+	// again after a restart, bumping its incarnation) and starts its lease.
+	// Leader only.
 	RegisterNode(context.Context, *RegisterNodeRequest) (*RegisterNodeResponse, error)
+	// Heartbeat renews a node's lease; FailedPrecondition or NotFound tells
+	// the node to register again (it was declared dead or restarted).
+	// Leader only.
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
+	// UnregisterNode removes a node that stops cleanly.
 	UnregisterNode(context.Context, *UnregisterNodeRequest) (*UnregisterNodeResponse, error)
+	// ListNodes lists the registered nodes, optionally of one kind, with
+	// their addresses, listeners and status.
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
-	// Generic KV with compare-and-set.
+	// DrainNode sets an ALIVE node DRAINING through Raft (already DRAINING:
+	// no change). A draining node keeps its registration, heartbeats and
+	// health probes: it stays DRAINING while it lives, and is still declared
+	// DEAD when its lease lapses or its probes fail. A DRAINING journal node
+	// gets no new segment replicas; a DRAINING broker hands its clients to
+	// the other brokers. A DEAD node cannot be drained: FailedPrecondition
+	// with a NodeStatusMismatch detail. The state survives the node
+	// re-registering (a restart); only UndrainNode ends it.
+	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error)
+	// UndrainNode sets a DRAINING node ALIVE again (already ALIVE: no change;
+	// DEAD: FailedPrecondition with a NodeStatusMismatch detail).
+	UndrainNode(context.Context, *UndrainNodeRequest) (*UndrainNodeResponse, error)
+	// PutKV writes a key; with expected_version only if the key's version
+	// is that (0: the key must not exist), else FailedPrecondition with a
+	// VersionMismatch detail.
 	PutKV(context.Context, *PutKVRequest) (*PutKVResponse, error)
+	// GetKV reads a key (NotFound when absent).
 	GetKV(context.Context, *GetKVRequest) (*GetKVResponse, error)
+	// DeleteKV deletes a key, optionally compare-and-set on its version.
 	DeleteKV(context.Context, *DeleteKVRequest) (*DeleteKVResponse, error)
+	// ListKV lists the keys under a prefix in key order, at most limit.
 	ListKV(context.Context, *ListKVRequest) (*ListKVResponse, error)
-	// Tenants, users, ACLs.
+	// CreateTenant creates a tenant (AlreadyExists if it does).
 	CreateTenant(context.Context, *CreateTenantRequest) (*CreateTenantResponse, error)
+	// DeleteTenant deletes a tenant without shards, with its users and ACLs;
+	// "default" cannot be deleted.
 	DeleteTenant(context.Context, *DeleteTenantRequest) (*DeleteTenantResponse, error)
+	// ListTenants lists every tenant.
 	ListTenants(context.Context, *ListTenantsRequest) (*ListTenantsResponse, error)
+	// CreateUser creates a user of a tenant; the password is stored as a
+	// salted hash.
 	CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error)
+	// DeleteUser deletes a user.
 	DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error)
+	// ListUsers lists a tenant's users.
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
+	// CreateAcl adds an access rule to a tenant; the id is assigned.
 	CreateAcl(context.Context, *CreateAclRequest) (*CreateAclResponse, error)
+	// DeleteAcl deletes a rule by id.
 	DeleteAcl(context.Context, *DeleteAclRequest) (*DeleteAclResponse, error)
+	// ListAcls lists a tenant's rules.
 	ListAcls(context.Context, *ListAclsRequest) (*ListAclsResponse, error)
-	// Shards and segments.
+	// CreateShard creates a shard and its first segment, placed on the
+	// least-loaded ALIVE journal nodes.
 	CreateShard(context.Context, *CreateShardRequest) (*CreateShardResponse, error)
+	// DeleteShard deletes a shard and its segments' metadata; the journal
+	// nodes then drop their replicas.
 	DeleteShard(context.Context, *DeleteShardRequest) (*DeleteShardResponse, error)
+	// GetShard returns a shard and all its segments.
 	GetShard(context.Context, *GetShardRequest) (*GetShardResponse, error)
+	// ListShards lists shards, optionally of one tenant and name prefix.
 	ListShards(context.Context, *ListShardsRequest) (*ListShardsResponse, error)
+	// SealAndRoll seals a shard's open segment at end_offset and opens the
+	// next one on newly placed journal nodes, compare-and-set on the
+	// segment's version (the journal leader or a recovery calls it).
 	SealAndRoll(context.Context, *SealAndRollRequest) (*SealAndRollResponse, error)
 	// DeleteSegments removes sealed segments below up_to_seq (retention) in
 	// one Raft entry; the replicas drop their data when they see the
@@ -407,6 +515,12 @@ func (UnimplementedPlacementServiceServer) UnregisterNode(context.Context, *Unre
 }
 func (UnimplementedPlacementServiceServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
+}
+func (UnimplementedPlacementServiceServer) DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DrainNode not implemented")
+}
+func (UnimplementedPlacementServiceServer) UndrainNode(context.Context, *UndrainNodeRequest) (*UndrainNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UndrainNode not implemented")
 }
 func (UnimplementedPlacementServiceServer) PutKV(context.Context, *PutKVRequest) (*PutKVResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutKV not implemented")
@@ -557,6 +671,42 @@ func _PlacementService_ListNodes_Handler(srv interface{}, ctx context.Context, d
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PlacementServiceServer).ListNodes(ctx, req.(*ListNodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PlacementService_DrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).DrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_DrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).DrainNode(ctx, req.(*DrainNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PlacementService_UndrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).UndrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_UndrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).UndrainNode(ctx, req.(*UndrainNodeRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -936,6 +1086,14 @@ var PlacementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNodes",
 			Handler:    _PlacementService_ListNodes_Handler,
+		},
+		{
+			MethodName: "DrainNode",
+			Handler:    _PlacementService_DrainNode_Handler,
+		},
+		{
+			MethodName: "UndrainNode",
+			Handler:    _PlacementService_UndrainNode_Handler,
 		},
 		{
 			MethodName: "PutKV",

@@ -73,13 +73,21 @@ func (NodeKind) EnumDescriptor() ([]byte, []int) {
 	return file_robustmq_placement_v1_types_proto_rawDescGZIP(), []int{0}
 }
 
+// NodeStatus is what the placement center knows of a registered node.
 type NodeStatus int32
 
 const (
 	NodeStatus_NODE_STATUS_UNSPECIFIED NodeStatus = 0
-	NodeStatus_NODE_STATUS_ALIVE       NodeStatus = 1
-	NodeStatus_NODE_STATUS_DEAD        NodeStatus = 2
-	NodeStatus_NODE_STATUS_DRAINING    NodeStatus = 3
+	// ALIVE: registered and holding its lease.
+	NodeStatus_NODE_STATUS_ALIVE NodeStatus = 1
+	// DEAD: its lease lapsed or the leader's health probes failed; it must
+	// register again (a new incarnation) to come back.
+	NodeStatus_NODE_STATUS_DEAD NodeStatus = 2
+	// DRAINING: alive, but an operator asked it to take no new work
+	// (DrainNode): a journal node gets no new segment replicas, a broker
+	// hands its clients to the others. It heartbeats and is declared DEAD
+	// like an ALIVE node; UndrainNode makes it ALIVE again.
+	NodeStatus_NODE_STATUS_DRAINING NodeStatus = 3
 )
 
 // Enum value maps for NodeStatus.
