@@ -139,7 +139,7 @@ Errors are printed to stderr as "error: <message>" with the typed detail, and ex
 	pf.StringVarP(&e.output, "output", "o", outputTable, "output format: table or json")
 	pf.DurationVar(&e.timeout, "timeout", 10*time.Second, "deadline of the whole command, retries included")
 	root.AddCommand(clusterCmd(e), nodeCmd(e), brokerCmd(e), kvCmd(e), tenantCmd(e), userCmd(e), aclCmd(e), shardCmd(e), streamCmd(e),
-		sessionCmd(e), retainedCmd(e), benchCmd(e))
+		sessionCmd(e), retainedCmd(e), mappingCmd(e), benchCmd(e))
 
 	// Create cobra's built-in help and completion commands now (cobra
 	// would add them lazily on Execute) so they get examples too.

@@ -3,14 +3,11 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/robustmq/robustmq-go/common/streamclient"
-	"github.com/robustmq/robustmq-go/proto/gen/brokerpb"
-	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 	"github.com/robustmq/robustmq-go/tests/harness"
 )
 
@@ -19,16 +16,19 @@ import (
 // MQTT 5 properties headers; one topic keeps its order.
 func TestIntegrationMQTTMappedToStream(t *testing.T) {
 	c := startCluster(t, 1)
-	harness.Robustctl(t, c.placement.Addrs(), "stream", "create", "sensors", "--partitions", "2")
-	v, err := proto.Marshal(&brokerpb.StreamMapping{Name: "sensors", MqttFilter: "sensors/#", Stream: "sensors"})
-	if err != nil {
-		t.Fatal(err)
+	addrs := c.placement.Addrs()
+	// A mapping to a stream that does not exist is refused.
+	if r := harness.RunRobustctl(context.Background(), harness.BinDir(t), addrs, "mapping", "add", "sensors", "--mqtt", "sensors/#",
+		"--stream", "sensors"); r.Err == nil {
+		t.Fatalf("mapping to a missing stream accepted: %s", r.Stdout)
+	}
+	harness.Robustctl(t, addrs, "stream", "create", "sensors", "--partitions", "2")
+	harness.Robustctl(t, addrs, "mapping", "add", "sensors", "--mqtt", "sensors/#", "--stream", "sensors")
+	if out := harness.Robustctl(t, addrs, "mapping", "list"); !strings.Contains(out, "sensors/#") {
+		t.Fatalf("mapping list:\n%s", out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if _, err := c.journal.Placement().PutKV(ctx, &placementpb.PutKVRequest{Key: "mqtt/default/mappings/sensors", Value: v}); err != nil {
-		t.Fatal(err)
-	}
 	pub := connect5(t, c.brokers.Broker(0).MQTT, &paho.Connect{ClientID: "map-pub", CleanStart: true, KeepAlive: 30})
 	// The broker learns the mapping through its watch: publish until a
 	// record shows up, then the real messages.
