@@ -1,13 +1,16 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -55,6 +58,36 @@ func eventually(t *testing.T, what string, check func() error) {
 	}
 }
 
+// client5 is an MQTT 5 client (paho.golang) whose server DISCONNECTs are
+// collected.
+type client5 struct {
+	*paho.Client
+	disconnects chan *paho.Disconnect
+}
+
+func connect5(t *testing.T, addr, id string) *client5 {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client5{disconnects: make(chan *paho.Disconnect, 4)}
+	c.Client = paho.NewClient(paho.ClientConfig{ClientID: id, Conn: nc, PacketTimeout: wait,
+		OnServerDisconnect: func(d *paho.Disconnect) { c.disconnects <- d },
+		OnClientError:      func(error) {}})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30}); err != nil {
+		nc.Close()
+		t.Fatalf("connect %s: %v", id, err)
+	}
+	t.Cleanup(func() {
+		_ = c.Disconnect(&paho.Disconnect{})
+		nc.Close()
+	})
+	return c
+}
+
 func tok(t *testing.T, what string, k mqtt3.Token) {
 	t.Helper()
 	if !k.WaitTimeout(wait) {
@@ -70,7 +103,9 @@ func tok(t *testing.T, what string, k mqtt3.Token) {
 // with the listeners they registered; an MQTT 3.1.1 client's persistent
 // session and subscription show in session list and session show, its
 // retained message in retained list; broker drain turns a broker DRAINING
-// and it stays so while it heartbeats, undrain turns it back, and a
+// and it stays so while it heartbeats, its MQTT 5 clients get DISCONNECT
+// 0x9C with a server reference to the other broker, its 3.1.1 clients are
+// disconnected and new ones refused; undrain turns it back, and a
 // draining broker killed with SIGKILL is shown dead. On the way, every
 // process's API is checked through server reflection (checkReflection).
 func TestIntegrationRobustctlAdmin(t *testing.T) {
@@ -159,12 +194,50 @@ func TestIntegrationRobustctlAdmin(t *testing.T) {
 		return nil
 	})
 
-	// Drain broker 1 (it has no clients): DRAINING at once, and still
-	// after heartbeats; undrain brings it back.
+	// Drain broker 1 with an MQTT 5 and an MQTT 3.1.1 client on it: the
+	// broker is DRAINING at once and still after heartbeats; the MQTT 5
+	// client gets DISCONNECT 0x9C naming broker 0's MQTT listener, the
+	// 3.1.1 client is disconnected, new clients are refused; undrain
+	// brings it back.
 	b1 := ids[1]
+	v5 := connect5(t, bc.Broker(1).MQTT, "drain-v5")
+	lost := make(chan error, 1)
+	o3 := mqtt3.NewClientOptions().AddBroker("tcp://" + bc.Broker(1).MQTT).SetClientID("drain-v3").SetProtocolVersion(4).
+		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(wait).
+		SetConnectionLostHandler(func(_ mqtt3.Client, err error) { lost <- err })
+	v3 := mqtt3.NewClient(o3)
+	tok(t, "connect drain-v3", v3.Connect())
+	t.Cleanup(func() { v3.Disconnect(0) })
+
 	out := ctl("broker", "drain", fmt.Sprint(b1))
 	if !strings.Contains(out, "draining") {
 		t.Fatalf("broker drain printed:\n%s", out)
+	}
+	select {
+	case d := <-v5.disconnects:
+		ref := ""
+		if d.Properties != nil {
+			ref = d.Properties.ServerReference
+		}
+		if d.ReasonCode != 0x9C || ref != bc.Broker(0).MQTT {
+			t.Errorf("MQTT 5 client got DISCONNECT 0x%02X with server reference %q, want 0x9C and %q", d.ReasonCode, ref, bc.Broker(0).MQTT)
+		}
+	case <-time.After(wait):
+		t.Fatal("the MQTT 5 client on the drained broker got no DISCONNECT")
+	}
+	select {
+	case err := <-lost:
+		t.Logf("MQTT 3.1.1 client on the drained broker disconnected: %v", err)
+	case <-time.After(wait):
+		t.Fatal("the MQTT 3.1.1 client on the drained broker stayed connected")
+	}
+	{
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := harness.MQTTReady(ctx, bc.Broker(1).MQTT)
+		cancel()
+		if err == nil {
+			t.Error("the drained broker accepted a new client")
+		}
 	}
 	statusOf := func(id uint64) placementpb.NodeStatus {
 		t.Helper()
@@ -181,6 +254,11 @@ func TestIntegrationRobustctlAdmin(t *testing.T) {
 	if st := statusOf(b1); st != placementpb.NodeStatus_NODE_STATUS_ALIVE {
 		t.Fatalf("after undrain broker %d is %v", b1, st)
 	}
+	eventually(t, "the undrained broker accepting clients", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return harness.MQTTReady(ctx, bc.Broker(1).MQTT)
+	})
 
 	// A draining broker that dies is declared dead (by the leader's
 	// probes, well before its lease).
