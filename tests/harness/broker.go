@@ -101,6 +101,16 @@ func (c *BrokerCluster) start(b *Broker) {
 	c.brokers = append(c.brokers, b)
 }
 
+// Add starts one more broker on fresh ports and waits until it serves.
+func (c *BrokerCluster) Add() *Broker {
+	c.t.Helper()
+	ports := FreePorts(c.t, 4)
+	b := &Broker{Index: len(c.brokers), MQTT: LoopbackAddr(ports[0]), WS: LoopbackAddr(ports[1]),
+		GRPC: LoopbackAddr(ports[2]), HTTPAddr: LoopbackAddr(ports[3])}
+	c.start(b)
+	return b
+}
+
 // Brokers returns the brokers in start order.
 func (c *BrokerCluster) Brokers() []*Broker { return append([]*Broker(nil), c.brokers...) }
 

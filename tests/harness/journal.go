@@ -178,6 +178,18 @@ func StartJournal(t testing.TB, opts JournalOptions) *JournalCluster {
 	return c
 }
 
+// Add starts one more journal node with node id id (unused by any node of
+// the cluster, brokers included: they take assigned ids), fresh ports and
+// data dir, and waits until it is registered ALIVE.
+func (c *JournalCluster) Add(id uint64) *JournalNode {
+	c.t.Helper()
+	ports := FreePorts(c.t, 2)
+	n := &JournalNode{ID: id, Addr: LoopbackAddr(ports[0]), HTTPAddr: LoopbackAddr(ports[1])}
+	n.DataDir = filepath.Join(c.t.TempDir(), fmt.Sprintf("journal-%d", n.ID))
+	c.start(n)
+	return n
+}
+
 // journalArgs is a node's command line.
 func journalArgs(n *JournalNode, opts JournalOptions) []string {
 	args := []string{

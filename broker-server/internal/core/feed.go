@@ -99,6 +99,10 @@ func (s *Session) stopFeedLocked() {
 	}
 	s.feedCancel()
 	s.feedCancel, s.feedWake = nil, nil
+	// The feed restarts from the saved position, computed while the
+	// queued log messages still hold it back (they are dropped below and
+	// read again).
+	rewind := s.positionsLocked()
 	kept := s.queue[:0]
 	for _, q := range s.queue {
 		if q.pos.Valid {
@@ -109,7 +113,7 @@ func (s *Session) stopFeedLocked() {
 		kept = append(kept, q)
 	}
 	s.queue = kept
-	s.logNext = s.positionsLocked()
+	s.logNext = rewind
 }
 
 // startFeedLocked starts the session's feeds from its positions; s.mu is

@@ -263,3 +263,44 @@ func TestSharedMessagesMoveWhenAMemberLeaves(t *testing.T) {
 		t.Fatalf("m2 got %s, want all 6", payloads(got))
 	}
 }
+
+// Log messages queued but not yet sent when the client goes away are read
+// again by the next feed: the saved position stays before them.
+func TestFeedQueuedMessagesSurviveADisconnect(t *testing.T) {
+	mc := newMemCluster()
+	b1 := New(Options{Cluster: mc})
+	c1 := &syncClient{}
+	s, _, err := b1.Connect(context.Background(), Claim{ClientID: "q", Expiry: 60}, c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1.Subscribe(s, sub("", "t", 1))
+	for i := range 10 {
+		publish(t, b1, &Message{Topic: "t", QoS: 1, Payload: []byte(fmt.Sprint(i))})
+	}
+	// Wait until the feed queued all ten, then take two and acknowledge them.
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Queued() < 10 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	out := s.Pull(c1, 2, time.Now())
+	if payloads(out) != "[0 1]" {
+		t.Fatalf("first two %s", payloads(out))
+	}
+	for _, o := range out {
+		s.Acked(o.PacketID, false)
+	}
+	b1.Disconnect(s, c1, nil, 0)
+	if p := mc.saved["q"].Positions[0]; p != 2 {
+		t.Fatalf("saved position %d, want 2 (8 queued messages not sent)", p)
+	}
+	b2 := New(Options{Cluster: mc})
+	c2 := &syncClient{}
+	s2, _, err := b2.Connect(context.Background(), Claim{ClientID: "q", Expiry: 60}, c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pullN(t, s2, c2, 100, 8); payloads(got) != "[2 3 4 5 6 7 8 9]" {
+		t.Fatalf("resumed with %s", payloads(got))
+	}
+}
