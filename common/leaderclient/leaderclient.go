@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/robustmq/robustmq-go/common/lifecycle"
 	"github.com/robustmq/robustmq-go/common/rpcerr"
 )
 
@@ -246,21 +247,6 @@ func (r *retryState) afterFailure() time.Duration {
 	return r.backoff - time.Duration(rand.Int64N(int64(r.backoff)/4+1))
 }
 
-// sleep waits d or until ctx ends; it reports whether the full d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // Invoke implements grpc.ClientConnInterface. It sends the call to the
 // cached leader, follows NotLeader hints at once, sweeps the configured
 // members on Unavailable or an attempt timeout, and pauses with
@@ -309,7 +295,7 @@ func (c *Client) Invoke(ctx context.Context, method string, args, reply any, opt
 		case sweep:
 			addr = c.sweepFrom(addr)
 		}
-		if !sleep(ctx, rs.afterFailure()) {
+		if !lifecycle.Sleep(ctx, rs.afterFailure()) {
 			return fmt.Errorf("leaderclient: %s: gave up after %d attempts: %w", method, attempt, lastErr)
 		}
 	}
@@ -365,7 +351,7 @@ func (c *Client) NewStream(ctx context.Context, desc *grpc.StreamDesc, method st
 		case sweep:
 			addr = c.sweepFrom(addr)
 		}
-		if !sleep(openCtx, rs.afterFailure()) {
+		if !lifecycle.Sleep(openCtx, rs.afterFailure()) {
 			return nil, fmt.Errorf("leaderclient: open %s: gave up after %d attempts: %w", method, attempt, lastErr)
 		}
 	}

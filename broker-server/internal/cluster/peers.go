@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/robustmq/robustmq-go/broker-server/internal/core"
+	"github.com/robustmq/robustmq-go/common/lifecycle"
 	"github.com/robustmq/robustmq-go/proto/gen/brokerpb"
 )
 
@@ -126,7 +127,7 @@ func (ps *peers) sender(p *peer) {
 	for ctx.Err() == nil {
 		stream, err := cli.Deliver(ctx)
 		if err != nil {
-			if !sleepCtx(ctx, 200*time.Millisecond) {
+			if !lifecycle.Sleep(ctx, 200*time.Millisecond) {
 				return
 			}
 			continue
@@ -152,7 +153,7 @@ func (ps *peers) sender(p *peer) {
 		if ps.closed(p) {
 			return
 		}
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if !lifecycle.Sleep(ctx, 200*time.Millisecond) {
 			return
 		}
 	}
@@ -163,17 +164,6 @@ func (ps *peers) closed(p *peer) bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return ps.m[p.id] != p
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // internalServer serves BrokerInternal for the other brokers.

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/robustmq/robustmq-go/broker-server/internal/core"
+	"github.com/robustmq/robustmq-go/common/lifecycle"
 	"github.com/robustmq/robustmq-go/proto/gen/brokerpb"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
@@ -77,7 +78,7 @@ func (c *Cluster) watch(ctx context.Context) error {
 			return nil
 		}
 		c.log.Debug().Err(err).Msg("route watch ended; listing again")
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if !lifecycle.Sleep(ctx, 200*time.Millisecond) {
 			return nil
 		}
 		rev, lerr := c.load(ctx)

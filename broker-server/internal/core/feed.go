@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
+	"github.com/robustmq/robustmq-go/common/lifecycle"
 )
 
 // A persistent session of a clustered broker reads its QoS 1/2 messages
@@ -138,7 +139,7 @@ func (b *Broker) feed(ctx context.Context, s *Session, p uint32, from uint64, wa
 		r, err := b.cluster.OpenLog(p, from)
 		if err != nil {
 			log.Warn().Err(err).Msg("opening the log")
-			if !sleepCtx(ctx, time.Second) {
+			if !lifecycle.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -146,7 +147,7 @@ func (b *Broker) feed(ctx context.Context, s *Session, p uint32, from uint64, wa
 		var cut bool
 		from, cut = b.feedFrom(ctx, s, p, r, wake)
 		_ = r.Close()
-		if !cut && !sleepCtx(ctx, 200*time.Millisecond) {
+		if !cut && !lifecycle.Sleep(ctx, 200*time.Millisecond) {
 			return
 		}
 	}
@@ -248,15 +249,4 @@ func (s *Session) matchLocked(m *Message) (queued, bool) {
 		}
 	}
 	return q, found
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

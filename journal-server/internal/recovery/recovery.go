@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 
+	"github.com/robustmq/robustmq-go/common/lifecycle"
 	"github.com/robustmq/robustmq-go/common/metacache"
 	"github.com/robustmq/robustmq-go/common/rpcerr"
 	"github.com/robustmq/robustmq-go/journal-server/internal/segstore"
@@ -302,7 +303,7 @@ func (d *Driver) recover(ctx context.Context, seg *placementpb.Segment) {
 			return
 		}
 		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", backoff).Msg("recovery attempt failed")
-		if !sleep(ctx, jitter(backoff)) {
+		if !lifecycle.Sleep(ctx, jitter(backoff)) {
 			return
 		}
 		backoff = min(2*backoff, d.cfg.MaxBackoff)
@@ -564,18 +565,6 @@ func (d *Driver) completeAndSeal(ctx context.Context, seg *placementpb.Segment, 
 		}
 	}
 	return seal()
-}
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // jitter spreads d over [d/2, d].

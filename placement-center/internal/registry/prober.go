@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/robustmq/robustmq-go/common/lifecycle"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
 
@@ -257,7 +258,7 @@ func (p *prober) watch(ctx context.Context, term uint64, w *watcher) {
 			w.spared = ""
 			// The node answered; a short pause keeps a flapping stream
 			// from spinning.
-			if !sleep(ctx, p.cfg.Backoff) {
+			if !lifecycle.Sleep(ctx, p.cfg.Backoff) {
 				return
 			}
 			continue
@@ -265,7 +266,7 @@ func (p *prober) watch(ctx context.Context, term uint64, w *watcher) {
 		if p.decide(ctx, term, w, since, err) {
 			return
 		}
-		if !sleep(ctx, p.cfg.Interval) {
+		if !lifecycle.Sleep(ctx, p.cfg.Interval) {
 			return
 		}
 	}
@@ -382,7 +383,7 @@ func (p *prober) observe(ctx context.Context, w *watcher) error {
 func (p *prober) probe(ctx context.Context, w *watcher) error {
 	var last error
 	for i := range p.cfg.Attempts {
-		if i > 0 && !sleep(ctx, p.cfg.Backoff) {
+		if i > 0 && !lifecycle.Sleep(ctx, p.cfg.Backoff) {
 			return ctx.Err()
 		}
 		err := p.probeOnce(ctx, w)
@@ -444,21 +445,6 @@ func unanswered(err error) bool {
 		return true
 	}
 	return false
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // watching is the number of watchers of the current term (tests).
