@@ -117,8 +117,9 @@ func (c *BrokerCluster) Brokers() []*Broker { return append([]*Broker(nil), c.br
 // Broker returns broker i (0-based).
 func (c *BrokerCluster) Broker(i int) *Broker { return c.brokers[i] }
 
-// MQTTReady sends an MQTT 3.1.1 CONNECT (clean session, empty client id)
-// to addr and succeeds when a CONNACK accepting it comes back.
+// MQTTReady sends an MQTT 3.1.1 CONNECT (clean session, empty client id,
+// no credentials) to addr and succeeds when a CONNACK accepting it, or
+// refusing it for want of credentials, comes back.
 func MQTTReady(ctx context.Context, addr string) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -139,7 +140,10 @@ func MQTTReady(ctx context.Context, addr string) error {
 	if _, err := io.ReadFull(conn, ack); err != nil {
 		return fmt.Errorf("no CONNACK: %w", err)
 	}
-	if !bytes.Equal(ack, []byte{0x20, 2, 0, 0}) {
+	// Accepted, or refused for want of credentials (authentication is
+	// on): either way the broker serves clients. 3 (server unavailable)
+	// means it does not yet.
+	if !bytes.Equal(ack[:3], []byte{0x20, 2, 0}) || (ack[3] != 0 && ack[3] != 4 && ack[3] != 5) {
 		return fmt.Errorf("CONNACK % x", ack)
 	}
 	_, _ = conn.Write([]byte{0xe0, 0})

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/auth"
 	"github.com/robustmq/robustmq-go/broker-server/internal/cluster"
 	"github.com/robustmq/robustmq-go/broker-server/internal/config"
 	"github.com/robustmq/robustmq-go/broker-server/internal/core"
@@ -152,6 +153,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	handler := opts.Handler
 	var cl *cluster.Cluster
 	var mqttSrv *mqttserver.Server
+	var authStore *auth.Store
 	var broker *core.Broker
 	var sysStats *mqttsys.Reporter // $SYS statistics, started once registered
 	if handler == nil {
@@ -172,6 +174,12 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 		}
 		srv := mqttserver.New(broker, mqttserver.ConfigFor(cfg), log.With().Str("component", "mqtt").Logger())
 		handler, mqttSrv = srv, srv
+		if cfg.Auth.Enabled {
+			authStore = auth.New(auth.Options{Tenant: cfg.Cluster.Tenant, AllowAnonymous: cfg.Auth.AllowAnonymous,
+				DefaultAllow: cfg.Auth.ACLDefault == "allow", Placement: placement,
+				Logger: log.With().Str("component", "auth").Logger()})
+			srv.SetAuthorizer(authStore)
+		}
 		sysStats = sysReporter(cfg, srv, broker, log)
 	}
 
@@ -276,6 +284,13 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 			g.Go("cluster", cl.Run)
 			g.Go("core", broker.Run)
 			g.Go("drain", func(ctx context.Context) error { return cl.RunDrain(ctx, ListenerMQTT, mqttSrv) })
+			if authStore != nil {
+				g.Go("auth", authStore.Run)
+				if err := authStore.Ready(ctx); err != nil {
+					return nil
+				}
+				log.Info().Msg("client authentication and topic authorisation on")
+			}
 			if sysStats != nil {
 				sysStats.SetNode(strconv.FormatUint(n.GetNodeId(), 10))
 				g.Go("mqtt-sys", sysStats.Run)

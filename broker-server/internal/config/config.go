@@ -41,6 +41,7 @@ type Config struct {
 	ShutdownTimeout time.Duration   `mapstructure:"shutdown_timeout"`
 	Listeners       ListenersConfig `mapstructure:"listeners"`
 	Cluster         ClusterConfig   `mapstructure:"cluster"`
+	Auth            AuthConfig      `mapstructure:"auth"`
 	Limits          LimitsConfig    `mapstructure:"limits"`
 	Log             LogConfig       `mapstructure:"log"`
 	MQTT            MQTTConfig      `mapstructure:"mqtt"` // see mqtt.go
@@ -155,6 +156,19 @@ type ClusterConfig struct {
 	SweepInterval time.Duration `mapstructure:"sweep_interval"`
 }
 
+// AuthConfig turns on client authentication and topic authorisation
+// against the tenant's users and ACL rules in the placement center
+// (robustctl user / acl).
+type AuthConfig struct {
+	// Enabled: clients must present a user name and password of a user of
+	// cluster.tenant (unless AllowAnonymous) and their topics are checked
+	// against the ACL rules.
+	Enabled        bool `mapstructure:"enabled"`
+	AllowAnonymous bool `mapstructure:"allow_anonymous"`
+	// ACLDefault decides when no ACL rule matches: "allow" or "deny".
+	ACLDefault string `mapstructure:"acl_default"`
+}
+
 // LogConfig selects the log level and format.
 type LogConfig struct {
 	Level  string `mapstructure:"level"`
@@ -184,6 +198,7 @@ func Default() Config {
 			CommitInterval:    200 * time.Millisecond,
 			SweepInterval:     time.Second,
 		},
+		Auth: AuthConfig{ACLDefault: "allow"},
 		Limits: LimitsConfig{
 			MaxConnections:    100000,
 			HandshakeTimeout:  10 * time.Second,
@@ -255,6 +270,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Cluster.validate(); err != nil {
 		return err
+	}
+	if c.Auth.ACLDefault != "allow" && c.Auth.ACLDefault != "deny" {
+		return fmt.Errorf("auth.acl_default %q must be \"allow\" or \"deny\"", c.Auth.ACLDefault)
 	}
 	if err := c.MQTT.validate(); err != nil {
 		return err

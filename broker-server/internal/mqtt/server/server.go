@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/auth"
 	"github.com/robustmq/robustmq-go/broker-server/internal/config"
 	"github.com/robustmq/robustmq-go/broker-server/internal/core"
 	pk "github.com/robustmq/robustmq-go/broker-server/internal/mqtt/packets"
@@ -113,6 +114,8 @@ type Server struct {
 
 	mu   sync.Mutex
 	live map[*conn]struct{} // connected clients (CONNACK sent)
+	// auth checks clients and their topics; nil lets everyone do anything.
+	auth Authorizer
 	// draining is set while the broker sends its clients elsewhere;
 	// reference is the Server Reference given to MQTT 5 clients.
 	draining  bool
@@ -126,6 +129,18 @@ func New(b *core.Broker, cfg Config, log zerolog.Logger) *Server {
 	cfg.defaults()
 	return &Server{core: b, cfg: cfg, log: log, live: map[*conn]struct{}{}}
 }
+
+// Authorizer authenticates clients and authorises their topics
+// (implemented by package auth over the placement center's users and ACL
+// rules).
+type Authorizer interface {
+	Authenticate(username string, hasUsername bool, password []byte) (auth.Principal, error)
+	Allowed(p auth.Principal, action auth.Action, topic string) bool
+}
+
+// SetAuthorizer turns authentication and authorisation on; call it before
+// serving.
+func (s *Server) SetAuthorizer(a Authorizer) { s.auth = a }
 
 // Connections is the number of connections being served.
 func (s *Server) Connections() int64 { return s.conns.Load() }
@@ -152,6 +167,7 @@ type conn struct {
 	will          *core.Message
 	willDelay     uint32
 	connectExpiry uint32
+	principal     auth.Principal
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -395,6 +411,21 @@ func (c *conn) connect() bool {
 	}
 	if c.v5() && cp.Props.AuthenticationMethod.Set {
 		return refuse(pk.ReasonBadAuthenticationMethod, "no enhanced authentication method is configured")
+	}
+	if a := c.srv.auth; a != nil {
+		p, err := a.Authenticate(cp.Username.Val, cp.Username.Set, cp.Password.Val)
+		switch {
+		case errors.Is(err, auth.ErrNotReady):
+			return refuse(pk.ReasonServerUnavailable, "users not loaded yet, try again")
+		case errors.Is(err, auth.ErrAnonymous):
+			return refuse(pk.ReasonNotAuthorized, "a user name and password are required")
+		case err != nil:
+			return refuse(pk.ReasonBadUserNameOrPassword, "bad user name or password")
+		}
+		c.principal = p
+		if cp.Will != nil && !a.Allowed(p, auth.Publish, cp.Will.Topic) {
+			return refuse(pk.ReasonNotAuthorized, "not allowed to publish to the will topic")
+		}
 	}
 	if cp.Will != nil && isSys(cp.Will.Topic) {
 		return refuse(pk.ReasonNotAuthorized, "$SYS topics are the broker's")
@@ -747,6 +778,11 @@ func (c *conn) onPublish(p *pk.Publish) error {
 	if isSys(topic) {
 		return c.refusePublish(p, "$SYS topics are the broker's")
 	}
+	if a := c.srv.auth; a != nil && !a.Allowed(c.principal, auth.Publish, topic) {
+		// MQTT 3 has no negative acknowledgement: the message is
+		// acknowledged and dropped (MQTT 3.1.1 section 3.3.5).
+		return c.refusePublish(p, "not allowed to publish to this topic")
+	}
 	m := c.message(topic, p.Payload, p.QoS, p.Retain, &p.Props)
 	in := inbound{qos: p.QoS, packetID: p.PacketID, topic: topic}
 	if p.QoS == 2 {
@@ -908,6 +944,15 @@ func (c *conn) onSubscribe(p *pk.Subscribe) error {
 		}
 		if group != "" && s.NoLocal {
 			return protoErr(pk.ReasonProtocolError, "no local on a shared subscription")
+		}
+		if a := c.srv.auth; a != nil && !a.Allowed(c.principal, auth.Subscribe, tf) {
+			if c.v5() {
+				ack.ReasonCodes = append(ack.ReasonCodes, pk.ReasonNotAuthorized)
+			} else {
+				ack.ReasonCodes = append(ack.ReasonCodes, pk.V3SubackFailure)
+			}
+			problems = append(problems, fmt.Sprintf("filter %d: not allowed to subscribe", i+1))
+			continue
 		}
 		existed := c.srv.core.Subscribe(c.sess, core.Subscription{Filter: s.Filter, Group: group, TopicFilter: tf,
 			QoS: s.QoS, NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling,
