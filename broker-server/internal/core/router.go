@@ -3,6 +3,7 @@ package core
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Subscription is one client's subscription to a topic filter.
@@ -58,7 +59,10 @@ type Router interface {
 
 // Index is the in-memory Router: a trie keyed by topic levels.
 type Index struct {
-	mu   sync.Mutex
+	// mu is read-locked by Match (every publish) and write-locked by
+	// Subscribe and Unsubscribe; a share group's round-robin counter is an
+	// atomic so that matching needs only the read lock.
+	mu   sync.RWMutex
 	root *node
 }
 
@@ -71,7 +75,7 @@ type node struct {
 type shareGroup struct {
 	members []string // client ids in subscription order
 	subs    map[string]*Subscription
-	next    int
+	next    atomic.Uint64
 }
 
 // NewIndex returns an empty in-memory router.
@@ -177,8 +181,8 @@ func (x *Index) Unsubscribe(clientID, filter string) bool {
 func (x *Index) Match(topic, from string, online func(string) bool) []Delivery {
 	levels := strings.Split(topic, "/")
 	dollar := strings.HasPrefix(topic, "$")
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	x.mu.RLock()
+	defer x.mu.RUnlock()
 	var out []Delivery
 	byClient := map[string]int{}
 	visit := func(n *node) {
@@ -213,21 +217,24 @@ func (x *Index) Match(topic, from string, online func(string) bool) []Delivery {
 	return out
 }
 
-// pick chooses the next member round-robin, preferring online ones.
+// pick chooses the next member round-robin, preferring online ones. It
+// runs under the index's read lock: concurrent picks may see the same
+// counter value, which only makes the rotation less even.
 func (g *shareGroup) pick(online func(string) bool) *Subscription {
 	n := len(g.members)
 	if n == 0 {
 		return nil
 	}
-	start := g.next % n
+	start := int(g.next.Add(1)-1) % n
 	for i := 0; i < n; i++ {
 		m := g.members[(start+i)%n]
 		if online == nil || online(m) {
-			g.next = (start + i + 1) % n
+			if i > 0 {
+				g.next.Store(uint64(start + i + 1))
+			}
 			return g.subs[m]
 		}
 	}
-	g.next = (start + 1) % n
 	return g.subs[g.members[start]]
 }
 

@@ -2,6 +2,7 @@ package packets
 
 import (
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -277,11 +278,9 @@ func Append(dst []byte, p Packet, v Version) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	if cap(dst)-len(dst) < 5+n {
-		nb := make([]byte, len(dst), len(dst)+5+n)
-		copy(nb, dst)
-		dst = nb
-	}
+	// Grow geometrically: callers append many packets to one buffer, and
+	// growing by exactly one packet would copy it once per packet.
+	dst = slices.Grow(dst, 5+n)
 	dst = append(dst, byte(p.Type())<<4|p.flags(v))
 	dst = appendVBI(dst, uint32(n))
 	w := wbuf{b: dst}
