@@ -128,7 +128,33 @@ func (n *JournalNode) signal(sig syscall.Signal) error {
 	if _, ok := n.signalGroup(sig); !ok {
 		return fmt.Errorf("journal node %d is not running (no %s sent)", n.ID, sig)
 	}
+	if sig == syscall.SIGSTOP {
+		// kill(2) returns before a running process has stopped: wait until
+		// the kernel shows it stopped, so nothing it does after Pause
+		// returns can be mistaken for the work of a paused node.
+		return n.waitStopped(5 * time.Second)
+	}
 	return nil
+}
+
+// waitStopped polls /proc until the node's process is in state T.
+func (n *JournalNode) waitStopped(timeout time.Duration) error {
+	pid := n.Pid()
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return fmt.Errorf("journal node %d: %w", n.ID, err)
+		}
+		// The state follows the parenthesised command name.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("journal node %d did not stop within %s", n.ID, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // JournalCluster is the journal nodes started by one test against one

@@ -120,7 +120,10 @@ func (c *applyCtx) registerNode(cmd *placementpb.RegisterNodeCmd) (proto.Message
 		if maxID == math.MaxUint64 {
 			return nil, rpcerr.ResourceExhausted("node ids", math.MaxUint64, math.MaxUint64)
 		}
-		id = maxID + 1
+		// Assigned ids live above the ones operators configure, so a
+		// broker that registers first never takes the id a journal node's
+		// config names.
+		id = max(maxID, FirstAssignedNodeID-1) + 1
 	}
 	node := &placementpb.ClusterNode{
 		NodeId:         id,

@@ -112,28 +112,41 @@ func runCommandCases(t *testing.T, cases []commandCase) {
 func TestNodeCommands(t *testing.T) {
 	runCommandCases(t, []commandCase{
 		{
-			name: "register assigns the next id",
+			name: "register assigns the first assigned id",
 			cmd:  regNode(0, broker, "127.0.0.1:1229"),
 			check: func(t *testing.T, f *testFSM, index uint64, v proto.Message, _ error) {
 				n := v.(*placementpb.ClusterNode)
-				want := &placementpb.ClusterNode{NodeId: 1, Kind: broker, GrpcAddr: "127.0.0.1:1229", Incarnation: 1,
+				want := &placementpb.ClusterNode{NodeId: FirstAssignedNodeID, Kind: broker, GrpcAddr: "127.0.0.1:1229", Incarnation: 1,
 					Status: alive, RegisteredAtMs: 1_000_000 + int64(index), Version: index}
 				if !proto.Equal(n, want) {
 					t.Fatalf("node %v, want %v", n, want)
 				}
-				got, err := f.GetNode(1)
+				got, err := f.GetNode(FirstAssignedNodeID)
 				if err != nil || !proto.Equal(got, want) {
 					t.Fatalf("GetNode = %v, %v", got, err)
 				}
 			},
 		},
 		{
-			name:  "assigned ids follow explicit ones",
-			setup: []*placementpb.Command{regJournal(7)},
+			// A broker registering first must not take the id a journal
+			// node's config names (7 here): assigned ids stay above the
+			// configured range, and follow each other.
+			name:  "assigned ids stay above configured ones",
+			setup: []*placementpb.Command{regNode(0, broker, "127.0.0.1:2"), regJournal(7)},
+			cmd:   regNode(0, broker, "127.0.0.1:1"),
+			check: func(t *testing.T, _ *testFSM, _ uint64, v proto.Message, _ error) {
+				if id := v.(*placementpb.ClusterNode).GetNodeId(); id != FirstAssignedNodeID+1 {
+					t.Fatalf("assigned id %d, want %d", id, FirstAssignedNodeID+1)
+				}
+			},
+		},
+		{
+			name:  "assigned ids follow explicit ones above the configured range",
+			setup: []*placementpb.Command{regJournal(FirstAssignedNodeID + 10)},
 			cmd:   regNode(0, journal, "127.0.0.1:1"),
 			check: func(t *testing.T, _ *testFSM, _ uint64, v proto.Message, _ error) {
-				if id := v.(*placementpb.ClusterNode).GetNodeId(); id != 8 {
-					t.Fatalf("assigned id %d, want 8", id)
+				if id := v.(*placementpb.ClusterNode).GetNodeId(); id != FirstAssignedNodeID+11 {
+					t.Fatalf("assigned id %d, want %d", id, FirstAssignedNodeID+11)
 				}
 			},
 		},

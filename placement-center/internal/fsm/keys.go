@@ -73,3 +73,9 @@ func prefixEnd(prefix []byte) []byte {
 	}
 	return nil
 }
+
+// FirstAssignedNodeID is the smallest node id the placement center assigns
+// to a node that registers without one (brokers with node_id 0). Ids below
+// it are for operators to configure (journal nodes, fixed brokers); ids
+// are never reused.
+const FirstAssignedNodeID = 1 << 20
