@@ -1,0 +1,566 @@
+package deploytest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The subset of the Compose Specification deploy/docker-compose.yml uses,
+// decoded with unknown fields refused: a misspelt key fails here instead of
+// being ignored by an older compose.
+type composeFile struct {
+	Services   map[string]*composeService `yaml:"services"`
+	Volumes    map[string]*struct{}       `yaml:"volumes"`
+	Extensions map[string]any             `yaml:",inline"` // x-* anchors only
+}
+
+type composeService struct {
+	Image           string            `yaml:"image"`
+	Restart         string            `yaml:"restart"`
+	StopGracePeriod string            `yaml:"stop_grace_period"`
+	Hostname        string            `yaml:"hostname"`
+	Command         []string          `yaml:"command"`
+	Entrypoint      []string          `yaml:"entrypoint"`
+	Environment     map[string]string `yaml:"environment"`
+	Volumes         []string          `yaml:"volumes"`
+	Ports           []string          `yaml:"ports"`
+	Healthcheck     *struct {
+		Test        []string `yaml:"test"`
+		Interval    string   `yaml:"interval"`
+		Timeout     string   `yaml:"timeout"`
+		Retries     int      `yaml:"retries"`
+		StartPeriod string   `yaml:"start_period"`
+	} `yaml:"healthcheck"`
+	DependsOn dependsOn `yaml:"depends_on"`
+	Deploy    *struct {
+		Replicas int `yaml:"replicas"`
+	} `yaml:"deploy"`
+	Profiles []string `yaml:"profiles"`
+}
+
+// dependsOn is either a list of services or a map service -> condition.
+type dependsOn map[string]string
+
+func (d *dependsOn) UnmarshalYAML(n *yaml.Node) error {
+	*d = dependsOn{}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		var names []string
+		if err := n.Decode(&names); err != nil {
+			return err
+		}
+		for _, s := range names {
+			(*d)[s] = "service_started"
+		}
+		return nil
+	case yaml.MappingNode:
+		var m map[string]struct {
+			Condition string `yaml:"condition"`
+		}
+		if err := n.Decode(&m); err != nil {
+			return err
+		}
+		for s, c := range m {
+			(*d)[s] = c.Condition
+		}
+		return nil
+	}
+	return fmt.Errorf("depends_on: line %d: a list or a map", n.Line)
+}
+
+var interpolation = regexp.MustCompile(`\$\{([A-Z0-9_]+)(:-([^}]*))?\}`)
+
+// loadCompose reads the file with ${VAR:-default} replaced by its default,
+// as compose does with the variable unset.
+func loadCompose(t testing.TB) *composeFile {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := interpolation.ReplaceAllStringFunc(string(raw), func(m string) string {
+		sub := interpolation.FindStringSubmatch(m)
+		if sub[2] == "" {
+			t.Errorf("${%s} has no default: compose would substitute an empty string", sub[1])
+		}
+		return sub[3]
+	})
+	if strings.Contains(text, "$") {
+		t.Errorf("a '$' is left after interpolation: compose would read it as a variable")
+	}
+	dec := yaml.NewDecoder(strings.NewReader(text))
+	dec.KnownFields(true)
+	var cf composeFile
+	if err := dec.Decode(&cf); err != nil {
+		t.Fatalf("deploy/docker-compose.yml: %v", err)
+	}
+	return &cf
+}
+
+// binaryOf is the image binary a service runs.
+func (s *composeService) binaryOf() string {
+	if len(s.Entrypoint) > 0 {
+		return s.Entrypoint[0]
+	}
+	if len(s.Command) > 0 {
+		return s.Command[0]
+	}
+	return ""
+}
+
+func (s *composeService) replicas() int {
+	if s.Deploy != nil && s.Deploy.Replicas > 0 {
+		return s.Deploy.Replicas
+	}
+	return 1
+}
+
+type portRange struct {
+	ip         string
+	lo, hi     int
+	container  int
+	service    string
+	definition string
+}
+
+var portRE = regexp.MustCompile(`^(?:([0-9.]+):)?([0-9]+)(?:-([0-9]+))?:([0-9]+)(?:/tcp)?$`)
+
+func parsePort(service, p string) (portRange, error) {
+	m := portRE.FindStringSubmatch(p)
+	if m == nil {
+		return portRange{}, fmt.Errorf("%s: port %q is not [ip:]host[-host]:container", service, p)
+	}
+	r := portRange{ip: m[1], service: service, definition: p}
+	if r.ip == "" {
+		r.ip = "0.0.0.0"
+	}
+	r.lo, _ = strconv.Atoi(m[2])
+	r.hi = r.lo
+	if m[3] != "" {
+		r.hi, _ = strconv.Atoi(m[3])
+	}
+	r.container, _ = strconv.Atoi(m[4])
+	if r.hi < r.lo {
+		return r, fmt.Errorf("%s: port range %q runs backwards", service, p)
+	}
+	return r, nil
+}
+
+func portOf(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// TestComposeFile checks deploy/docker-compose.yml without running it.
+func TestComposeFile(t *testing.T) {
+	cf := loadCompose(t)
+	for k := range cf.Extensions {
+		if !strings.HasPrefix(k, "x-") {
+			t.Errorf("unknown top-level key %q", k)
+		}
+	}
+	// The cluster the issue asks for.
+	for _, s := range []string{"placement-1", "placement-2", "placement-3", "journal-1", "journal-2", "journal-3", "broker"} {
+		if cf.Services[s] == nil {
+			t.Fatalf("service %s missing", s)
+		}
+	}
+	if r := cf.Services["broker"].replicas(); r < 2 {
+		t.Errorf("broker: %d replicas by default, want at least 2", r)
+	}
+
+	var ranges []portRange
+	usedVolumes := map[string]bool{}
+	peers := map[string]string{} // id -> grpc addr, from the placement services
+	for _, name := range slices.Sorted(mapsKeys(cf.Services)) {
+		s := cf.Services[name]
+		bin := s.binaryOf()
+		isRobustMQ := strings.HasPrefix(s.Image, "robustmq-go:")
+		if isRobustMQ {
+			staticBinary(t, bin) // the command names a binary the image holds
+			prefix, service := envPrefix[bin]
+			for k := range s.Environment {
+				switch {
+				case service && !strings.HasPrefix(k, prefix):
+					t.Errorf("%s runs %s but sets %s (prefix %s)", name, bin, k, prefix)
+				case !service && k != "ROBUSTMQ_PLACEMENT":
+					t.Errorf("%s (robustctl) sets %s; robustctl reads ROBUSTMQ_PLACEMENT only", name, k)
+				}
+			}
+			if service && len(s.Profiles) == 0 {
+				if s.Healthcheck == nil {
+					t.Errorf("%s has no health check", name)
+				} else {
+					hc := s.Healthcheck.Test
+					if len(hc) < 2 || hc[0] != "CMD" {
+						t.Errorf("%s: health check %v must be [CMD, binary, ...]: the image has no shell", name, hc)
+					} else {
+						staticBinary(t, hc[1])
+						httpAddr := s.Environment[prefix+"HTTP_ADDR"]
+						if !strings.Contains(strings.Join(hc, " "), fmt.Sprintf(":%d/healthz", portOf(httpAddr))) {
+							t.Errorf("%s: health check %v does not probe /healthz on the HTTP port of %s", name, hc, httpAddr)
+						}
+					}
+				}
+			}
+		}
+		for _, p := range s.Ports {
+			r, err := parsePort(name, p)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			if n := r.hi - r.lo + 1; n < s.replicas() {
+				t.Errorf("%s: %d replicas but %q publishes %d host ports", name, s.replicas(), p, n)
+			}
+			ranges = append(ranges, r)
+		}
+		for _, v := range s.Volumes {
+			src, dst, _ := strings.Cut(v, ":")
+			dst, _, _ = strings.Cut(dst, ":")
+			if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/") {
+				if _, err := os.Stat(filepath.Join(repoRoot(t), "deploy", src)); err != nil {
+					t.Errorf("%s mounts %s: %v", name, src, err)
+				}
+				continue
+			}
+			if _, ok := cf.Volumes[src]; !ok {
+				t.Errorf("%s: volume %q is not a named volume of the file", name, src)
+			}
+			usedVolumes[src] = true
+			if dataDir, ok := s.Environment[envPrefix[bin]+"DATA_DIR"]; ok && dataDir != dst && isRobustMQ {
+				t.Errorf("%s: volume %s is mounted at %s but data_dir is %s", name, src, dst, dataDir)
+			}
+		}
+		if bin == "placement-center" || bin == "journal-server" {
+			dataDir := s.Environment[envPrefix[bin]+"DATA_DIR"]
+			if !slices.ContainsFunc(s.Volumes, func(v string) bool { return strings.Contains(v, ":"+dataDir) && !strings.HasPrefix(v, ".") }) {
+				t.Errorf("%s: data_dir %q is not on a named volume (%v)", name, dataDir, s.Volumes)
+			}
+			if s.Hostname != name {
+				t.Errorf("%s: hostname %q, want the service name (its address for the others)", name, s.Hostname)
+			}
+		}
+		if bin == "placement-center" {
+			peers[s.Environment["ROBUSTMQ_PLACEMENT_NODE_ID"]] = s.Environment["ROBUSTMQ_PLACEMENT_GRPC_ADDR"]
+			if h, _, _ := net.SplitHostPort(s.Environment["ROBUSTMQ_PLACEMENT_GRPC_ADDR"]); h != s.Hostname {
+				t.Errorf("%s binds gRPC to %q: it must be its hostname, the address its peers know it by", name, h)
+			}
+		}
+		if bin == "journal-server" {
+			if h, _, _ := net.SplitHostPort(s.Environment["ROBUSTMQ_JOURNAL_ADVERTISE_ADDR"]); h != s.Hostname {
+				t.Errorf("%s advertises %q, not its hostname", name, h)
+			}
+		}
+		for dep, cond := range s.DependsOn {
+			d := cf.Services[dep]
+			switch {
+			case d == nil:
+				t.Errorf("%s depends on %s, which does not exist", name, dep)
+			case cond == "service_healthy" && d.Healthcheck == nil:
+				t.Errorf("%s waits for %s to be healthy, which has no health check", name, dep)
+			}
+		}
+	}
+	for v := range cf.Volumes {
+		if !usedVolumes[v] {
+			t.Errorf("volume %s is declared but not used", v)
+		}
+	}
+	// No two published ports may overlap on the same address (0.0.0.0
+	// overlaps everything).
+	for i, a := range ranges {
+		for _, b := range ranges[i+1:] {
+			sameIP := a.ip == b.ip || a.ip == "0.0.0.0" || b.ip == "0.0.0.0"
+			if sameIP && a.lo <= b.hi && b.lo <= a.hi {
+				t.Errorf("port clash: %s %q and %s %q", a.service, a.definition, b.service, b.definition)
+			}
+		}
+	}
+	// The broker's MQTT range must allow the scale test's 4 replicas.
+	for _, r := range ranges {
+		if r.service == "broker" && r.container == 1883 && r.hi-r.lo+1 < 4 {
+			t.Errorf("broker MQTT range %q holds fewer than 4 replicas", r.definition)
+		}
+	}
+	// Raft peers: every placement service, by its id and address.
+	want := []string{}
+	for _, id := range slices.Sorted(mapsKeys(peers)) {
+		want = append(want, id+"="+peers[id])
+	}
+	for _, name := range []string{"placement-1", "placement-2", "placement-3"} {
+		got := strings.Split(cf.Services[name].Environment["ROBUSTMQ_PLACEMENT_RAFT_PEERS"], ",")
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: raft peers %v, want %v", name, got, want)
+		}
+	}
+	checkPrometheusTargets(t, cf)
+}
+
+// checkPrometheusTargets: the monitoring profile scrapes hosts and ports
+// the compose services really have.
+func checkPrometheusTargets(t *testing.T, cf *composeFile) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "prometheus", "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	httpPort := func(host string) int {
+		s := cf.Services[host]
+		if s == nil {
+			return -1
+		}
+		return portOf(s.Environment[envPrefix[s.binaryOf()]+"HTTP_ADDR"])
+	}
+	n := 0
+	for _, sc := range cfg.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, target := range st.Targets {
+				h, _, _ := net.SplitHostPort(target)
+				if p := portOf(target); p != httpPort(h) {
+					t.Errorf("prometheus job %s: target %s, but %s serves /metrics on %d", sc.JobName, target, h, httpPort(h))
+				}
+				n++
+			}
+		}
+		for _, d := range sc.DNSSDConfigs {
+			for _, h := range d.Names {
+				if d.Port != httpPort(h) {
+					t.Errorf("prometheus job %s: %s:%d, but the service serves /metrics on %d", sc.JobName, h, d.Port, httpPort(h))
+				}
+				n++
+			}
+		}
+	}
+	if n < 7 {
+		t.Errorf("prometheus scrapes %d targets, want the 3 placement, 3 journal and the broker service", n)
+	}
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// composeNodes turns the file's RobustMQ services (profiles aside) into
+// nodes, one per replica; named volumes become temporary directories.
+func composeNodes(t *testing.T, cf *composeFile) []*node {
+	var nodes []*node
+	for _, name := range slices.Sorted(mapsKeys(cf.Services)) {
+		s := cf.Services[name]
+		if len(s.Profiles) > 0 {
+			continue
+		}
+		for i := 1; i <= s.replicas(); i++ {
+			n := &node{name: name, argv: s.Command, env: s.Environment, dirs: map[string]string{}}
+			if s.replicas() > 1 {
+				n.name = fmt.Sprintf("%s#%d", name, i)
+			}
+			n.hosts = []string{name}
+			if s.Hostname != "" && s.Hostname != name {
+				n.hosts = append(n.hosts, s.Hostname)
+			}
+			for _, v := range s.Volumes {
+				_, dst, _ := strings.Cut(v, ":")
+				n.dirs[dst] = t.TempDir()
+			}
+			if s.Healthcheck != nil {
+				n.health = s.Healthcheck.Test[1:]
+			}
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes
+}
+
+type clusterNode struct {
+	NodeID   string `json:"nodeId"`
+	Kind     string `json:"kind"`
+	GrpcAddr string `json:"grpcAddr"`
+	Status   string `json:"status"`
+}
+
+// TestComposeOnLoopback starts the compose cluster from the file itself:
+// each service's command and environment, each volume as a directory, every
+// address moved to a loopback port, in depends_on order, each waited for
+// with its own health check. Then, as scripts/test-compose.sh does through
+// Docker: robustctl (the tools profile's service) sees 3 journal and 2
+// broker nodes at reachable addresses, mosquitto clients publish and consume
+// through every broker, and a 3-replica stream keeps taking writes with one
+// journal node stopped.
+func TestComposeOnLoopback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the cluster")
+	}
+	for _, tool := range []string{"mosquitto_pub", "mosquitto_sub"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed (apt-get install mosquitto-clients; .ci/run installs it)", tool)
+		}
+	}
+	cf := loadCompose(t)
+	l := newLoopback(t)
+	nodes := composeNodes(t, cf)
+	for _, n := range nodes {
+		l.add(n)
+	}
+	// Start in depends_on order: a service once all it depends on is healthy.
+	healthy := map[string]bool{}
+	serviceOf := func(n *node) string { s, _, _ := strings.Cut(n.name, "#"); return s }
+	for len(healthy) < len(nodes) {
+		var wave []*node
+		for _, n := range nodes {
+			if n.cmd != nil {
+				continue
+			}
+			ready := true
+			for dep := range cf.Services[serviceOf(n)].DependsOn {
+				for _, m := range nodes {
+					if serviceOf(m) == dep && !healthy[m.name] {
+						ready = false
+					}
+				}
+			}
+			if ready {
+				wave = append(wave, n)
+			}
+		}
+		if len(wave) == 0 {
+			t.Fatal("depends_on has a cycle")
+		}
+		for _, n := range wave {
+			l.start(n)
+		}
+		for _, n := range wave {
+			l.waitHealthy(n, 60*time.Second)
+			healthy[n.name] = true
+		}
+	}
+
+	ctl := &node{name: "robustctl", env: cf.Services["robustctl"].Environment}
+	robustctl := func(args ...string) string {
+		t.Helper()
+		out, err := l.run(ctl, 2*time.Minute, append([]string{"robustctl"}, args...)...)
+		if err != nil {
+			t.Fatalf("robustctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+
+	// Registered nodes: 3 journals, the broker replicas, none at an
+	// unspecified address.
+	var listed []clusterNode
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := robustctl("node", "list", "-o", "json")
+		listed = nil
+		if err := json.Unmarshal([]byte(out), &listed); err != nil {
+			t.Fatalf("node list: %v\n%s", err, out)
+		}
+		count := map[string]int{}
+		for _, n := range listed {
+			if n.Status == "NODE_STATUS_ALIVE" {
+				count[n.Kind]++
+			}
+		}
+		if count["NODE_KIND_JOURNAL"] == 3 && count["NODE_KIND_BROKER"] == cf.Services["broker"].replicas() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node list: want 3 journal and %d broker nodes alive, got %v", cf.Services["broker"].replicas(), listed)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for _, n := range listed {
+		if h, _, err := net.SplitHostPort(n.GrpcAddr); err != nil || net.ParseIP(h).IsUnspecified() {
+			t.Errorf("%s node %s registered %q: other containers cannot reach it", n.Kind, n.NodeID, n.GrpcAddr)
+		}
+	}
+
+	// MQTT through every broker replica, with mosquitto clients.
+	for i := 1; i <= cf.Services["broker"].replicas(); i++ {
+		name := fmt.Sprintf("broker#%d", i)
+		if cf.Services["broker"].replicas() == 1 {
+			name = "broker"
+		}
+		pubSub(t, l.PortOf(name, 1883), fmt.Sprintf("compose/%d", i))
+	}
+
+	// Writes continue with one journal node stopped.
+	robustctl("stream", "create", "compose-demo", "--partitions", "3", "--replicas", "3")
+	robustctl("bench", "produce", "--stream", "compose-demo", "--count", "600", "--size", "100", "--timeout", "90s")
+	l.stop(l.nodes["journal-2"])
+	robustctl("bench", "produce", "--stream", "compose-demo", "--count", "600", "--size", "100", "--timeout", "90s")
+	out := robustctl("bench", "consume", "--stream", "compose-demo", "--expect", "1200", "--timeout", "90s")
+	t.Logf("consume after journal-2 stopped: %s", strings.TrimSpace(out))
+}
+
+// pubSub publishes one QoS 1 message with mosquitto_pub and receives it with
+// mosquitto_sub on the same broker.
+func pubSub(t *testing.T, port int, topic string) {
+	t.Helper()
+	p := strconv.Itoa(port)
+	sub := exec.Command("mosquitto_sub", "-h", "127.0.0.1", "-p", p, "-t", topic, "-q", "1", "-C", "1", "-W", "15")
+	var got strings.Builder
+	sub.Stdout, sub.Stderr = &got, &got
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	msg := "hello " + topic
+	// The subscription may not be in place yet: publish until received.
+	done := make(chan error, 1)
+	go func() { done <- sub.Wait() }()
+	for i := 0; ; i++ {
+		if out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", p, "-t", topic, "-q", "1", "-m", msg).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_pub to port %s: %v\n%s", p, err, out)
+		}
+		select {
+		case err := <-done:
+			if err != nil || strings.TrimSpace(got.String()) != msg {
+				t.Fatalf("mosquitto_sub on port %s: %v, got %q want %q", p, err, got.String(), msg)
+			}
+			t.Logf("broker on port %s: published and consumed %q", p, msg)
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		if i == 20 {
+			_ = sub.Process.Kill()
+			t.Fatalf("mosquitto_sub on port %s received nothing in 10 s: %q", p, got.String())
+		}
+	}
+}
