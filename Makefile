@@ -45,7 +45,7 @@ test-deploy: build-static
 	@out=$$(gofmt -l $(DEPLOY_MODS)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(DEPLOY_MODS); do (cd $$m && GOWORK=off $(GO) vet ./... && if [ -x $(BIN)/tools/staticcheck ]; then GOWORK=off $(BIN)/tools/staticcheck ./...; fi); done
 	cd deploy/healthcheck && GOWORK=off $(GO) test -count=1 ./...
-	cd deploy/test && GOWORK=off ROBUSTMQ_STATIC_BIN=$(STATIC) $(GO) test -count=1 -timeout 10m -v ./... 2>&1 | tee /tmp/robustmq-deploy.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; test $${PIPESTATUS[0]} -eq 0
+	cd deploy/test && GOWORK=off ROBUSTMQ_STATIC_BIN=$(STATIC) $(GO) test -count=1 -timeout 10m -v ./... >/tmp/robustmq-deploy.log 2>&1; rc=$$?; grep -E '^(\s*--- |PASS|FAIL|ok|panic)' /tmp/robustmq-deploy.log; if [ $$rc -ne 0 ]; then tail -150 /tmp/robustmq-deploy.log; fi; exit $$rc
 
 ## proto: regenerate proto/gen from the .proto files (protoc + pinned plugins), and the API doc
 proto:

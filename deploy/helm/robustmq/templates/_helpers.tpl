@@ -71,3 +71,22 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- fail "journal.replicas must be at least 1" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* A values map as a TOML document: keys first, then one [table] per
+     nested map (recursively, [a.b]). Scalars and lists are written with
+     toJson, which is valid TOML for them and prints whole numbers without
+     the ".0" Helm's float64 values would get from toToml.
+     Include with (list "" .Values.x.config). */}}
+{{- define "robustmq.toml" -}}
+{{- $prefix := index . 0 -}}
+{{- $m := index . 1 -}}
+{{- range $k, $v := $m }}{{ if not (kindIs "map" $v) }}
+{{ $k }} = {{ toJson $v }}
+{{- end }}{{ end }}
+{{- range $k, $v := $m }}{{ if kindIs "map" $v }}
+{{- $name := ternary $k (printf "%s.%s" $prefix $k) (eq $prefix "") }}
+
+[{{ $name }}]
+{{- include "robustmq.toml" (list $name $v) }}
+{{- end }}{{ end }}
+{{- end -}}
