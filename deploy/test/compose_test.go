@@ -388,25 +388,32 @@ func composeNodes(t *testing.T, cf *composeFile) []*node {
 			continue
 		}
 		for i := 1; i <= s.replicas(); i++ {
-			n := &node{name: name, argv: s.Command, env: s.Environment, dirs: map[string]string{}}
-			if s.replicas() > 1 {
-				n.name = fmt.Sprintf("%s#%d", name, i)
-			}
-			n.hosts = []string{name}
-			if s.Hostname != "" && s.Hostname != name {
-				n.hosts = append(n.hosts, s.Hostname)
-			}
-			for _, v := range s.Volumes {
-				_, dst, _ := strings.Cut(v, ":")
-				n.dirs[dst] = t.TempDir()
-			}
-			if s.Healthcheck != nil {
-				n.health = s.Healthcheck.Test[1:]
-			}
-			nodes = append(nodes, n)
+			nodes = append(nodes, replicaNode(t, cf, name, i))
 		}
 	}
 	return nodes
+}
+
+// replicaNode is replica i of a service ("broker#3"), or the service's one
+// container when it is not replicated.
+func replicaNode(t *testing.T, cf *composeFile, name string, i int) *node {
+	s := cf.Services[name]
+	n := &node{name: name, argv: s.Command, env: s.Environment, dirs: map[string]string{}}
+	if s.replicas() > 1 || i > 1 {
+		n.name = fmt.Sprintf("%s#%d", name, i)
+	}
+	n.hosts = []string{name}
+	if s.Hostname != "" && s.Hostname != name {
+		n.hosts = append(n.hosts, s.Hostname)
+	}
+	for _, v := range s.Volumes {
+		_, dst, _ := strings.Cut(v, ":")
+		n.dirs[dst] = "" // a directory of its own (loopback.add)
+	}
+	if s.Healthcheck != nil {
+		n.health = s.Healthcheck.Test[1:]
+	}
+	return n
 }
 
 type clusterNode struct {
@@ -422,8 +429,9 @@ type clusterNode struct {
 // with its own health check. Then, as scripts/test-compose.sh does through
 // Docker: robustctl (the tools profile's service) sees 3 journal and 2
 // broker nodes at reachable addresses, mosquitto clients publish and consume
-// through every broker, and a 3-replica stream keeps taking writes with one
-// journal node stopped.
+// through every broker, brokers scale 2 -> 4 -> 2 with a subscriber served
+// throughout, and a 3-replica stream keeps taking writes with one journal
+// node stopped.
 func TestComposeOnLoopback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the cluster")
@@ -482,43 +490,87 @@ func TestComposeOnLoopback(t *testing.T) {
 		return out
 	}
 
-	// Registered nodes: 3 journals, the broker replicas, none at an
-	// unspecified address.
-	var listed []clusterNode
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out := robustctl("node", "list", "-o", "json")
-		listed = nil
-		if err := json.Unmarshal([]byte(out), &listed); err != nil {
-			t.Fatalf("node list: %v\n%s", err, out)
-		}
-		count := map[string]int{}
-		for _, n := range listed {
-			if n.Status == "NODE_STATUS_ALIVE" {
-				count[n.Kind]++
+	brokers := cf.Services["broker"].replicas()
+	if brokers < 2 {
+		t.Fatalf("broker: %d replicas", brokers)
+	}
+	// nodesAlive waits until robustctl lists the journal and broker counts,
+	// none at an unspecified address.
+	nodesAlive := func(journals, brokers int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var listed []clusterNode
+			out := robustctl("node", "list", "-o", "json")
+			if err := json.Unmarshal([]byte(out), &listed); err != nil {
+				t.Fatalf("node list: %v\n%s", err, out)
 			}
+			count := map[string]int{}
+			for _, n := range listed {
+				if n.Status == "NODE_STATUS_ALIVE" {
+					count[n.Kind]++
+				}
+			}
+			if count["NODE_KIND_JOURNAL"] == journals && count["NODE_KIND_BROKER"] == brokers {
+				for _, n := range listed {
+					if h, _, err := net.SplitHostPort(n.GrpcAddr); err != nil || net.ParseIP(h).IsUnspecified() {
+						t.Errorf("%s node %s registered %q: other containers cannot reach it", n.Kind, n.NodeID, n.GrpcAddr)
+					}
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node list: want %d journal and %d broker nodes alive, got %v", journals, brokers, listed)
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
-		if count["NODE_KIND_JOURNAL"] == 3 && count["NODE_KIND_BROKER"] == cf.Services["broker"].replicas() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node list: want 3 journal and %d broker nodes alive, got %v", cf.Services["broker"].replicas(), listed)
-		}
-		time.Sleep(500 * time.Millisecond)
 	}
-	for _, n := range listed {
-		if h, _, err := net.SplitHostPort(n.GrpcAddr); err != nil || net.ParseIP(h).IsUnspecified() {
-			t.Errorf("%s node %s registered %q: other containers cannot reach it", n.Kind, n.NodeID, n.GrpcAddr)
-		}
-	}
+	nodesAlive(3, brokers)
 
 	// MQTT through every broker replica, with mosquitto clients.
-	for i := 1; i <= cf.Services["broker"].replicas(); i++ {
-		name := fmt.Sprintf("broker#%d", i)
-		if cf.Services["broker"].replicas() == 1 {
-			name = "broker"
+	for i := 1; i <= brokers; i++ {
+		pubSub(t, l.PortOf(fmt.Sprintf("broker#%d", i), 1883), fmt.Sprintf("compose/%d", i))
+	}
+
+	// Scale brokers up by 2 and back (`--scale broker=N`: more replicas of
+	// the same service definition) while a subscriber stays on broker#1.
+	first := strconv.Itoa(l.PortOf("broker#1", 1883))
+	steady := exec.Command("mosquitto_sub", "-h", "127.0.0.1", "-p", first, "-t", "compose/steady", "-q", "1", "-C", "3", "-W", "120")
+	var got strings.Builder
+	steady.Stdout, steady.Stderr = &got, &got
+	if err := steady.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = steady.Process.Kill() }()
+	publish := func(msg string) {
+		t.Helper()
+		if out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", first, "-t", "compose/steady", "-q", "1", "-m", msg).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_pub: %v\n%s", err, out)
 		}
-		pubSub(t, l.PortOf(name, 1883), fmt.Sprintf("compose/%d", i))
+	}
+	pubSub(t, l.PortOf("broker#1", 1883), "compose/ready") // the subscriber's broker is serving
+	time.Sleep(500 * time.Millisecond)                     // and its subscription is in place
+	publish("before-scale")
+	var extra []*node
+	for i := brokers + 1; i <= brokers+2; i++ {
+		n := replicaNode(t, cf, "broker", i)
+		l.add(n)
+		l.start(n)
+		extra = append(extra, n)
+	}
+	for _, n := range extra {
+		l.waitHealthy(n, 60*time.Second)
+		pubSub(t, l.PortOf(n.name, 1883), "compose/"+strings.ReplaceAll(n.name, "#", "-"))
+	}
+	nodesAlive(3, brokers+2)
+	publish("after-scale-up")
+	for _, n := range extra {
+		l.stop(n)
+	}
+	nodesAlive(3, brokers) // a stopped broker unregisters
+	publish("after-scale-down")
+	if err := steady.Wait(); err != nil || got.String() != "before-scale\nafter-scale-up\nafter-scale-down\n" {
+		t.Fatalf("the subscriber kept across scaling: %v, got %q", err, got.String())
 	}
 
 	// Writes continue with one journal node stopped.

@@ -186,19 +186,39 @@ type loopback struct {
 	nodes map[string]*node
 	hosts map[string]*node
 	order []*node
+	// root holds every node's directories; removed after the processes
+	// have stopped (t.TempDir would be removed before, logs included).
+	root string
 }
 
 func newLoopback(t testing.TB) *loopback {
-	l := &loopback{t: t, ports: map[string]int{}, nodes: map[string]*node{}, hosts: map[string]*node{}}
+	root, err := os.MkdirTemp("", "robustmq-deploy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &loopback{t: t, ports: map[string]int{}, nodes: map[string]*node{}, hosts: map[string]*node{}, root: root}
 	t.Cleanup(l.stopAll)
 	return l
 }
 
-// add registers n; its hosts must be unique across nodes.
+func (l *loopback) mkdir(prefix string) string {
+	l.t.Helper()
+	d, err := os.MkdirTemp(l.root, strings.NewReplacer("/", "_", "#", "_").Replace(prefix)+"-")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return d
+}
+
+// add registers n; its hosts must be unique across nodes. Its volume
+// paths (n.dirs keys) get fresh directories.
 func (l *loopback) add(n *node) {
 	l.t.Helper()
 	if l.nodes[n.name] != nil {
 		l.t.Fatalf("node %s added twice", n.name)
+	}
+	for in := range n.dirs {
+		n.dirs[in] = l.mkdir(n.name + "-volume")
 	}
 	l.nodes[n.name] = n
 	for _, h := range n.hosts {
@@ -292,7 +312,7 @@ func (l *loopback) start(n *node) {
 	argv, env := l.resolved(n)
 	bin := staticBinary(l.t, argv[0])
 	args := argv[1:]
-	dir := l.t.TempDir()
+	dir := l.mkdir(n.name)
 	if prefix, ok := envPrefix[argv[0]]; ok {
 		base := n.config
 		if i := slices.Index(args, "--config"); i >= 0 {
@@ -358,6 +378,7 @@ func (l *loopback) stopAll() {
 			l.t.Logf("--- %s output (last lines):\n%s", n.name, tail(n.log, 25))
 		}
 	}
+	_ = os.RemoveAll(l.root)
 }
 
 func tail(path string, lines int) string {
