@@ -6,9 +6,11 @@
 # engine (docs/deploy.md says what is verified without one).
 #
 #  1. up: 3 placement members, 3 journal nodes, 2 brokers; wait until healthy
-#  2. publish/consume with mosquitto clients through every broker's published port
+#  2. publish/consume with mosquitto clients through every broker's published
+#     port, on one broker and from each broker to another
 #  3. scale brokers 2 -> 4 -> 2 while one subscriber stays connected, checking
-#     it is still served and every running broker serves new clients
+#     it still receives (also what is published on the new brokers) and every
+#     running broker serves new clients
 #  4. a 3-replica stream: write, stop one journal container, write again
 #     (writes continue), read everything back, start the journal again
 #  5. tear down (volumes too), also on failure
@@ -87,29 +89,37 @@ broker_ports() {
   done
 }
 
-# pubsub PORT TAG: a subscriber and a publisher on the same broker; the
-# subscriber must receive the message within 10 s.
+# pubsub SUB_PORT PUB_PORT TAG: a subscriber on one broker, a publisher on
+# the same or another broker (brokers forward to each other's subscribers);
+# publishes every 0.5 s until the subscriber has the message (a new route
+# takes a moment to reach the other brokers), at most 15 s.
 pubsub() {
-  local port=$1 tag=$2 topic="compose/$2" out
+  local sub_port=$1 pub_port=$2 tag=$3 topic="compose/$3" out pid i
   out=$work/sub-$tag
-  mosquitto_sub -h 127.0.0.1 -p "$port" -t "$topic" -q 1 -C 1 -W 10 >"$out" &
-  local pid=$!
-  sleep 0.5
-  mosquitto_pub -h 127.0.0.1 -p "$port" -t "$topic" -q 1 -m "hello-$tag"
-  wait "$pid" || fail "broker on port $port: subscriber got nothing for $topic"
-  [[ $(cat "$out") == "hello-$tag" ]] || fail "broker on port $port: got '$(cat "$out")', want hello-$tag"
-  echo "broker on port $port: published and consumed hello-$tag"
+  mosquitto_sub -h 127.0.0.1 -p "$sub_port" -t "$topic" -q 1 -C 1 -W 20 >"$out" &
+  pid=$!
+  for i in $(seq 1 30); do
+    mosquitto_pub -h 127.0.0.1 -p "$pub_port" -t "$topic" -q 1 -m "hello-$tag"
+    sleep 0.5
+    kill -0 "$pid" 2>/dev/null || break
+  done
+  wait "$pid" || fail "subscriber on port $sub_port got nothing published on port $pub_port ($i tries)"
+  [[ $(cat "$out") == "hello-$tag" ]] || fail "subscriber on port $sub_port: got '$(cat "$out")', want hello-$tag"
+  echo "published on port $pub_port, consumed on port $sub_port: hello-$tag"
 }
 
-# every_broker_serves TAG: pubsub through each running replica.
+# every_broker_serves TAG N: pubsub through each running replica, and from
+# each replica to the next; N replicas must be running.
 every_broker_serves() {
-  local port n=0
-  for port in $(broker_ports); do
-    pubsub "$port" "$1-$port"
-    n=$((n + 1))
+  local ports n i
+  mapfile -t ports < <(broker_ports)
+  n=${#ports[@]}
+  [[ $n -eq $2 ]] || fail "$2 brokers expected, $n running"
+  for ((i = 0; i < n; i++)); do
+    pubsub "${ports[$i]}" "${ports[$i]}" "$1-$i"
+    pubsub "${ports[$(((i + 1) % n))]}" "${ports[$i]}" "$1-$i-to-next"
   done
   echo "$n brokers served clients"
-  [[ $n -eq $2 ]] || fail "$2 brokers expected, $n served"
 }
 
 step "up: 3 placement, 3 journal, 2 brokers ($ROBUSTMQ_IMAGE)"
@@ -119,33 +129,38 @@ wait_healthy broker 2
 ctl cluster status
 ctl node list
 
-step "MQTT through every broker"
+step "MQTT through every broker, and across brokers"
 every_broker_serves up 2
 
 step "scale brokers 2 -> 4 with a subscriber connected"
 first_port=$(broker_ports | head -1)
 first_id=$("${compose[@]}" ps -q broker | head -1)
-mosquitto_sub -h 127.0.0.1 -p "$first_port" -t compose/steady -q 1 -i steady-sub -k 5 >"$work/steady" &
+mosquitto_sub -h 127.0.0.1 -p "$first_port" -t compose/steady -q 1 -i steady-sub >"$work/steady" &
 sub_pid=$!
-sleep 0.5
+pubsub "$first_port" "$first_port" steady-ready
+sleep 1
 mosquitto_pub -h 127.0.0.1 -p "$first_port" -t compose/steady -q 1 -m before-scale
 "${compose[@]}" up -d --no-recreate --scale broker=4 broker
 wait_healthy broker 4
 every_broker_serves up4 4
-mosquitto_pub -h 127.0.0.1 -p "$first_port" -t compose/steady -q 1 -m after-scale-up
+# Published on a new broker, delivered to the subscriber on the first one.
+new_port=$(broker_ports | grep -vx "$first_port" | tail -1)
+mosquitto_pub -h 127.0.0.1 -p "$new_port" -t compose/steady -q 1 -m after-scale-up
 
 step "scale brokers 4 -> 2"
 "${compose[@]}" up -d --no-recreate --scale broker=2 broker
 for _ in $(seq 1 30); do [[ $(broker_ports | wc -l) -eq 2 ]] && break; sleep 1; done
+ctl node list --kind broker
 every_broker_serves down2 2
 if "${compose[@]}" ps -q broker | grep -q "^$first_id"; then
-  mosquitto_pub -h 127.0.0.1 -p "$first_port" -t compose/steady -q 1 -m after-scale-down
+  other_port=$(broker_ports | grep -vx "$first_port" | head -1)
+  mosquitto_pub -h 127.0.0.1 -p "$other_port" -t compose/steady -q 1 -m after-scale-down
   want=3
 else
   echo "the subscriber's broker was one of those removed; its client was disconnected"
   want=2
 fi
-for _ in $(seq 1 20); do [[ $(wc -l <"$work/steady") -ge $want ]] && break; sleep 0.5; done
+for _ in $(seq 1 30); do [[ $(wc -l <"$work/steady") -ge $want ]] && break; sleep 0.5; done
 echo "steady subscriber received:"; cat "$work/steady"
 [[ $(wc -l <"$work/steady") -ge $want ]] || fail "the subscriber kept across scaling got $(wc -l <"$work/steady") messages, want $want"
 kill "$sub_pid" 2>/dev/null || true

@@ -429,8 +429,9 @@ type clusterNode struct {
 // with its own health check. Then, as scripts/test-compose.sh does through
 // Docker: robustctl (the tools profile's service) sees 3 journal and 2
 // broker nodes at reachable addresses, mosquitto clients publish and consume
-// through every broker, brokers scale 2 -> 4 -> 2 with a subscriber served
-// throughout, and a 3-replica stream keeps taking writes with one journal
+// through every broker and from each broker to another, brokers scale
+// 2 -> 4 -> 2 with a subscriber on broker 1 served throughout (messages
+// published on the new brokers reach it), and a 3-replica stream keeps taking writes with one journal
 // node stopped.
 func TestComposeOnLoopback(t *testing.T) {
 	if testing.Short() {
@@ -527,9 +528,12 @@ func TestComposeOnLoopback(t *testing.T) {
 	}
 	nodesAlive(3, brokers)
 
-	// MQTT through every broker replica, with mosquitto clients.
+	// MQTT through every broker replica, with mosquitto clients: on one
+	// broker, and from each broker to the next.
 	for i := 1; i <= brokers; i++ {
-		pubSub(t, l.PortOf(fmt.Sprintf("broker#%d", i), 1883), fmt.Sprintf("compose/%d", i))
+		this, next := l.PortOf(fmt.Sprintf("broker#%d", i), 1883), l.PortOf(fmt.Sprintf("broker#%d", i%brokers+1), 1883)
+		pubSub(t, this, this, fmt.Sprintf("compose/%d", i))
+		pubSub(t, next, this, fmt.Sprintf("compose/%d-to-%d", i, i%brokers+1))
 	}
 
 	// Scale brokers up by 2 and back (`--scale broker=N`: more replicas of
@@ -548,8 +552,9 @@ func TestComposeOnLoopback(t *testing.T) {
 			t.Fatalf("mosquitto_pub: %v\n%s", err, out)
 		}
 	}
-	pubSub(t, l.PortOf("broker#1", 1883), "compose/ready") // the subscriber's broker is serving
-	time.Sleep(500 * time.Millisecond)                     // and its subscription is in place
+	first1883 := l.PortOf("broker#1", 1883)
+	pubSub(t, first1883, first1883, "compose/ready") // the subscriber's broker is serving
+	time.Sleep(500 * time.Millisecond)               // and its subscription is in place
 	publish("before-scale")
 	var extra []*node
 	for i := brokers + 1; i <= brokers+2; i++ {
@@ -560,7 +565,8 @@ func TestComposeOnLoopback(t *testing.T) {
 	}
 	for _, n := range extra {
 		l.waitHealthy(n, 60*time.Second)
-		pubSub(t, l.PortOf(n.name, 1883), "compose/"+strings.ReplaceAll(n.name, "#", "-"))
+		// A new broker serves, and forwards to a subscriber on an old one.
+		pubSub(t, first1883, l.PortOf(n.name, 1883), "compose/"+strings.ReplaceAll(n.name, "#", "-"))
 	}
 	nodesAlive(3, brokers+2)
 	publish("after-scale-up")
@@ -582,37 +588,41 @@ func TestComposeOnLoopback(t *testing.T) {
 	t.Logf("consume after journal-2 stopped: %s", strings.TrimSpace(out))
 }
 
-// pubSub publishes one QoS 1 message with mosquitto_pub and receives it with
-// mosquitto_sub on the same broker.
-func pubSub(t *testing.T, port int, topic string) {
+// pubSub publishes one QoS 1 message with mosquitto_pub to the broker on
+// pubPort and receives it with mosquitto_sub on the broker on subPort (the
+// same broker, or another one: brokers forward to each other's
+// subscribers through the addresses they registered).
+func pubSub(t *testing.T, subPort, pubPort int, topic string) {
 	t.Helper()
-	p := strconv.Itoa(port)
-	sub := exec.Command("mosquitto_sub", "-h", "127.0.0.1", "-p", p, "-t", topic, "-q", "1", "-C", "1", "-W", "15")
+	sp, pp := strconv.Itoa(subPort), strconv.Itoa(pubPort)
+	sub := exec.Command("mosquitto_sub", "-h", "127.0.0.1", "-p", sp, "-t", topic, "-q", "1", "-C", "1", "-W", "20")
 	var got strings.Builder
 	sub.Stdout, sub.Stderr = &got, &got
 	if err := sub.Start(); err != nil {
 		t.Fatal(err)
 	}
 	msg := "hello " + topic
-	// The subscription may not be in place yet: publish until received.
+	// The subscription (and its route, on another broker) may not be in
+	// place yet: publish until it is received.
 	done := make(chan error, 1)
 	go func() { done <- sub.Wait() }()
 	for i := 0; ; i++ {
-		if out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", p, "-t", topic, "-q", "1", "-m", msg).CombinedOutput(); err != nil {
-			t.Fatalf("mosquitto_pub to port %s: %v\n%s", p, err, out)
+		if out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", pp, "-t", topic, "-q", "1", "-m", msg).CombinedOutput(); err != nil {
+			_ = sub.Process.Kill()
+			t.Fatalf("mosquitto_pub to port %s: %v\n%s", pp, err, out)
 		}
 		select {
 		case err := <-done:
 			if err != nil || strings.TrimSpace(got.String()) != msg {
-				t.Fatalf("mosquitto_sub on port %s: %v, got %q want %q", p, err, got.String(), msg)
+				t.Fatalf("mosquitto_sub on port %s: %v, got %q want %q", sp, err, got.String(), msg)
 			}
-			t.Logf("broker on port %s: published and consumed %q", p, msg)
+			t.Logf("published on port %s, consumed on port %s: %q", pp, sp, msg)
 			return
 		case <-time.After(500 * time.Millisecond):
 		}
-		if i == 20 {
+		if i == 30 {
 			_ = sub.Process.Kill()
-			t.Fatalf("mosquitto_sub on port %s received nothing in 10 s: %q", p, got.String())
+			t.Fatalf("mosquitto_sub on port %s received nothing published on port %s in 15 s: %q", sp, pp, got.String())
 		}
 	}
 }

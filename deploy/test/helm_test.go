@@ -536,7 +536,8 @@ func podEnv(t *testing.T, c corev1.Container, podName string, ordinal int) map[s
 // for with their readiness probes, broker pods after their init containers
 // pass. Then robustctl sees every journal and broker registered at its
 // advertised address, and mosquitto clients publish and consume through
-// every broker pod.
+// every broker pod, and from one broker pod to the other (forwarded through
+// the advertised pod addresses).
 func TestHelmOnLoopback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the cluster")
@@ -641,10 +642,16 @@ func TestHelmOnLoopback(t *testing.T) {
 	if kinds["NODE_KIND_JOURNAL"] != 3 || kinds["NODE_KIND_BROKER"] != 2 {
 		t.Errorf("registered %v, want 3 journal and 2 broker nodes", listed)
 	}
+	var mqttPorts []int
 	for _, p := range pods {
 		if p.w.kind == "Deployment" {
-			pubSub(t, l.PortOf(p.n.name, int(namedPort(p.w.pod.Spec.Containers[0], "mqtt"))), "helm/"+p.n.name)
+			mqttPorts = append(mqttPorts, l.PortOf(p.n.name, int(namedPort(p.w.pod.Spec.Containers[0], "mqtt"))))
 		}
+	}
+	for i, port := range mqttPorts {
+		next := mqttPorts[(i+1)%len(mqttPorts)]
+		pubSub(t, port, port, fmt.Sprintf("helm/%d", i))
+		pubSub(t, next, port, fmt.Sprintf("helm/%d-to-next", i))
 	}
 }
 
