@@ -127,6 +127,10 @@ func New(cfg Config, sm StateMachine) (*Node, error) {
 		_ = store.Close()
 		return nil, err
 	}
+	if err := m.registerNode(n); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
 	return n, nil
 }
 

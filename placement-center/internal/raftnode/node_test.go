@@ -105,14 +105,23 @@ func TestClusterBasics(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
+	lagSeries := 0
 	for _, f := range families {
 		seen[f.GetName()] = true
+		if f.GetName() == "robustmq_placement_raft_follower_lag_entries" {
+			lagSeries = len(f.GetMetric())
+		}
 	}
 	for _, name := range []string{"robustmq_placement_raft_term", "robustmq_placement_raft_proposals_total",
-		"robustmq_placement_raft_is_leader", "robustmq_placement_raft_applied_index", "robustmq_placement_raft_commit_index"} {
+		"robustmq_placement_raft_is_leader", "robustmq_placement_raft_applied_index", "robustmq_placement_raft_commit_index",
+		"robustmq_placement_raft_apply_lag_entries", "robustmq_placement_raft_proposals_dropped_total"} {
 		if !seen[name] {
 			t.Errorf("metric %s not exported", name)
 		}
+	}
+	// The leader reports the replication lag of both other members.
+	if lagSeries != 2 {
+		t.Errorf("robustmq_placement_raft_follower_lag_entries has %d series on the leader, want 2", lagSeries)
 	}
 }
 

@@ -200,6 +200,7 @@ func (n *Node) flushProposals() {
 		} else if rpcerr.Code(err) == codes.Unknown {
 			err = fmt.Errorf("raftnode: propose: %w", err)
 		}
+		n.metrics.dropped.Add(float64(len(batch)))
 		for _, p := range batch {
 			n.proposals.resolve(p.id, proposalResult{err: err, notApplied: true})
 		}
