@@ -109,9 +109,14 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	observeSync, err := newSyncHistogram(reg)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	store, err := segstore.Open(filepath.Join(cfg.DataDir, "segments"), segstore.Options{
-		Limits: recordbatch.Limits{MaxBatchBytes: cfg.Limits.MaxBatchBytes, MaxRecords: cfg.Limits.MaxBatchRecords},
-		Logger: log.With().Str("component", "segstore").Logger(),
+		Limits:      recordbatch.Limits{MaxBatchBytes: cfg.Limits.MaxBatchBytes, MaxRecords: cfg.Limits.MaxBatchRecords},
+		Logger:      log.With().Str("component", "segstore").Logger(),
+		ObserveSync: observeSync,
 	})
 	if err != nil {
 		return fmt.Errorf("open segment store: %w", err)
@@ -124,6 +129,9 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		}
 		log.Info().Dur("took", time.Since(start)).Msg("segment store closed")
 	}()
+	if err := registerDiskUsage(reg, store); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 
 	pc, err := leaderclient.Dial(cfg.PlacementAddrs(), leaderclient.Options{Logger: log.With().Str("component", "placement-client").Logger()})
 	if err != nil {

@@ -673,7 +673,7 @@ func (m *Manager) check() {
 		}
 	}
 	m.mu.Unlock()
-	lag := map[uint64]float64{}
+	lag, lacLag, pending := map[uint64]float64{}, map[uint64]float64{}, 0.0
 	for _, l := range ls {
 		seg, ok := m.cfg.Meta.Segment(l.id.Tenant, l.id.Shard, l.id.Seq)
 		st, logEnd, bytes := l.snapshot()
@@ -691,9 +691,13 @@ func (m *Manager) check() {
 			l.fail(rpcerr.NotLeader(seg.GetLeader(), ""))
 			continue
 		}
+		lac := min(l.tracker.LAC(), logEnd)
+		pending += float64(logEnd - lac)
 		for _, n := range l.replicas {
 			if n != m.cfg.NodeID {
-				lag[n] += float64(logEnd - min(logEnd, l.tracker.End(n)))
+				end := l.tracker.End(n)
+				lag[n] += float64(logEnd - min(logEnd, end))
+				lacLag[n] += float64(lac - min(lac, end))
 			}
 		}
 		if st != stateOpen {
@@ -719,9 +723,12 @@ func (m *Manager) check() {
 		}
 	}
 	m.metrics.lag.Reset()
+	m.metrics.lacLag.Reset()
 	for n, v := range lag {
 		m.metrics.lag.WithLabelValues(strconv.FormatUint(n, 10)).Set(v)
+		m.metrics.lacLag.WithLabelValues(strconv.FormatUint(n, 10)).Set(lacLag[n])
 	}
+	m.metrics.pending.Set(pending)
 }
 
 // rollLimits are the shard's overrides or the journal defaults.

@@ -8,6 +8,8 @@ import (
 
 type metrics struct {
 	lag     *prometheus.GaugeVec
+	lacLag  *prometheus.GaugeVec
+	pending prometheus.Gauge
 	leading prometheus.Gauge
 	rolls   *prometheus.CounterVec
 }
@@ -18,6 +20,14 @@ func newMetrics(reg prometheus.Registerer, store *segstore.Store) (*metrics, err
 			Name: "robustmq_journal_follower_lag_records",
 			Help: "Records a follower is behind this leader's log end, summed over the segments this node leads.",
 		}, []string{"follower"}),
+		lacLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "robustmq_journal_follower_lac_lag_records",
+			Help: "Records below the LAC (acknowledged to producers) a follower has not acknowledged yet, summed over the segments this node leads.",
+		}, []string{"follower"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "robustmq_journal_unconfirmed_records",
+			Help: "Records this leader appended that are above the LAC (not yet on a write quorum), summed over the segments it leads.",
+		}),
 		leading: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "robustmq_journal_leader_segments",
 			Help: "Segments this node currently leads.",
@@ -30,7 +40,7 @@ func newMetrics(reg prometheus.Registerer, store *segstore.Store) (*metrics, err
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.lag, m.leading, m.rolls, &segmentsCollector{store: store}} {
+	for _, c := range []prometheus.Collector{m.lag, m.lacLag, m.pending, m.leading, m.rolls, &segmentsCollector{store: store}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -42,7 +52,7 @@ func newMetrics(reg prometheus.Registerer, store *segstore.Store) (*metrics, err
 type segmentsCollector struct{ store *segstore.Store }
 
 var segmentsDesc = prometheus.NewDesc("robustmq_journal_segments",
-	"Local segment replicas by state (open, fenced, sealed).", []string{"state"}, nil)
+	"Local segment replicas by state: open, fenced (being recovered: a new epoch fenced it) or sealed.", []string{"state"}, nil)
 
 func (c *segmentsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- segmentsDesc }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -27,13 +28,18 @@ type Options struct {
 	// FS is the file system Pebble uses; nil means the OS. Tests pass a
 	// crashable vfs.MemFS to check what survives a crash.
 	FS vfs.FS
+	// ObserveSync, when set, is told how long each synced write took (a
+	// synced batch commit or a WAL sync: the fsync on the append path). It
+	// must be quick and must not call back into the Store.
+	ObserveSync func(time.Duration)
 }
 
 // Store is the segment store of one journal node. See the package doc for
 // the concurrency model.
 type Store struct {
-	db     *pebble.DB
-	limits recordbatch.Limits
+	db          *pebble.DB
+	limits      recordbatch.Limits
+	observeSync func(time.Duration)
 
 	// life is held shared by every method for its whole duration and
 	// exclusively by Close, so Close waits for in-flight calls and no call
@@ -110,7 +116,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segstore: open pebble at %s: %w", dir, err)
 	}
-	s := &Store{db: db, limits: opts.Limits, segs: map[SegmentID]*segment{}}
+	s := &Store{db: db, limits: opts.Limits, observeSync: opts.ObserveSync, segs: map[SegmentID]*segment{}}
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -255,7 +261,7 @@ func (s *Store) commitThen(seg *segment, b *pebble.Batch, sync, removesData bool
 		seg.mu.Lock()
 		defer seg.mu.Unlock()
 	}
-	err := b.Commit(opts)
+	err := s.timed(sync, func() error { return b.Commit(opts) })
 	_ = b.Close()
 	if !removesData {
 		seg.mu.Lock()
@@ -273,6 +279,28 @@ func (s *Store) commitThen(seg *segment, b *pebble.Batch, sync, removesData bool
 	return nil
 }
 
+// timed runs write and, when it is a synced write, reports its duration to
+// Options.ObserveSync.
+func (s *Store) timed(synced bool, write func() error) error {
+	if !synced || s.observeSync == nil {
+		return write()
+	}
+	start := time.Now()
+	err := write()
+	s.observeSync(time.Since(start))
+	return err
+}
+
+// DiskUsage is the bytes the store's files take on disk (Pebble's
+// DiskSpaceUsage: WAL, tables, manifest, options).
+func (s *Store) DiskUsage() (uint64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.life.RUnlock()
+	return s.db.Metrics().DiskSpaceUsage(), nil
+}
+
 // syncHeld makes the segment's published log end durable with a synced
 // WAL write if it is not already. Caller holds seg.wmu.
 func (s *Store) syncHeld(seg *segment) error {
@@ -282,7 +310,7 @@ func (s *Store) syncHeld(seg *segment) error {
 	if end <= durable {
 		return nil
 	}
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+	if err := s.timed(true, func() error { return s.db.LogData(nil, pebble.Sync) }); err != nil {
 		seg.broken = err
 		return fmt.Errorf("segstore: sync segment %s: %w", seg.id, err)
 	}
@@ -322,7 +350,7 @@ func (s *Store) Sync(ids ...SegmentID) ([]uint64, error) {
 		seg.mu.Unlock()
 	}
 	if need {
-		if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		if err := s.timed(true, func() error { return s.db.LogData(nil, pebble.Sync) }); err != nil {
 			for _, seg := range segs {
 				seg.wmu.Lock()
 				if seg.broken == nil {
@@ -399,7 +427,7 @@ func (s *Store) create(seg *segment, startOffset, epoch uint64) error {
 	b := s.db.NewBatch()
 	err := b.Set(metaKey(seg.id), m.encode(), nil)
 	if err == nil {
-		err = b.Commit(pebble.Sync)
+		err = s.timed(true, func() error { return b.Commit(pebble.Sync) })
 	}
 	_ = b.Close()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -972,5 +973,45 @@ func TestAppendReplicasUnsynced(t *testing.T) {
 	reopened := openAt(t, dir, nil)
 	if st := mustDescribe(t, reopened, id); st.LogEnd != 25 || st.DurableEnd != 25 {
 		t.Fatalf("after reopen: %+v", st)
+	}
+}
+
+// TestObserveSyncAndDiskUsage: synced writes (create, synced append, Sync
+// after an unsynced append) are reported to ObserveSync, unsynced ones are
+// not, and DiskUsage counts the files written.
+func TestObserveSyncAndDiskUsage(t *testing.T) {
+	var syncs []time.Duration
+	s, err := Open(t.TempDir(), Options{CacheBytes: 8 << 20, ObserveSync: func(d time.Duration) { syncs = append(syncs, d) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	id := segID(1)
+	if err := s.CreateSegment(id, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) != 1 {
+		t.Fatalf("after CreateSegment: %d syncs observed, want 1", len(syncs))
+	}
+	if _, _, err := s.Append(id, 1, mkBatch("a", 2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) != 2 {
+		t.Fatalf("after a synced append: %d syncs observed, want 2", len(syncs))
+	}
+	if _, _, err := s.AppendUnsynced(id, 1, mkBatch("b", 2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) != 2 {
+		t.Fatalf("an unsynced append was observed as a sync (%d)", len(syncs))
+	}
+	if _, err := s.Sync(id); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) != 3 {
+		t.Fatalf("after Sync: %d syncs observed, want 3", len(syncs))
+	}
+	if n, err := s.DiskUsage(); err != nil || n == 0 {
+		t.Fatalf("DiskUsage = %d, %v", n, err)
 	}
 }
