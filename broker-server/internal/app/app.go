@@ -147,6 +147,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	cache := metacache.New(placement, log.With().Str("component", "metacache").Logger())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mqttLabels := frontLabels("mqtt", cfg.Cluster.Tenant)
 
 	// The MQTT front end over the core over the cluster, unless the caller
 	// brings its own handler.
@@ -172,7 +173,14 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 		if err := registerCoreMetrics(reg, broker, cl); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		srv := mqttserver.New(broker, mqttserver.ConfigFor(cfg), log.With().Str("component", "mqtt").Logger())
+		mcfg := mqttserver.ConfigFor(cfg)
+		if mcfg.ObserveDelivery, err = newDeliveryHistogram(reg, mqttLabels); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		srv := mqttserver.New(broker, mcfg, log.With().Str("component", "mqtt").Logger())
+		if err := registerMQTTMetrics(reg, mqttLabels, srv, broker, cl); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 		handler, mqttSrv = srv, srv
 		if cfg.Auth.Enabled {
 			authStore = auth.New(auth.Options{Tenant: cfg.Cluster.Tenant, AllowAnonymous: cfg.Auth.AllowAnonymous,
@@ -200,7 +208,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 		MaxConnections:   cfg.Limits.MaxConnections,
 		HandshakeTimeout: cfg.Limits.HandshakeTimeout,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
-		Registerer:       reg,
+		Registerer:       prometheus.WrapRegistererWith(mqttLabels, reg),
 		Logger:           log.With().Str("component", "transport").Logger(),
 	})
 	if err != nil {

@@ -257,6 +257,7 @@ func (b *Broker) Connect(ctx context.Context, cl Claim, c Client) (*Session, boo
 	s := old
 	if !ok {
 		s = newSession(cl.ClientID, b.opts.MaxQueued)
+		s.expired = &b.counters.expired
 		b.sessions.Put(s)
 		if stored != nil {
 			ok = true

@@ -24,6 +24,10 @@ type Message struct {
 	// stream (another protocol produced it): it is not appended to the
 	// mapped streams again.
 	FromStream bool
+	// Accepted is when this broker read the message from its publisher
+	// (zero when it came from elsewhere: another broker, the log, a
+	// will). Only metrics read it (delivery latency); it is not stored.
+	Accepted time.Time
 
 	// Metadata carried end to end (MQTT 5 properties).
 	PayloadFormat    byte

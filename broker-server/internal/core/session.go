@@ -2,6 +2,7 @@ package core
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,6 +73,9 @@ type Session struct {
 	expiry   uint32 // seconds, applied when the client disconnects
 	gen      uint64 // bumped on every attach; timers check it
 	dropped  uint64
+	// expired is the broker's count of messages that expired in a
+	// session's queue (nil in tests that make sessions directly).
+	expired *atomic.Uint64
 
 	pendingWill *Message
 	willTimer   *time.Timer
@@ -199,6 +203,9 @@ func (s *Session) Pull(c Client, window int, now time.Time) []Outbound {
 		n++
 		if q.msg.Expired(now) {
 			s.finishLocked(q.pos)
+			if s.expired != nil {
+				s.expired.Add(1)
+			}
 			continue
 		}
 		o := Outbound{QoS: q.qos, Retain: q.retain, Msg: q.msg, SubIDs: q.subIDs}

@@ -9,6 +9,7 @@ type counters struct {
 	failed    atomic.Uint64    // publishes not stored (cluster error)
 	delivered atomic.Uint64    // messages queued for a session
 	dropped   atomic.Uint64    // messages dropped: a session's queue was full
+	expired   atomic.Uint64    // queued messages whose expiry passed before they were sent
 }
 
 // Stats is a snapshot of the core's totals and sizes.
@@ -22,6 +23,9 @@ type Stats struct {
 	// kept); Dropped those dropped because a session's queue was full.
 	Delivered uint64
 	Dropped   uint64
+	// Expired counts queued messages dropped unsent because their message
+	// expiry passed (MQTT 5 Message Expiry Interval).
+	Expired uint64
 	// Sessions held by this broker, Online of them with a connection,
 	// Persistent of them reading from the log.
 	Sessions, Online, Persistent int
@@ -30,7 +34,7 @@ type Stats struct {
 // Stats returns the core's totals and current sizes.
 func (b *Broker) Stats() Stats {
 	st := Stats{PublishFailed: b.counters.failed.Load(), Delivered: b.counters.delivered.Load(),
-		Dropped: b.counters.dropped.Load()}
+		Dropped: b.counters.dropped.Load(), Expired: b.counters.expired.Load()}
 	for i := range st.Published {
 		st.Published[i] = b.counters.published[i].Load()
 	}

@@ -52,6 +52,13 @@ type Config struct {
 	// returned in CONNACK to an MQTT 5 client that asks for it: the client
 	// gets prefix + its client id ("": never returned).
 	ResponseInformation string
+	// ObserveDelivery, when set, is told for each PUBLISH written to a
+	// subscriber how long ago the broker read the message from its
+	// publisher. Only messages routed in memory from a publisher on this
+	// broker carry that time: messages forwarded by another broker or read
+	// from the log, retained messages and redeliveries are not observed.
+	// It must be quick; it is called on the connection's write loop.
+	ObserveDelivery func(time.Duration)
 }
 
 // ConfigFrom takes the front end's limits from the broker configuration.
@@ -162,6 +169,7 @@ type conn struct {
 	maxOut        int // the client's Maximum Packet Size (0: none)
 	aliases       map[uint16]string
 	outAliases    map[string]uint16 // aliases we assigned (writeLoop only)
+	accepted      []time.Time       // reused by writeLoop: accept times of the messages being written
 	outAliasMax   int
 	problemInfo   bool // MQTT 5 Request Problem Information (default 1)
 	will          *core.Message
@@ -545,11 +553,15 @@ func (c *conn) writeLoop() {
 			}
 			ps := make([]pk.Packet, 0, len(outs))
 			var pubs uint64
+			accepted := c.accepted[:0]
 			for _, o := range outs {
 				if p := c.outbound(o); p != nil {
 					ps = append(ps, p)
 					if !o.Pubrel {
 						pubs++
+						if observed(o) {
+							accepted = append(accepted, o.Msg.Accepted)
+						}
 					}
 				}
 			}
@@ -557,8 +569,22 @@ func (c *conn) writeLoop() {
 				return
 			}
 			c.srv.stats.msgsOut.Add(pubs)
+			if obs := c.srv.cfg.ObserveDelivery; obs != nil && len(accepted) > 0 {
+				now := time.Now()
+				for _, at := range accepted {
+					obs(now.Sub(at))
+				}
+			}
+			c.accepted = accepted
 		}
 	}
+}
+
+// observed reports whether o's delivery latency is measured: a first
+// delivery, not a retained message, of a message read from a publisher of
+// this broker (see Config.ObserveDelivery).
+func observed(o core.Outbound) bool {
+	return !o.Dup && !o.Retain && o.Msg != nil && !o.Msg.Accepted.IsZero()
 }
 
 // outbound turns an Outbound into a packet, or nil when the client cannot
@@ -612,6 +638,7 @@ func (c *conn) outbound(o core.Outbound) pk.Packet {
 			if o.QoS > 0 {
 				c.sess.Drop(o.PacketID)
 			}
+			c.srv.stats.tooLarge.Add(1)
 			c.log.Debug().Int("size", n).Int("max", c.maxOut).Msg("message larger than the client's maximum packet size dropped")
 			return nil
 		}
@@ -784,6 +811,7 @@ func (c *conn) onPublish(p *pk.Publish) error {
 		return c.refusePublish(p, "not allowed to publish to this topic")
 	}
 	m := c.message(topic, p.Payload, p.QoS, p.Retain, &p.Props)
+	m.Accepted = time.Now()
 	in := inbound{qos: p.QoS, packetID: p.PacketID, topic: topic}
 	if p.QoS == 2 {
 		isNew, pending := c.sess.InboundQoS2(p.PacketID)

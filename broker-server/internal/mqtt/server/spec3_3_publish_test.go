@@ -149,6 +149,9 @@ func TestSpec3_1_2_11_4_ClientMaximumPacketSize(t *testing.T) {
 	if m := r.publish(); string(m.Payload) != "fits" {
 		t.Fatalf("got %q", m.Payload)
 	}
+	if n := b.srv.Traffic().DroppedTooLarge; n != 1 {
+		t.Fatalf("DroppedTooLarge = %d, want 1", n)
+	}
 }
 
 // MQTT 5.0 section 3.3.4: more unreleased QoS 2 publishes than our
@@ -224,6 +227,11 @@ func TestSpec3_3_2_3_3_MessageExpiryWhileQueued(t *testing.T) {
 	}
 	r.send(&pk.Puback{PacketID: m.PacketID})
 	r.nothing()
+	// The QoS 1 message expired in the queue (the QoS 0 one was never
+	// kept for the offline session).
+	if n := b.core.Stats().Expired; n != 1 {
+		t.Fatalf("core Expired = %d, want 1", n)
+	}
 }
 
 func TestSpec3_3_2_3_4_TopicAliasInbound(t *testing.T) {

@@ -13,6 +13,24 @@ type counters struct {
 	msgsOut  atomic.Uint64 // PUBLISH packets sent to clients
 	bytesIn  atomic.Uint64 // bytes read from client connections
 	bytesOut atomic.Uint64 // bytes written to client connections
+	tooLarge atomic.Uint64 // messages larger than the client's Maximum Packet Size, not sent
+}
+
+// Traffic is the front end's totals since start.
+type Traffic struct {
+	// MessagesIn and MessagesOut count PUBLISH packets received from and
+	// sent to clients; BytesIn and BytesOut the bytes read from and
+	// written to their connections (every packet).
+	MessagesIn, MessagesOut, BytesIn, BytesOut uint64
+	// DroppedTooLarge counts messages not sent to a client because they
+	// exceed its Maximum Packet Size (MQTT 5).
+	DroppedTooLarge uint64
+}
+
+// Traffic returns the totals; it takes no lock (metrics read it).
+func (s *Server) Traffic() Traffic {
+	return Traffic{MessagesIn: s.stats.msgsIn.Load(), MessagesOut: s.stats.msgsOut.Load(),
+		BytesIn: s.stats.bytesIn.Load(), BytesOut: s.stats.bytesOut.Load(), DroppedTooLarge: s.stats.tooLarge.Load()}
 }
 
 // countingReader counts the bytes read from a connection.
