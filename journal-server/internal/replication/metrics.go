@@ -37,6 +37,10 @@ func newMetrics(reg prometheus.Registerer, store *segstore.Store) (*metrics, err
 			Help: "Segments this node sealed as leader, by reason (size, age, replica_dead).",
 		}, []string{"reason"}),
 	}
+	// The reasons are a closed set: their series start at zero, not absent.
+	for _, r := range []string{"size", "age", "replica_dead"} {
+		m.rolls.WithLabelValues(r)
+	}
 	if reg == nil {
 		return m, nil
 	}

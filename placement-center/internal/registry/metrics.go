@@ -39,6 +39,10 @@ func newMetrics(reg prometheus.Registerer, log zerolog.Logger) *metrics {
 		return m
 	}
 	m.declared = register(reg, m.declared, log)
+	// The reasons are a closed set: their series start at zero, not absent.
+	for _, r := range []string{ReasonLease, ReasonUnreachable} {
+		m.declared.WithLabelValues(r)
+	}
 	m.probeFailures = register(reg, m.probeFailures, log)
 	m.spared = register(reg, m.spared, log)
 	return m
