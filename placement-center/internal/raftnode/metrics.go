@@ -72,6 +72,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		reg: reg,
 	}
+	// Results and operations are closed sets: their series start at zero.
+	for _, r := range []string{resultApplied, resultRejected, resultNotLeader, resultTimeout, resultTooLarge, resultError} {
+		m.proposals.WithLabelValues(r)
+	}
+	for _, op := range []string{snapshotCreated, snapshotInstalled, snapshotSent} {
+		m.snapshots.WithLabelValues(op)
+	}
 	if reg == nil {
 		return m, nil
 	}
