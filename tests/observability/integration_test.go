@@ -3,6 +3,8 @@ package observability
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -100,6 +102,23 @@ func TestIntegrationDashboardMetricsExist(t *testing.T) {
 	}
 	for _, m := range missing {
 		t.Error(m)
+	}
+
+	// Every robustmq_ family a service exposes is documented.
+	doc, err := os.ReadFile(filepath.Join(filepath.Dir(dashboardPath(t)), "..", "..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	undocumented := map[string]bool{}
+	for _, e := range scrapes {
+		for family := range e.Types {
+			if strings.HasPrefix(family, "robustmq_") && !strings.Contains(string(doc), "`"+family+"`") {
+				undocumented[family] = true
+			}
+		}
+	}
+	for family := range undocumented {
+		t.Errorf("%s is exposed but not listed in docs/metrics.md", family)
 	}
 
 	// The traffic shows where the dashboard looks.
