@@ -12,7 +12,8 @@
 // 0x8E in MQTT 5), topic aliases in both directions, reason strings (on
 // error acks only when the client's Request Problem Information allows),
 // and protocol errors (DISCONNECT with the reason code in MQTT 5, a closed
-// connection in 3.x). Server.Stats gives package sys its numbers.
+// connection in 3.x). Server.Stats gives package sys its numbers;
+// Server.Traffic and Config.ObserveDelivery give the metrics theirs.
 //
 // It owns one connection's protocol state (negotiated level, topic aliases,
 // keep alive, the will) and nothing that outlives the connection: sessions,
