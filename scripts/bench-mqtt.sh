@@ -6,7 +6,7 @@
 # (from `make build`) and /usr/sbin/mosquitto (Debian package mosquitto).
 # All arguments are passed on, e.g. --nodes 3 --publishers 1,16,64
 # --duration 10s --payload-size 1024 --scenarios qos1.
-# --smoke: seconds long (publishers 1 and 16, 1 s steps, 100 slow messages
+# --smoke: seconds long (publishers 1 and 16, 1 s steps, 4 fan-in publishers, 100 slow messages
 # per publisher), and the output's JSON lines are checked (used by
 # `make test` through `make bench-smoke`).
 set -euo pipefail

@@ -94,7 +94,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 30*time.Second, "how long each system may take to start")
 	fs.StringVar(&o.WorkDir, "work-dir", "", "parent of the run's data and log directory (default: system temp)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep data and logs after a successful run")
-	fs.BoolVar(&o.Smoke, "smoke", false, "seconds long: 1s steps, publishers 1 and 16, 100 slow messages per publisher (explicit flags still win)")
+	fs.BoolVar(&o.Smoke, "smoke", false, "seconds long: 1s steps, publishers 1 and 16, 4 fan-in publishers, 100 slow messages per publisher (explicit flags still win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -105,13 +105,14 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.Smoke {
 		for name, apply := range map[string]func(){
-			"publishers":    func() { pubs = "1,16" },
-			"duration":      func() { o.Duration = time.Second },
-			"warmup":        func() { o.Warmup = 300 * time.Millisecond },
-			"settle":        func() { o.Settle = 0 },
-			"slow-messages": func() { o.SlowMessages = 100 },
-			"drain-timeout": func() { o.DrainTimeout = 20 * time.Second },
-			"idle-timeout":  func() { o.IdleTimeout = 2 * time.Second },
+			"publishers":       func() { pubs = "1,16" },
+			"duration":         func() { o.Duration = time.Second },
+			"warmup":           func() { o.Warmup = 300 * time.Millisecond },
+			"settle":           func() { o.Settle = 0 },
+			"slow-messages":    func() { o.SlowMessages = 100 },
+			"fanin-publishers": func() { o.FaninPubs = 4 },
+			"drain-timeout":    func() { o.DrainTimeout = 20 * time.Second },
+			"idle-timeout":     func() { o.IdleTimeout = time.Second },
 		} {
 			if !set[name] {
 				apply()

@@ -233,7 +233,7 @@ func measureQoS1(ctx context.Context, sys system, run string, n int, o Options, 
 		if err != nil {
 			return Result{}, fmt.Errorf("warmup: %w", err)
 		}
-		if _, err := col.waitFor(ctx, w.acked, time.Second, o.DrainTimeout); err != nil {
+		if _, err := col.waitFor(ctx, w.acked, min(time.Second, o.IdleTimeout), o.DrainTimeout); err != nil {
 			return Result{}, err
 		}
 	}
@@ -285,7 +285,7 @@ func measureQoS0(ctx context.Context, sys system, run string, o Options, stderr 
 		if err != nil {
 			return Result{}, fmt.Errorf("warmup: %w", err)
 		}
-		if _, err := col.waitFor(ctx, n, time.Second, o.DrainTimeout); err != nil {
+		if _, err := col.waitFor(ctx, n, min(time.Second, o.IdleTimeout), o.DrainTimeout); err != nil {
 			return Result{}, err
 		}
 	}
