@@ -56,6 +56,8 @@ type PlacementOptions struct {
 	ConfigDir    string
 	WorkDir      string
 	ReadyTimeout time.Duration
+	// Members is the cluster size (Members, 3, when zero).
+	Members int
 }
 
 // Placement is a running placement-center cluster.
@@ -64,20 +66,25 @@ type Placement struct {
 	LeaderAddr string
 }
 
-// StartPlacement starts three placement-center members and waits until
-// they agree on a leader and a write through leaderclient succeeds.
+// StartPlacement starts three placement-center members (o.Members when
+// set) and waits until they agree on a leader and a write through
+// leaderclient succeeds.
 func StartPlacement(ctx context.Context, g *procs.Group, o PlacementOptions) (*Placement, error) {
-	ports, err := FreePorts(2 * Members)
+	n := o.Members
+	if n <= 0 {
+		n = Members
+	}
+	ports, err := FreePorts(2 * n)
 	if err != nil {
 		return nil, err
 	}
 	var addrs, peers []string
-	for i := range Members {
+	for i := range n {
 		addrs = append(addrs, loopback(ports[2*i]))
 		peers = append(peers, fmt.Sprintf("%d=%s", i+1, addrs[i]))
 	}
 	var members []*procs.Proc
-	for i := range Members {
+	for i := range n {
 		id := i + 1
 		p, err := g.Start(procs.Spec{
 			Name: fmt.Sprintf("placement-%d", id),
@@ -102,7 +109,7 @@ func StartPlacement(ctx context.Context, g *procs.Group, o PlacementOptions) (*P
 
 	ctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
-	conns := make([]*grpc.ClientConn, 0, Members)
+	conns := make([]*grpc.ClientConn, 0, n)
 	defer func() {
 		for _, c := range conns {
 			c.Close()

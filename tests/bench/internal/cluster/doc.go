@@ -1,5 +1,6 @@
 // Package cluster starts the two three-member clusters the benchmark
-// compares, each member its own process on fresh loopback ports and a
+// compares (the MQTT benchmark starts a placement center of one or
+// three), each member its own process on fresh loopback ports and a
 // fresh data directory: the placement center (bin/placement-center) and
 // etcd (this binary's etcd-member subcommand). It returns once a cluster
 // has a leader every member agrees on and has acknowledged a write, or

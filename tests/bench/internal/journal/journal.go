@@ -31,9 +31,12 @@ type Options struct {
 	WorkDir      string
 	Placement    []string
 	ReadyTimeout time.Duration
+	// Nodes is the number of journal nodes (Nodes, 3, when zero).
+	Nodes int
 }
 
-// Cluster is three running journal nodes and a stream client over them.
+// Cluster is the running journal nodes (three unless Options.Nodes says
+// otherwise) and a stream client over them.
 type Cluster struct {
 	Addrs     []string // gRPC
 	HTTPAddrs []string // /metrics, /healthz
@@ -44,13 +47,17 @@ type Cluster struct {
 // Start starts the nodes and waits until each serves /healthz and the
 // placement center lists all of them ALIVE at their addresses.
 func Start(ctx context.Context, g *procs.Group, o Options) (*Cluster, error) {
-	ports, err := cluster.FreePorts(2 * Nodes)
+	n := o.Nodes
+	if n <= 0 {
+		n = Nodes
+	}
+	ports, err := cluster.FreePorts(2 * n)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{}
 	var members []*procs.Proc
-	for i := range Nodes {
+	for i := range n {
 		id := i + 1
 		addr := fmt.Sprintf("127.0.0.1:%d", ports[2*i])
 		httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
