@@ -56,6 +56,7 @@ RobustMQ-Go is running:
   journal-server gRPC (segments)                 127.0.0.1:1778
   journal-server metrics / health              http://127.0.0.1:9110/metrics  http://127.0.0.1:9110/healthz
   broker-server MQTT (3.1, 3.1.1, 5.0)           tcp 127.0.0.1:1883  ws://127.0.0.1:8083/mqtt
+  broker-server Kafka                           127.0.0.1:9092  (kcat -b 127.0.0.1:9092 -L)
   broker-server gRPC / metrics / health        127.0.0.1:1229  http://127.0.0.1:9120/metrics  http://127.0.0.1:9120/healthz
   (sessions, routes and retained messages live in the placement center,
    QoS 1/2 messages in the journal stream "mqtt-messages")
@@ -66,6 +67,8 @@ Try:  bin/robustctl cluster status
       bin/robustctl bench consume --stream demo --verify --expect 10000
       mosquitto_sub -h 127.0.0.1 -t 'a/#' -v     # and in another shell:
       mosquitto_pub -h 127.0.0.1 -t a/b -m hi -q 1
+      echo hello | kcat -b 127.0.0.1:9092 -P -t demo-kafka   # then:
+      kcat -b 127.0.0.1:9092 -C -t demo-kafka -e
 Data is under ./data. Press Ctrl-C to stop.
 INFO
 wait -n "${pids[@]}" || true

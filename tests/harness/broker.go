@@ -41,6 +41,7 @@ type Broker struct {
 	WS       string // MQTT over WebSocket, path /mqtt
 	GRPC     string
 	HTTPAddr string
+	Kafka    string // the Kafka listener
 	*Process
 }
 
@@ -68,10 +69,10 @@ func StartBroker(t testing.TB, opts BrokerOptions) *BrokerCluster {
 		opts.Brokers = 1
 	}
 	c := &BrokerCluster{t: t, bin: Binary(t, BrokerBinary), opts: opts}
-	ports := FreePorts(t, 4*opts.Brokers)
+	ports := FreePorts(t, 5*opts.Brokers)
 	for i := range opts.Brokers {
-		b := &Broker{Index: i, MQTT: LoopbackAddr(ports[4*i]), WS: LoopbackAddr(ports[4*i+1]),
-			GRPC: LoopbackAddr(ports[4*i+2]), HTTPAddr: LoopbackAddr(ports[4*i+3])}
+		b := &Broker{Index: i, MQTT: LoopbackAddr(ports[5*i]), WS: LoopbackAddr(ports[5*i+1]),
+			GRPC: LoopbackAddr(ports[5*i+2]), HTTPAddr: LoopbackAddr(ports[5*i+3]), Kafka: LoopbackAddr(ports[5*i+4])}
 		c.start(b)
 	}
 	return c
@@ -84,6 +85,7 @@ func (c *BrokerCluster) start(b *Broker) {
 		"--http-addr", b.HTTPAddr,
 		"--mqtt-addr", b.MQTT,
 		"--ws-addr", b.WS,
+		"--kafka-addr", b.Kafka,
 		"--placement", strings.Join(c.opts.Placement, ","),
 		"--log-format", "json",
 	}
@@ -116,6 +118,15 @@ func (c *BrokerCluster) Brokers() []*Broker { return append([]*Broker(nil), c.br
 
 // Broker returns broker i (0-based).
 func (c *BrokerCluster) Broker(i int) *Broker { return c.brokers[i] }
+
+// KafkaAddrs lists the brokers' Kafka listeners (bootstrap servers).
+func (c *BrokerCluster) KafkaAddrs() []string {
+	var out []string
+	for _, b := range c.brokers {
+		out = append(out, b.Kafka)
+	}
+	return out
+}
 
 // MQTTReady sends an MQTT 3.1.1 CONNECT (clean session, empty client id,
 // no credentials) to addr and succeeds when a CONNACK accepting it, or

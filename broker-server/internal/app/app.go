@@ -218,6 +218,15 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 
 	var synced atomic.Bool
 	var reg2 *registration.Registration
+	kafka, err := newKafka(cfg, pc, cache, reg, log, func() (uint64, bool) {
+		n := reg2.Current()
+		return n.GetNodeId(), n != nil
+	})
+	if err != nil {
+		gs.Stop()
+		ts.Close()
+		return err
+	}
 	healthy := func() error {
 		if !synced.Load() {
 			return errors.New("placement metadata not loaded yet")
@@ -231,6 +240,9 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	if err != nil {
 		gs.Stop()
 		ts.Close()
+		if kafka != nil {
+			kafka.ts.Close()
+		}
 		return fmt.Errorf("http server: %w", err)
 	}
 
@@ -243,6 +255,10 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 		if host, _, _ := net.SplitHostPort(a); host == "" || net.ParseIP(host).IsUnspecified() {
 			log.Warn().Str("listener", l.Name).Str("addr", a).Msg("registering an unspecified address; set advertise_addr so clients can reach this listener")
 		}
+	}
+	if kafka != nil {
+		ep.Listeners[ListenerKafka] = kafka.addr
+		extra[ListenerKafka] = kafka.addr
 	}
 	reg2 = registration.New(placement, registration.Config{
 		Node: &placementpb.ClusterNode{NodeId: cfg.NodeID, Kind: placementpb.NodeKind_NODE_KIND_BROKER,
@@ -260,6 +276,9 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	g.Go("grpc", gs.Serve)
 	g.Go("http", hs.Serve)
 	g.Go("metacache", cache.Run)
+	if kafka != nil {
+		kafka.start(g)
+	}
 	g.Go("metacache-ready", func(ctx context.Context) error {
 		if err := cache.Ready(ctx); err != nil {
 			return nil

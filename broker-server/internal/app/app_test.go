@@ -82,6 +82,7 @@ func TestRunRegistersServesAndStops(t *testing.T) {
 	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Listeners.TCP.Addr, cfg.Listeners.WS.Addr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Listeners.TLS.Addr, cfg.Listeners.WSS.Addr = "", ""
+	cfg.Listeners.Kafka.Addr = "127.0.0.1:0"
 	cfg.Placement = []string{lis.Addr().String()}
 	cfg.ShutdownTimeout = 2 * time.Second
 
@@ -112,7 +113,8 @@ func TestRunRegistersServesAndStops(t *testing.T) {
 		t.Fatalf("registered %v, endpoints %+v", n, ep)
 	}
 	x := n.GetExtraAddrs()
-	if x[ListenerMQTT] != ep.Listeners[ListenerMQTT] || x[ListenerMQTTWS] != ep.Listeners[ListenerMQTTWS] || x["http"] != ep.HTTP || len(x) != 3 {
+	if x[ListenerMQTT] != ep.Listeners[ListenerMQTT] || x[ListenerMQTTWS] != ep.Listeners[ListenerMQTTWS] || x["http"] != ep.HTTP ||
+		x[ListenerKafka] != ep.Listeners[ListenerKafka] || len(x) != 4 {
 		t.Fatalf("extra_addrs %v, endpoints %+v", x, ep)
 	}
 

@@ -44,7 +44,8 @@ type Config struct {
 	Auth            AuthConfig      `mapstructure:"auth"`
 	Limits          LimitsConfig    `mapstructure:"limits"`
 	Log             LogConfig       `mapstructure:"log"`
-	MQTT            MQTTConfig      `mapstructure:"mqtt"` // see mqtt.go
+	MQTT            MQTTConfig      `mapstructure:"mqtt"`  // see mqtt.go
+	Kafka           KafkaConfig     `mapstructure:"kafka"` // see kafka.go
 }
 
 // ListenersConfig holds the client-facing listeners. A listener with an
@@ -55,6 +56,8 @@ type ListenersConfig struct {
 	TLS TLSListener `mapstructure:"tls"`
 	WS  WSListener  `mapstructure:"ws"`
 	WSS WSSListener `mapstructure:"wss"`
+	// Kafka is the Kafka wire protocol over plain TCP.
+	Kafka TCPListener `mapstructure:"kafka"`
 }
 
 // TCPListener is MQTT over plain TCP.
@@ -185,10 +188,11 @@ func Default() Config {
 		Placement:       []string{"127.0.0.1:1228"},
 		ShutdownTimeout: 10 * time.Second,
 		Listeners: ListenersConfig{
-			TCP: TCPListener{Addr: "127.0.0.1:1883"},
-			TLS: TLSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8883"}},
-			WS:  WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8083"}, Path: "/mqtt"},
-			WSS: WSSListener{WSListener: WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8084"}, Path: "/mqtt"}},
+			TCP:   TCPListener{Addr: "127.0.0.1:1883"},
+			TLS:   TLSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8883"}},
+			WS:    WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8083"}, Path: "/mqtt"},
+			WSS:   WSSListener{WSListener: WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8084"}, Path: "/mqtt"}},
+			Kafka: TCPListener{Addr: "127.0.0.1:9092"},
 		},
 		Cluster: ClusterConfig{
 			Tenant:            "default",
@@ -199,6 +203,8 @@ func Default() Config {
 			SweepInterval:     time.Second,
 		},
 		Auth: AuthConfig{ACLDefault: "allow"},
+		Kafka: KafkaConfig{Tenant: "default", AutoCreateTopics: true, DefaultPartitions: 1, MaxMessageBytes: 1 << 20,
+			GroupInitialRebalanceDelay: time.Second},
 		Limits: LimitsConfig{
 			MaxConnections:    100000,
 			HandshakeTimeout:  10 * time.Second,
@@ -226,6 +232,7 @@ func AddFlags(f *cconfig.Flags) {
 	f.StringSlice("placement", "placement", d.Placement, "placement center members host:port,...")
 	f.String("mqtt-addr", "listeners.tcp.addr", d.Listeners.TCP.Addr, "MQTT over TCP listen address (empty: off)")
 	f.String("ws-addr", "listeners.ws.addr", d.Listeners.WS.Addr, "MQTT over WebSocket listen address (empty: off)")
+	f.String("kafka-addr", "listeners.kafka.addr", d.Listeners.Kafka.Addr, "Kafka listen address (empty: off)")
 	f.String("log-level", "log.level", d.Log.Level, "log level: debug, info, warn, error")
 	f.String("log-format", "log.format", d.Log.Format, "log format: auto, json, console")
 }
@@ -277,6 +284,9 @@ func (c Config) Validate() error {
 	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
+	if err := c.Kafka.validate(); err != nil {
+		return err
+	}
 	return c.Limits.validate()
 }
 
@@ -306,6 +316,7 @@ func (l ListenersConfig) validate() error {
 		{"listeners.tls", l.TLS.Addr, l.TLS.AdvertiseAddr},
 		{"listeners.ws", l.WS.Addr, l.WS.AdvertiseAddr},
 		{"listeners.wss", l.WSS.Addr, l.WSS.AdvertiseAddr},
+		{"listeners.kafka", l.Kafka.Addr, l.Kafka.AdvertiseAddr},
 	}
 	for _, c := range checks {
 		if err := hostPort(c.name+".addr", c.addr, true); err != nil {
@@ -326,7 +337,7 @@ func (l ListenersConfig) validate() error {
 			return fmt.Errorf("%s must start with /, got %q", name, p)
 		}
 	}
-	if !l.TCP.Enabled() && !l.TLS.Enabled() && !l.WS.Enabled() && !l.WSS.Enabled() {
+	if !l.TCP.Enabled() && !l.TLS.Enabled() && !l.WS.Enabled() && !l.WSS.Enabled() && !l.Kafka.Enabled() {
 		return errors.New("listeners: every client listener is off; configure at least one")
 	}
 	return nil

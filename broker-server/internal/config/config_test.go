@@ -65,7 +65,9 @@ func TestValidateRejects(t *testing.T) {
 			c.Listeners.TLS.CertFile, c.Listeners.TLS.KeyFile = "c", "k"
 		},
 		"ws path":         func(c *Config) { c.Listeners.WS.Path = "mqtt" },
-		"all off":         func(c *Config) { c.Listeners.TCP.Addr, c.Listeners.WS.Addr = "", "" },
+		"all off":         func(c *Config) { c.Listeners.TCP.Addr, c.Listeners.WS.Addr, c.Listeners.Kafka.Addr = "", "", "" },
+		"kafka addr":      func(c *Config) { c.Listeners.Kafka.Addr = "nohostport" },
+		"kafka parts":     func(c *Config) { c.Kafka.DefaultPartitions = 0 },
 		"max conns":       func(c *Config) { c.Limits.MaxConnections = 0 },
 		"handshake":       func(c *Config) { c.Limits.HandshakeTimeout = 0 },
 		"packet small":    func(c *Config) { c.Limits.MaxPacketSize = 1 },
