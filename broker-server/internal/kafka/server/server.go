@@ -152,6 +152,9 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, info transport.Conn
 	defer cancel()
 	c := &conn{s: s, info: info, fetch: newFetchState(s)}
 	defer c.fetch.close()
+	// Shutdown (or the writer failing) ends the blocked read.
+	stopRead := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Now()) })
+	defer stopRead()
 	out := make(chan *response, s.cfg.MaxInFlight)
 	var handlers sync.WaitGroup
 	writerDone := make(chan struct{})
