@@ -177,12 +177,12 @@ func TestIntegrationKafkaCommitSurvivesRestart(t *testing.T) {
 		done[string(r.Value)] = true
 	}
 
-	for _, n := range c.bc.Nodes() {
+	for _, n := range c.bc.Brokers() {
 		if err := n.Stop(); err != nil {
 			t.Fatalf("stop broker %d: %v", n.Index, err)
 		}
 	}
-	for _, n := range c.bc.Nodes() {
+	for _, n := range c.bc.Brokers() {
 		n.Restart()
 	}
 
