@@ -252,6 +252,9 @@ type seqBatch struct {
 	out         *appendOutcome
 }
 
+// maxProducerStates bounds the idempotence table.
+const maxProducerStates = 100000
+
 type producerState struct {
 	epoch   int16
 	lastSeq int32 // last sequence accepted (queued)
@@ -279,6 +282,12 @@ func (id *idempotence) check(k producerKey, epoch int16, first, count int32, out
 	st := id.m[k]
 	switch {
 	case st == nil || epoch > st.epoch:
+		if st == nil && len(id.m) >= maxProducerStates {
+			// Bounded memory: forget everyone; their next batches are
+			// accepted as new (the journal still dedupes this broker's
+			// own resends).
+			clear(id.m)
+		}
 		st = &producerState{epoch: epoch, lastSeq: first - 1}
 		id.m[k] = st
 	case epoch < st.epoch:
