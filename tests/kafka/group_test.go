@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/robustmq/robustmq-go/tests/harness"
 )
 
 func produceKgo(t *testing.T, ctx context.Context, seed, tp string, values []string) {
@@ -244,4 +246,72 @@ func TestIntegrationKafkaListOffsetsByTime(t *testing.T) {
 	// end offset.
 	l, err = adm.ListOffsetsAfterMilli(ctx, base+60_000, tp)
 	check("past the last", l, err, 10)
+}
+
+// TestIntegrationKafkaBrokerKilledDuringGroup: two group members consume
+// a 4-partition topic through two brokers; one broker is killed -9 half
+// way. Its partitions and the group move to the survivor (after the
+// placement lease drops the dead broker), the members rejoin there, and
+// every record is consumed (at least once: records after the last commit
+// of the dead generation may come twice, none is lost).
+func TestIntegrationKafkaBrokerKilledDuringGroup(t *testing.T) {
+	pc := harness.StartPlacement(t, harness.PlacementOptions{Members: 1, Lease: 2 * time.Second})
+	harness.StartJournal(t, harness.JournalOptions{Placement: pc.Addrs(), Nodes: 2})
+	bc := harness.StartBroker(t, harness.BrokerOptions{Placement: pc.Addrs(), Brokers: 2,
+		Env: []string{"ROBUSTMQ_BROKER_KAFKA_GROUP_INITIAL_REBALANCE_DELAY=300ms"}})
+	ctx := ctxFor(t, 120*time.Second)
+	tp := topic("kill")
+	adm := kadm.NewClient(kgoClient(t, []string{bc.Broker(0).Kafka}))
+	if r, err := adm.CreateTopics(ctx, 4, -1, nil, tp); err != nil || r[tp].Err != nil {
+		t.Fatalf("create: %v %v", err, r[tp].Err)
+	}
+	sent := values("k", 400)
+	produceKgo(t, ctx, bc.Broker(0).Kafka, tp, sent)
+
+	grp := "g-" + tp
+	var mu sync.Mutex
+	seen := map[string]int{}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		cl := kgoClient(t, bc.KafkaAddrs(), kgo.ConsumerGroup(grp), kgo.ConsumeTopics(tp),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(100*time.Millisecond),
+			kgo.FetchMaxPartitionBytes(2000), kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for cctx.Err() == nil {
+				fs := cl.PollRecords(cctx, 20)
+				fs.EachRecord(func(r *kgo.Record) {
+					mu.Lock()
+					seen[string(r.Value)]++
+					mu.Unlock()
+				})
+				time.Sleep(20 * time.Millisecond) // consume slowly so the kill lands half way
+			}
+		}()
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen)
+	}
+	for count() < len(sent)/4 && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	bc.Broker(1).Kill9()
+	t.Logf("broker 1 killed after %d of %d records", count(), len(sent))
+	for count() < len(sent) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, v := range sent {
+		if seen[v] == 0 {
+			t.Fatalf("record %s never consumed (%d of %d seen)", v, len(seen), len(sent))
+		}
+	}
 }
