@@ -292,6 +292,7 @@ func (fs *fetchState) fetch(ctx context.Context, req *wire.FetchRequest, v int16
 			resp.Topics = append(resp.Topics, rt)
 		}
 		if done || total >= int(req.MinBytes) || total > 0 && total >= maxBytes/2 || !time.Now().Before(deadline) {
+			s.refineHighWatermarks(ctx, resp)
 			return resp
 		}
 		if !waitAny(ctx, signals, deadline) {
@@ -300,6 +301,57 @@ func (fs *fetchState) fetch(ctx context.Context, req *wire.FetchRequest, v int16
 			}
 		}
 	}
+}
+
+// endCacheTTL bounds how stale a partition's committed end used for a
+// fetch's high watermark may be.
+const endCacheTTL = time.Second
+
+type endEntry struct {
+	end int64
+	at  time.Time
+}
+
+// refineHighWatermarks: a partition answered without records reports
+// the journal's committed end (cached for endCacheTTL) when the reader
+// has not caught up with it yet, so a client at the end of what its
+// reader has seen does not take that for the end of the partition.
+func (s *Server) refineHighWatermarks(ctx context.Context, resp *wire.FetchResponse) {
+	for ti := range resp.Topics {
+		t := &resp.Topics[ti]
+		for pi := range t.Partitions {
+			p := &t.Partitions[pi]
+			if p.ErrorCode != wire.ErrNone || len(p.RecordBatches) > 0 {
+				continue
+			}
+			if end, ok := s.committedEnd(ctx, t.Topic, int(p.Partition)); ok && end > p.HighWatermark {
+				p.HighWatermark, p.LastStableOffset = end, end
+			}
+		}
+	}
+}
+
+func (s *Server) committedEnd(ctx context.Context, topic string, partition int) (int64, bool) {
+	key := tp{topic, partition}
+	s.mu.Lock()
+	e, ok := s.ends[key]
+	s.mu.Unlock()
+	if ok && time.Since(e.at) < endCacheTTL {
+		return e.end, true
+	}
+	octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, end, err := s.offsets(octx, topic, partition)
+	if err != nil {
+		return 0, false
+	}
+	s.mu.Lock()
+	if len(s.ends) > 100000 {
+		clear(s.ends)
+	}
+	s.ends[key] = endEntry{end: end, at: time.Now()}
+	s.mu.Unlock()
+	return end, true
 }
 
 // waitAny waits until one of the signals fires or the deadline passes.

@@ -86,6 +86,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	producers map[string]*streamclient.Producer
+	ends      map[tp]endEntry // committed ends for fetch high watermarks
 	idem      *idempotence
 	closed    bool
 }
@@ -103,6 +104,7 @@ func New(cfg Config, deps Deps, log zerolog.Logger) *Server {
 			Logger:                log.With().Str("component", "kafka-groups").Logger(),
 		}),
 		producers: map[string]*streamclient.Producer{},
+		ends:      map[tp]endEntry{},
 		idem:      newIdempotence(),
 	}
 }
