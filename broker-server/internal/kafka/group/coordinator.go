@@ -132,11 +132,17 @@ func (c *Coordinator) Run(ctx context.Context) error {
 func (c *Coordinator) tick(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, g := range c.groups {
+	for gid, g := range c.groups {
 		for id, exp := range g.pending {
 			if now.After(exp) {
 				delete(g.pending, id)
 			}
+		}
+		if g.state == StateEmpty && len(g.members) == 0 && len(g.pending) == 0 {
+			// Nothing left to remember (committed offsets are in the
+			// OffsetStore): forget the group so memory stays bounded.
+			delete(c.groups, gid)
+			continue
 		}
 		switch g.state {
 		case StatePreparingRebalance:
