@@ -45,6 +45,7 @@ func newKafka(cfg config.Config, pc grpc.ClientConnInterface, cache *metacache.C
 		DefaultReplicas:            cfg.Kafka.DefaultReplicas,
 		MaxMessageBytes:            cfg.Kafka.MaxMessageBytes,
 		GroupInitialRebalanceDelay: cfg.Kafka.GroupInitialRebalanceDelay,
+		SASL:                       cfg.Kafka.SASL,
 	}, kafkaserver.Deps{
 		Streams:    k.streams,
 		Placement:  placementpb.NewPlacementServiceClient(pc),

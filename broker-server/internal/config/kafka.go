@@ -22,6 +22,9 @@ type KafkaConfig struct {
 	// GroupInitialRebalanceDelay: how long the first rebalance of an empty
 	// group waits for more members.
 	GroupInitialRebalanceDelay time.Duration `mapstructure:"group_initial_rebalance_delay"`
+	// SASL makes every Kafka connection authenticate (SASL PLAIN or
+	// SCRAM-SHA-256) as a user of Tenant before anything else.
+	SASL bool `mapstructure:"sasl"`
 }
 
 func (k KafkaConfig) validate() error {

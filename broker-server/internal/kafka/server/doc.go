@@ -12,10 +12,15 @@
 // by a hash of the group id, and a broker that is not a group's
 // coordinator answers NOT_COORDINATOR for it.
 //
+// With Config.SASL a connection authenticates first (SASL PLAIN, or
+// SCRAM-SHA-256 from the placement center's PBKDF2-SHA256 credential) as
+// a user of the tenant.
+//
 // Every failure is answered with a Kafka error code; a connection is
 // closed only for a frame over the size limit, a header that does not
-// parse, or a body that does not parse for an API whose response has no
-// error field (as Kafka brokers do). It must never write to the journal
+// parse, a body that does not parse for an API whose response has no
+// error field, a failed authentication or a request before it (as Kafka
+// brokers do). It must never write to the journal
 // other than through the stream client's Producer, never assign offsets,
 // and never keep state that matters beyond a connection except the
 // in-memory group membership and the idempotent producers' last

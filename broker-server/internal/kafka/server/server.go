@@ -45,6 +45,10 @@ type Config struct {
 	ClusterID string
 	// GroupInitialRebalanceDelay: see group.Options.
 	GroupInitialRebalanceDelay time.Duration
+	// SASL requires every connection to authenticate (PLAIN or
+	// SCRAM-SHA-256) against the tenant's users before any request but
+	// ApiVersions, SaslHandshake and SaslAuthenticate.
+	SASL bool
 }
 
 func (c Config) withDefaults() Config {
@@ -87,6 +91,7 @@ type Server struct {
 	mu        sync.Mutex
 	producers map[string]*streamclient.Producer
 	ends      map[tp]endEntry // committed ends for fetch high watermarks
+	authCache map[[32]byte]time.Time
 	idem      *idempotence
 	closed    bool
 }
@@ -105,6 +110,7 @@ func New(cfg Config, deps Deps, log zerolog.Logger) *Server {
 		}),
 		producers: map[string]*streamclient.Producer{},
 		ends:      map[tp]endEntry{},
+		authCache: map[[32]byte]time.Time{},
 		idem:      newIdempotence(),
 	}
 }
@@ -146,6 +152,7 @@ type conn struct {
 	info     transport.ConnInfo
 	clientID string
 	fetch    *fetchState
+	sasl     saslState
 }
 
 // ServeConn serves one client connection until it closes or ctx ends.
@@ -167,6 +174,30 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, info transport.Conn
 	}()
 	r := bufio.NewReaderSize(nc, 64<<10)
 	for {
+		if c.sasl.raw && !c.sasl.done {
+			// After a SaslHandshake v0 the tokens come unframed by the
+			// request header: one size-prefixed token per round.
+			token, err := s.readToken(r)
+			if err != nil {
+				cancel()
+				break
+			}
+			resp := &response{done: make(chan struct{})}
+			ar, closeAfter := c.saslAuthenticate(ctx, &wire.SaslAuthenticateRequest{AuthBytes: token})
+			raw := binary.BigEndian.AppendUint32(nil, uint32(len(ar.AuthBytes)))
+			if ar.ErrorCode != wire.ErrNone {
+				raw = nil
+			}
+			resp.set(append(raw, ar.AuthBytes...), closeAfter)
+			select {
+			case out <- resp:
+			case <-ctx.Done():
+			}
+			if closeAfter || ctx.Err() != nil {
+				break
+			}
+			continue
+		}
 		frame, err := s.readFrame(r)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
@@ -211,6 +242,21 @@ func (s *Server) readFrame(r *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return frame, nil
+}
+
+// readToken reads one size-prefixed SASL token (SaslHandshake v0).
+func (s *Server) readToken(r *bufio.Reader) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(hdr[:]))
+	if n < 0 || n > 64<<10 {
+		return nil, fmt.Errorf("SASL token size %d", n)
+	}
+	tok := make([]byte, n)
+	_, err := io.ReadFull(r, tok)
+	return tok, err
 }
 
 func (s *Server) writeLoop(ctx context.Context, nc net.Conn, out <-chan *response) {
@@ -287,6 +333,26 @@ func (c *conn) handle(ctx context.Context, raw []byte, resp *response, handlers 
 	case *wire.ApiVersionsRequest:
 		reply(apiVersions())
 		return false
+	case *wire.SaslHandshakeRequest:
+		r := c.saslHandshake(req)
+		if h.APIVersion == 0 && r.(*wire.SaslHandshakeResponse).ErrorCode == wire.ErrNone {
+			c.sasl.raw = true
+		}
+		reply(r)
+		return false
+	case *wire.SaslAuthenticateRequest:
+		r, closeAfter := c.saslAuthenticate(ctx, req)
+		resp.set(frame(a, h.APIVersion, h.CorrelationID, r), closeAfter)
+		return closeAfter
+	}
+	if s.cfg.SASL && !c.sasl.done {
+		// As Kafka does: a request before authentication ends the
+		// connection.
+		s.log.Debug().Int16("api", h.APIKey).Msg("kafka request before SASL authentication; closing")
+		resp.set(nil, true)
+		return true
+	}
+	switch req := m.(type) {
 	case *wire.ProduceRequest:
 		// Appends are queued here, in request order; their outcomes are
 		// awaited by the handler goroutine.
@@ -351,12 +417,6 @@ func (c *conn) dispatch(ctx context.Context, h wire.RequestHeader, m wire.Messag
 		return s.describeConfigs(ctx, req)
 	case *wire.InitProducerIDRequest:
 		return s.initProducerID(req)
-	case *wire.SaslHandshakeRequest:
-		// Authentication is not configured on this listener.
-		return &wire.SaslHandshakeResponse{ErrorCode: wire.ErrUnsupportedSaslMechanism, SupportedMechanisms: []string{}}
-	case *wire.SaslAuthenticateRequest:
-		msg := "SASL authentication is not enabled on this listener"
-		return &wire.SaslAuthenticateResponse{ErrorCode: wire.ErrIllegalSaslState, ErrorMessage: &msg, AuthBytes: []byte{}}
 	}
 	return errorResponse(h.APIKey, v, wire.ErrUnknownServerError)
 }
