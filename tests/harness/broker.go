@@ -106,9 +106,9 @@ func (c *BrokerCluster) start(b *Broker) {
 // Add starts one more broker on fresh ports and waits until it serves.
 func (c *BrokerCluster) Add() *Broker {
 	c.t.Helper()
-	ports := FreePorts(c.t, 4)
+	ports := FreePorts(c.t, 5)
 	b := &Broker{Index: len(c.brokers), MQTT: LoopbackAddr(ports[0]), WS: LoopbackAddr(ports[1]),
-		GRPC: LoopbackAddr(ports[2]), HTTPAddr: LoopbackAddr(ports[3])}
+		GRPC: LoopbackAddr(ports[2]), HTTPAddr: LoopbackAddr(ports[3]), Kafka: LoopbackAddr(ports[4])}
 	c.start(b)
 	return b
 }

@@ -45,7 +45,8 @@ func newKafka(cfg config.Config, pc grpc.ClientConnInterface, cache *metacache.C
 		DefaultReplicas:            cfg.Kafka.DefaultReplicas,
 		MaxMessageBytes:            cfg.Kafka.MaxMessageBytes,
 		GroupInitialRebalanceDelay: cfg.Kafka.GroupInitialRebalanceDelay,
-		SASL:                       cfg.Kafka.SASL,
+		// [auth] enabled turns authentication on for Kafka too.
+		SASL: cfg.Kafka.SASL || cfg.Auth.Enabled,
 	}, kafkaserver.Deps{
 		Streams:    k.streams,
 		Placement:  placementpb.NewPlacementServiceClient(pc),
