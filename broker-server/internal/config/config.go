@@ -188,11 +188,14 @@ func Default() Config {
 		Placement:       []string{"127.0.0.1:1228"},
 		ShutdownTimeout: 10 * time.Second,
 		Listeners: ListenersConfig{
-			TCP:   TCPListener{Addr: "127.0.0.1:1883"},
-			TLS:   TLSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8883"}},
-			WS:    WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8083"}, Path: "/mqtt"},
-			WSS:   WSSListener{WSListener: WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8084"}, Path: "/mqtt"}},
-			Kafka: TCPListener{Addr: "127.0.0.1:9092"},
+			TCP: TCPListener{Addr: "127.0.0.1:1883"},
+			TLS: TLSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8883"}},
+			WS:  WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8083"}, Path: "/mqtt"},
+			WSS: WSSListener{WSListener: WSListener{TCPListener: TCPListener{Addr: "127.0.0.1:8084"}, Path: "/mqtt"}},
+			// Kafka stays off unless configured (the shipped files set
+			// 127.0.0.1:9092): a generated config that predates it must
+			// not have two brokers of one host fight over 9092.
+			Kafka: TCPListener{},
 		},
 		Cluster: ClusterConfig{
 			Tenant:            "default",
