@@ -363,6 +363,11 @@ func killLeaderCycle(t *testing.T, c *cluster, stream string, count, partition i
 		t.Fatalf("the produce ended before the kill (raise the count): %v\n%s", res.Err, res.Stdout)
 	default:
 	}
+	// The segment to kill is the one open now: under load a spurious
+	// failover may already have rolled the one seen at the start.
+	seg = c.openSegment(t, shard, 10*time.Second)
+	victim = c.jc.Node(seg.GetLeader())
+	st.victim = victim.ID
 	st.atKill, _ = c.committed(context.Background(), shard)
 	victim.Kill9()
 	killed := time.Now()
@@ -385,13 +390,13 @@ func killLeaderCycle(t *testing.T, c *cluster, stream string, count, partition i
 	// Recovery: the dead leader's segment is sealed and a successor
 	// opens on live nodes.
 	var next *placementpb.Segment
-	harness.Eventually(t, recoverTimeout, "segment "+shard+"#0 sealed and a successor open on live nodes", func() error {
+	harness.Eventually(t, recoverTimeout, fmt.Sprintf("segment %s#%d sealed and a successor open on live nodes", shard, seg.GetSeq()), func() error {
 		_, segs, err := c.getShard(context.Background(), shard)
 		if err != nil {
 			return err
 		}
-		if segs[0].GetStatus() != sealed {
-			return fmt.Errorf("%s", segString(segs[0]))
+		if old := segBySeq(segs, seg.GetSeq()); old.GetStatus() != sealed {
+			return fmt.Errorf("%s", segString(old))
 		}
 		s, err := c.activeOpen(context.Background(), shard)
 		if err != nil {
@@ -453,9 +458,10 @@ func killLeaderCycle(t *testing.T, c *cluster, stream string, count, partition i
 	}
 
 	_, segs := c.mustShard(t, shard)
-	st.end = segs[0].GetEndOffset()
-	if segs[0].GetStatus() != sealed || st.end < st.atKill {
-		t.Errorf("%s: old segment %s, want SEALED at an end >= %d (committed at the kill)", stream, segString(segs[0]), st.atKill)
+	old := segBySeq(segs, seg.GetSeq())
+	st.end = old.GetEndOffset()
+	if old.GetStatus() != sealed || st.end < st.atKill {
+		t.Errorf("%s: old segment %s, want SEALED at an end >= %d (committed at the kill)", stream, segString(old), st.atKill)
 	}
 	if slices.Contains(next.GetReplicas(), victim.ID) || len(next.GetReplicas()) != 2 {
 		t.Errorf("%s: successor %s, want the 2 live nodes (the dead node %d excluded)", stream, segString(next), victim.ID)
@@ -466,8 +472,8 @@ func killLeaderCycle(t *testing.T, c *cluster, stream string, count, partition i
 	// trimmed.
 	restartBegan := time.Now()
 	victim.Restart()
-	harness.Eventually(t, recoverTimeout, fmt.Sprintf("restarted journal %d to seal its replica of %s#0 at %d", victim.ID, shard, st.end), func() error {
-		d, err := describe(context.Background(), victim, segs[0])
+	harness.Eventually(t, recoverTimeout, fmt.Sprintf("restarted journal %d to seal its replica of %s#%d at %d", victim.ID, shard, seg.GetSeq(), st.end), func() error {
+		d, err := describe(context.Background(), victim, old)
 		if err != nil {
 			return err
 		}
@@ -1301,4 +1307,14 @@ func TestIntegrationJournalOldLeaderReturns(t *testing.T) {
 		t.Errorf("after the refused append: log end %d, sealed %v at %d; want %d", d.GetLogEnd(), d.GetSealed(), d.GetSealedEnd(), end)
 	}
 	serves("after the refused append")
+}
+
+// segBySeq is the segment with sequence number seq (nil if none).
+func segBySeq(segs []*placementpb.Segment, seq uint32) *placementpb.Segment {
+	for _, s := range segs {
+		if s.GetSeq() == seq {
+			return s
+		}
+	}
+	return nil
 }
