@@ -25,6 +25,7 @@ import (
 	"github.com/robustmq/robustmq-go/common/leaderclient"
 	"github.com/robustmq/robustmq-go/common/lifecycle"
 	"github.com/robustmq/robustmq-go/common/metacache"
+	"github.com/robustmq/robustmq-go/common/recordbatch"
 	"github.com/robustmq/robustmq-go/common/registration"
 	"github.com/robustmq/robustmq-go/common/streamclient"
 	"github.com/robustmq/robustmq-go/proto/gen/brokerpb"
@@ -218,10 +219,16 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 
 	var synced atomic.Bool
 	var reg2 *registration.Registration
+	var produced func(ctx context.Context, topic string, recs []recordbatch.Record) error
+	if cl != nil && cfg.Kafka.Tenant == cfg.Cluster.Tenant {
+		// Records produced to a stream an MQTT mapping names reach the
+		// MQTT subscribers of the topics in their keys.
+		produced = cl.PublishRecords
+	}
 	kafka, err := newKafka(cfg, pc, cache, reg, log, func() (uint64, bool) {
 		n := reg2.Current()
 		return n.GetNodeId(), n != nil
-	})
+	}, produced)
 	if err != nil {
 		gs.Stop()
 		ts.Close()

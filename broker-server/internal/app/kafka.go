@@ -13,6 +13,7 @@ import (
 	"github.com/robustmq/robustmq-go/broker-server/internal/transport"
 	"github.com/robustmq/robustmq-go/common/lifecycle"
 	"github.com/robustmq/robustmq-go/common/metacache"
+	"github.com/robustmq/robustmq-go/common/recordbatch"
 	"github.com/robustmq/robustmq-go/common/streamclient"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
@@ -31,8 +32,11 @@ type kafkaFrontEnd struct {
 
 // newKafka binds the Kafka listener; nil when listeners.kafka is off.
 // self reports this broker's registered node id.
+// produced, if set, gets every batch appended to a topic (stream mappings
+// hand mapped streams' records to MQTT).
 func newKafka(cfg config.Config, pc grpc.ClientConnInterface, cache *metacache.Cache, reg prometheus.Registerer,
-	log zerolog.Logger, self func() (uint64, bool)) (*kafkaFrontEnd, error) {
+	log zerolog.Logger, self func() (uint64, bool),
+	produced func(ctx context.Context, topic string, recs []recordbatch.Record) error) (*kafkaFrontEnd, error) {
 	if !cfg.Listeners.Kafka.Enabled() {
 		return nil, nil
 	}
@@ -53,6 +57,7 @@ func newKafka(cfg config.Config, pc grpc.ClientConnInterface, cache *metacache.C
 		Cache:      cache,
 		Self:       self,
 		Advertised: func() string { return k.addr },
+		Produced:   produced,
 	}, log.With().Str("component", "kafka").Logger())
 	ts, err := transport.New(transport.Options{
 		Listeners:        []transport.Listener{{Name: ListenerKafka, Kind: transport.TCP, Addr: cfg.Listeners.Kafka.Addr}},

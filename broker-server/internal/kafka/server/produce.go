@@ -59,6 +59,10 @@ type appendOutcome struct {
 	done   chan struct{}
 	offset int64
 	code   int16
+	// recs are the batch's records (for Deps.Produced); nil for a
+	// duplicate answered with the original's outcome (dupOf).
+	recs  []recordbatch.Record
+	dupOf *appendOutcome
 }
 
 func (o *appendOutcome) finish(offset int64, code int16) {
@@ -131,8 +135,20 @@ func (s *Server) produce(ctx context.Context, req *wire.ProduceRequest) func(con
 					rp.ErrorCode = wire.ErrRequestTimedOut
 					continue
 				}
+				dup := o.dupOf != nil
+				if dup {
+					o = o.dupOf
+				}
 				if o.code != wire.ErrNone && rp.ErrorCode == wire.ErrNone {
 					rp.ErrorCode = o.code
+				}
+				if o.code == wire.ErrNone && s.deps.Produced != nil && !dup {
+					if err := s.deps.Produced(ctx, req.Topics[sl.t].Topic, o.recs); err != nil {
+						s.log.Warn().Err(err).Str("topic", req.Topics[sl.t].Topic).Msg("handing produced records to MQTT")
+						if rp.ErrorCode == wire.ErrNone {
+							rp.ErrorCode = wire.ErrNotEnoughReplicas
+						}
+					}
 				}
 				if i == 0 {
 					rp.BaseOffset = o.offset
@@ -184,7 +200,7 @@ func (s *Server) queueBatches(ctx context.Context, prod *streamclient.Producer, 
 		if size > s.cfg.MaxMessageBytes {
 			return outs, wire.ErrMessageTooLarge, "record batch exceeds max.message.bytes"
 		}
-		out := &appendOutcome{done: make(chan struct{})}
+		out := &appendOutcome{done: make(chan struct{}), recs: recs}
 		var commit func(ok bool)
 		if b.ProducerID >= 0 {
 			prev, code, c := s.idem.check(producerKey{pid: b.ProducerID, topic: topic, partition: partition}, b.ProducerEpoch, b.BaseSequence, int32(len(b.Records)), out)
@@ -192,7 +208,9 @@ func (s *Server) queueBatches(ctx context.Context, prod *streamclient.Producer, 
 				return outs, code, ""
 			}
 			if prev != nil {
-				outs = append(outs, prev) // duplicate: answer with the original's outcome
+				// A duplicate: answered with the original's outcome, and
+				// not handed to Produced again.
+				outs = append(outs, &appendOutcome{done: prev.done, dupOf: prev})
 				continue
 			}
 			commit = c

@@ -17,6 +17,7 @@ import (
 	"github.com/robustmq/robustmq-go/broker-server/internal/kafka/wire"
 	"github.com/robustmq/robustmq-go/broker-server/internal/transport"
 	"github.com/robustmq/robustmq-go/common/metacache"
+	"github.com/robustmq/robustmq-go/common/recordbatch"
 	"github.com/robustmq/robustmq-go/common/streamclient"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
 )
@@ -79,6 +80,13 @@ type Deps struct {
 	Self func() (uint64, bool)
 	// Advertised is this broker's Kafka address (host:port).
 	Advertised func() string
+	// Produced, if set, is told of every batch appended to a topic, in
+	// order per partition, before the producer is answered (stream
+	// mappings hand the records of mapped streams to MQTT subscribers).
+	// An error fails that partition's answer (the records are in the
+	// stream; the producer may retry, and its idempotence drops the
+	// duplicate).
+	Produced func(ctx context.Context, topic string, recs []recordbatch.Record) error
 }
 
 // Server is the Kafka front end; it implements transport.Handler.
