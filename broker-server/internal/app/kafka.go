@@ -65,7 +65,7 @@ func newKafka(cfg config.Config, pc grpc.ClientConnInterface, cache *metacache.C
 		MaxConnections:   cfg.Limits.MaxConnections,
 		HandshakeTimeout: cfg.Limits.HandshakeTimeout,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
-		Registerer:       prometheus.WrapRegistererWithPrefix("kafka_", reg),
+		Registerer:       prometheus.WrapRegistererWith(frontLabels("kafka", cfg.Kafka.Tenant), reg),
 		Logger:           log.With().Str("component", "kafka-transport").Logger(),
 	})
 	if err != nil {
