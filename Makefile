@@ -7,7 +7,7 @@ MODULES := proto common placement-center journal-server broker-server tests
 GOMODS = $(shell for m in $(MODULES); do if find $$m -name '*.go' | grep -q .; then echo $$m; fi; done)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-static images test-compose test-deploy proto proto-check admin-doc admin-doc-check test test-unit test-integration lint run run-cluster bench bench-placement bench-journal bench-mqtt fuzz chaos clean fuzz-smoke bench-smoke tidy
+.PHONY: all build build-static images test-compose test-deploy proto proto-check admin-doc admin-doc-check test test-unit test-integration lint run run-cluster bench bench-placement bench-journal bench-mqtt bench-kafka fuzz chaos clean fuzz-smoke bench-smoke tidy
 
 all: build
 
@@ -88,7 +88,7 @@ run-cluster: build
 	scripts/run-cluster.sh
 
 ## bench: every benchmark against its peer
-bench: bench-placement bench-journal bench-mqtt
+bench: bench-placement bench-journal bench-mqtt bench-kafka
 
 bench-placement: build
 	scripts/bench-placement.sh
@@ -101,11 +101,16 @@ bench-journal: build
 bench-mqtt: build
 	scripts/bench-mqtt.sh
 
+## bench-kafka: franz-go against the Kafka front end vs NATS JetStream and the raw stream client
+bench-kafka: build
+	scripts/bench-kafka.sh
+
 bench-smoke: build
 	cd tests/bench && GOWORK=off $(GO) test -count=1 ./...
 	scripts/bench-placement.sh --smoke
 	scripts/bench-journal.sh --smoke
 	scripts/bench-mqtt.sh --smoke
+	scripts/bench-kafka.sh --smoke
 
 ## fuzz: longer fuzzing of every wire decoder (FUZZTIME=30s per target by default)
 fuzz:
