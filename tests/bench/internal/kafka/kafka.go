@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -140,23 +141,46 @@ type ProducerOptions struct {
 	// Window is the benchmark's concurrency: records produced and not yet
 	// acknowledged (also kgo's buffer bound).
 	Window int
-	// MaxInflight is kgo's produce requests in flight per broker (kgo's
-	// default is 1; at most 5 with idempotence).
+	// MaxInflight is kgo's produce requests in flight per broker: kgo's
+	// default 1 keeps the idempotent producer; more (kgo allows that only
+	// without idempotence) turns idempotent writes off.
 	MaxInflight int
 	Timeout     time.Duration
 }
 
 // Producer is a kgo client producing to one topic, acks=all, idempotent
-// (kgo's default), no linger, no compression.
+// (kgo's default) unless MaxInflight > 1, no linger, no compression.
 type Producer struct {
-	cl    *kgo.Client
-	topic string
-	value []byte
+	cl      *kgo.Client
+	topic   string
+	value   []byte
+	batches *batchCounter
+}
+
+// batchCounter is a kgo hook counting the record batches kgo wrote and
+// the records in them (kgo groups what is buffered when it sends).
+type batchCounter struct {
+	batches, records atomic.Int64
+}
+
+func (b *batchCounter) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	b.batches.Add(1)
+	b.records.Add(int64(m.NumRecords))
+}
+
+var _ kgo.HookProduceBatchWritten = (*batchCounter)(nil)
+
+// Batches returns the record batches written so far and the records in
+// them.
+func (p *Producer) Batches() (batches, records int64) {
+	return p.batches.batches.Load(), p.batches.records.Load()
 }
 
 // NewProducer opens the producer.
 func (b *Broker) NewProducer(topic string, value []byte, o ProducerOptions) (*Producer, error) {
-	cl, err := kgo.NewClient(
+	bc := &batchCounter{}
+	opts := []kgo.Opt{
+		kgo.WithHooks(bc),
 		kgo.SeedBrokers(b.Kafka),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -166,11 +190,15 @@ func (b *Broker) NewProducer(topic string, value []byte, o ProducerOptions) (*Pr
 		kgo.MaxProduceRequestsInflightPerBroker(o.MaxInflight),
 		kgo.RecordDeliveryTimeout(o.Timeout),
 		kgo.ProduceRequestTimeout(o.Timeout),
-	)
+	}
+	if o.MaxInflight > 1 {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: producer: %w", err)
 	}
-	return &Producer{cl: cl, topic: topic, value: value}, nil
+	return &Producer{cl: cl, topic: topic, value: value, batches: bc}, nil
 }
 
 // Submit is the window.Submit of one record.

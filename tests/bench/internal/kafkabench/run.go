@@ -72,7 +72,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.DurationVar(&o.Settle, "settle", time.Second, "pause (after a sync(2)) between two measurements")
 	fs.IntVar(&o.RecordBytes, "record-size", 1024, "bytes per record value")
 	fs.IntVar(&o.MaxRecords, "max-records", 2_000_000, "count bound per measured run")
-	fs.IntVar(&o.KafkaMaxInflight, "kafka-max-inflight", 1, "kgo produce requests in flight per broker (kgo's default 1; 1..5 with idempotence)")
+	fs.IntVar(&o.KafkaMaxInflight, "kafka-max-inflight", 1, "kgo produce requests in flight per broker (kgo's default 1, which keeps the idempotent producer; 2..5 turn idempotence off, as kgo requires)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Second, "bound on one record's acknowledgement")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 30*time.Second, "how long each cluster may take to be ready")
 	fs.DurationVar(&o.ConsumeTimeout, "consume-timeout", 2*time.Minute, "bound on reading one topic or stream back")
@@ -197,9 +197,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 
 	fmt.Fprintf(stdout, "# robustmq Kafka front end (franz-go) vs NATS JetStream (nats-server %s, nats.go) vs the raw journal stream client; 3 placement + 3 journal + 1 broker, 3 nats-server each; loopback, %d CPUs, %s\n",
 		natsVersion(o.NatsBin), runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(stdout, "# %v per system per step after %v warmup on a fresh topic/stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2); kgo acks=all, idempotent, linger 0, no compression, %d produce request(s) in flight;"+
+	fmt.Fprintf(stdout, "# %v per system per step after %v warmup on a fresh topic/stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2); kgo acks=all, linger 0, no compression, %d produce request(s) in flight (idempotent: %v);"+
 		" concurrency = records produced and not yet acknowledged; data under %s\n",
-		o.Duration, o.Warmup, o.RecordBytes, replicas, ackQuorum, o.KafkaMaxInflight, workDir)
+		o.Duration, o.Warmup, o.RecordBytes, replicas, ackQuorum, o.KafkaMaxInflight, o.KafkaMaxInflight == 1, workDir)
 
 	value := make([]byte, o.RecordBytes)
 	for i := range value {
@@ -299,7 +299,8 @@ func windowStep(conc int, d time.Duration, o Options) window.Step {
 // warmupAndMeasure runs the unmeasured warmup (which must get at least
 // one acknowledgement: it also proves the topic writable) and the
 // measured run. It returns the measured result and the warmup's acks.
-func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer) (window.Result, int, error) {
+// beforeMeasure (when not nil) runs between the two.
+func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer, beforeMeasure func()) (window.Result, int, error) {
 	warmAcked := 0
 	if o.Warmup > 0 {
 		// A fresh topic may refuse its first records until every node's
@@ -320,6 +321,9 @@ func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.
 		}
 	}
 	fmt.Fprintf(stderr, "%s c=%d: measuring %v\n", name, conc, o.Duration)
+	if beforeMeasure != nil {
+		beforeMeasure()
+	}
 	res, err := window.Run(ctx, windowStep(conc, o.Duration, o), submit)
 	if err != nil {
 		return res, warmAcked, fmt.Errorf("%s c=%d: %w (first error: %v)", name, conc, err, res.FirstErr)
@@ -343,7 +347,9 @@ func measureKafka(ctx context.Context, b *kafka.Broker, topic string, conc int, 
 	if err != nil {
 		return Summary{}, Summary{}, err
 	}
-	res, warm, err := warmupAndMeasure(ctx, SystemKafka, conc, p.Submit, o, stderr)
+	var batches0, records0 int64
+	res, warm, err := warmupAndMeasure(ctx, SystemKafka, conc, p.Submit, o, stderr, func() { batches0, records0 = p.Batches() })
+	batches1, records1 := p.Batches()
 	if cerr := p.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%s c=%d: close producer: %w", SystemKafka, conc, cerr)
 	}
@@ -351,7 +357,8 @@ func measureKafka(ctx context.Context, b *kafka.Broker, topic string, conc int, 
 		return Summary{}, Summary{}, err
 	}
 	produced := summarize(SystemKafka, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
-	produced.Note = "kgo producer through the broker's Kafka listener; kgo batches what is buffered"
+	produced.Note = fmt.Sprintf("kgo producer through the broker's Kafka listener; kgo batches what is buffered: %d batches, %.1f records per batch in the measured run",
+		batches1-batches0, float64(records1-records0)/float64(max(batches1-batches0, 1)))
 	if err := settle(ctx, o.Settle); err != nil {
 		return Summary{}, Summary{}, err
 	}
@@ -376,7 +383,7 @@ func measureStream(ctx context.Context, jc *journal.Cluster, stream string, conc
 	if err != nil {
 		return Summary{}, Summary{}, err
 	}
-	res, warm, err := warmupAndMeasure(ctx, SystemStream, conc, p.Submit, o, stderr)
+	res, warm, err := warmupAndMeasure(ctx, SystemStream, conc, p.Submit, o, stderr, nil)
 	if cerr := p.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%s c=%d: close producer: %w", SystemStream, conc, cerr)
 	}
@@ -411,7 +418,7 @@ func measureJetStream(ctx context.Context, c *jetstream.Cluster, system, stream 
 	}
 	defer s.Close()
 	s.SetValue(value)
-	res, _, err := warmupAndMeasure(ctx, system, conc, s.Submit, o, stderr)
+	res, _, err := warmupAndMeasure(ctx, system, conc, s.Submit, o, stderr, nil)
 	if err != nil {
 		return Summary{}, err
 	}
