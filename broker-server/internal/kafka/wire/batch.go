@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -388,33 +389,45 @@ func compress(codec int, in []byte) ([]byte, error) {
 // LastOffsetDelta and MaxTimestamp are computed from the records. The
 // codec in b.Attributes compresses the records.
 func EncodeBatch(dst []byte, b RecordBatch) ([]byte, error) {
-	var recs []byte
 	maxTs := b.BaseTimestamp
 	lastDelta := int32(-1)
 	if len(b.Records) > 0 {
 		lastDelta = int32(b.Records[len(b.Records)-1].Offset - b.BaseOffset)
 	}
-	var body []byte
-	for _, r := range b.Records {
-		body = body[:0]
-		body = append(body, 0)
-		body = binary.AppendVarint(body, r.Timestamp-b.BaseTimestamp)
-		body = binary.AppendVarint(body, r.Offset-b.BaseOffset)
-		body = appendVarBytes(body, r.Key)
-		body = appendVarBytes(body, r.Value)
-		body = binary.AppendVarint(body, int64(len(r.Headers)))
+	// Each record is written once, straight into recs, after its length
+	// (computed first), and recs is sized once: fetch responses encode
+	// every record they serve here.
+	lens := make([]int, len(b.Records))
+	total := 0
+	for i, r := range b.Records {
+		n := 1 + varintLen(r.Timestamp-b.BaseTimestamp) + varintLen(r.Offset-b.BaseOffset) +
+			varBytesLen(r.Key) + varBytesLen(r.Value) + varintLen(int64(len(r.Headers)))
 		for _, h := range r.Headers {
-			body = appendVarBytes(body, []byte(h.Key))
-			body = appendVarBytes(body, h.Value)
+			n += varBytesLen([]byte(h.Key)) + varBytesLen(h.Value)
 		}
-		recs = binary.AppendVarint(recs, int64(len(body)))
-		recs = append(recs, body...)
+		lens[i] = n
+		total += varintLen(int64(n)) + n
+	}
+	recs := make([]byte, 0, total)
+	for i, r := range b.Records {
+		recs = binary.AppendVarint(recs, int64(lens[i]))
+		recs = append(recs, 0)
+		recs = binary.AppendVarint(recs, r.Timestamp-b.BaseTimestamp)
+		recs = binary.AppendVarint(recs, r.Offset-b.BaseOffset)
+		recs = appendVarBytes(recs, r.Key)
+		recs = appendVarBytes(recs, r.Value)
+		recs = binary.AppendVarint(recs, int64(len(r.Headers)))
+		for _, h := range r.Headers {
+			recs = appendVarBytes(recs, []byte(h.Key))
+			recs = appendVarBytes(recs, h.Value)
+		}
 		maxTs = max(maxTs, r.Timestamp)
 	}
 	payload, err := compress(b.Compression(), recs)
 	if err != nil {
 		return dst, err
 	}
+	dst = slices.Grow(dst, batchHeaderLen+len(payload))
 	start := len(dst)
 	be := binary.BigEndian
 	dst = be.AppendUint64(dst, uint64(b.BaseOffset))
@@ -433,6 +446,20 @@ func EncodeBatch(dst []byte, b RecordBatch) ([]byte, error) {
 	dst = append(dst, payload...)
 	be.PutUint32(dst[start+17:], crc32.Checksum(dst[start+21:], castagnoli))
 	return dst, nil
+}
+
+// varintLen is the length of x as a zigzag varint.
+func varintLen(x int64) int {
+	var buf [binary.MaxVarintLen64]byte
+	return binary.PutVarint(buf[:], x)
+}
+
+// varBytesLen is the length appendVarBytes writes for b.
+func varBytesLen(b []byte) int {
+	if b == nil {
+		return varintLen(-1)
+	}
+	return varintLen(int64(len(b))) + len(b)
 }
 
 func appendVarBytes(dst, b []byte) []byte {
