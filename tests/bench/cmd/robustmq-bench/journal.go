@@ -2,43 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/robustmq/robustmq-go/tests/bench/internal/journalbench"
 )
 
-// runJournal is `robustmq-bench journal [flags]` (the journal vs JetStream
-// benchmark) and `robustmq-bench journal check --expect N` (validate a
-// run's JSON lines on stdin).
+// runJournal is `robustmq-bench journal [flags]` and `robustmq-bench journal check
+// --expect N` (validate a run's JSON lines on stdin).
 func runJournal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "check" {
-		return runJournalCheck(args[1:], stdin, stdout, stderr)
-	}
-	binDir := "."
-	if exe, err := os.Executable(); err == nil {
-		binDir = filepath.Dir(exe)
-	}
-	opts, err := journalbench.ParseFlags(args, binDir, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "robustmq-bench journal:", err)
-		return 2
-	}
-	if err := journalbench.Run(ctx, opts, stdout, stderr); err != nil {
-		fmt.Fprintln(stderr, "robustmq-bench journal: FAILED:", err)
-		if ctx.Err() != nil {
-			return 130
-		}
-		return 1
-	}
-	return 0
+	return suite[journalbench.Options]{name: "journal", parse: journalbench.ParseFlags, run: journalbench.Run, check: runJournalCheck}.main(ctx, args, stdin, stdout, stderr)
 }
 
 func runJournalCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

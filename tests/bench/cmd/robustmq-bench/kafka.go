@@ -2,43 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/robustmq/robustmq-go/tests/bench/internal/kafkabench"
 )
 
-// runKafka is `robustmq-bench kafka [flags]` (the Kafka front end vs JetStream vs stream client
-// benchmark) and `robustmq-bench kafka check --expect N` (validate a
-// run's JSON lines on stdin).
+// runKafka is `robustmq-bench kafka [flags]` and `robustmq-bench kafka check
+// --expect N` (validate a run's JSON lines on stdin).
 func runKafka(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "check" {
-		return runKafkaCheck(args[1:], stdin, stdout, stderr)
-	}
-	binDir := "."
-	if exe, err := os.Executable(); err == nil {
-		binDir = filepath.Dir(exe)
-	}
-	opts, err := kafkabench.ParseFlags(args, binDir, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "robustmq-bench kafka:", err)
-		return 2
-	}
-	if err := kafkabench.Run(ctx, opts, stdout, stderr); err != nil {
-		fmt.Fprintln(stderr, "robustmq-bench kafka: FAILED:", err)
-		if ctx.Err() != nil {
-			return 130
-		}
-		return 1
-	}
-	return 0
+	return suite[kafkabench.Options]{name: "kafka", parse: kafkabench.ParseFlags, run: kafkabench.Run, check: runKafkaCheck}.main(ctx, args, stdin, stdout, stderr)
 }
 
 func runKafkaCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

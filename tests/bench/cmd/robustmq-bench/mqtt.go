@@ -2,43 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/robustmq/robustmq-go/tests/bench/internal/mqttbench"
 )
 
-// runMQTT is `robustmq-bench mqtt [flags]` (the broker vs mosquitto
-// benchmark) and `robustmq-bench mqtt check --expect N` (validate a run's
-// JSON lines on stdin).
+// runMQTT is `robustmq-bench mqtt [flags]` and `robustmq-bench mqtt check
+// --expect N` (validate a run's JSON lines on stdin).
 func runMQTT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "check" {
-		return runMQTTCheck(args[1:], stdin, stdout, stderr)
-	}
-	binDir := "."
-	if exe, err := os.Executable(); err == nil {
-		binDir = filepath.Dir(exe)
-	}
-	opts, err := mqttbench.ParseFlags(args, binDir, stderr)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "robustmq-bench mqtt:", err)
-		return 2
-	}
-	if err := mqttbench.Run(ctx, opts, stdout, stderr); err != nil {
-		fmt.Fprintln(stderr, "robustmq-bench mqtt: FAILED:", err)
-		if ctx.Err() != nil {
-			return 130
-		}
-		return 1
-	}
-	return 0
+	return suite[mqttbench.Options]{name: "mqtt", parse: mqttbench.ParseFlags, run: mqttbench.Run, check: runMQTTCheck}.main(ctx, args, stdin, stdout, stderr)
 }
 
 func runMQTTCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
