@@ -1,7 +1,6 @@
 package journalbench
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -9,10 +8,10 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/robustmq/robustmq-go/tests/bench/internal/benchlines"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/stats"
 )
 
@@ -168,10 +167,10 @@ func (s Step) WriteTable(w io.Writer) error {
 	}
 	r := s.Ratios
 	fmt.Fprintf(&buf, "ours/jetstream(always) %s, ours/jetstream(default) %s, ours/disk-limit %s, consume/produce %s; p99 ours/jetstream(always) %s, ours/jetstream(default) %s\n",
-		ratioText(r.OursVsJSAlways), ratioText(r.OursVsJSDefault), ratioText(r.OursVsDiskLimit), ratioText(r.ConsumeVsProduce),
-		ratioText(r.P99VsJSAlways), ratioText(r.P99VsJSDefault))
+		stats.RatioText(r.OursVsJSAlways), stats.RatioText(r.OursVsJSDefault), stats.RatioText(r.OursVsDiskLimit), stats.RatioText(r.ConsumeVsProduce),
+		stats.RatioText(r.P99VsJSAlways), stats.RatioText(r.P99VsJSDefault))
 	fmt.Fprintf(&buf, "goals: >=1.5x jetstream(always) %s, >=1.5x jetstream(default) %s, >=50%% of disk limit %s, consume >=2x produce %s\n",
-		verdict(s.Goals.VsJSAlways), verdict(s.Goals.VsJSDefault), verdict(s.Goals.VsDiskLimit), verdict(s.Goals.Consume))
+		stats.Verdict(s.Goals.VsJSAlways), stats.Verdict(s.Goals.VsJSDefault), stats.Verdict(s.Goals.VsDiskLimit), stats.Verdict(s.Goals.Consume))
 	for _, x := range []Summary{s.Ours, s.JSAlways, s.JSDefault, s.DiskLimit, s.Consume} {
 		if x.Note != "" {
 			fmt.Fprintf(&buf, "  %s: %s\n", x.System, x.Note)
@@ -191,89 +190,32 @@ func WriteSummary(w io.Writer, steps []Step, g GoalsLine) error {
 		fmt.Fprintf(tw, "%d\t%.0f\t%.2f\t%.0f\t%.2f\t%.0f\t%.2f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t\n", s.Concurrency,
 			s.Ours.RecordsPerS, s.Ours.P99Ms, s.JSAlways.RecordsPerS, s.JSAlways.P99Ms, s.JSDefault.RecordsPerS, s.JSDefault.P99Ms,
 			s.DiskLimit.RecordsPerS, s.Consume.RecordsPerS,
-			ratioText(s.Ratios.OursVsJSAlways), ratioText(s.Ratios.OursVsJSDefault), ratioText(s.Ratios.OursVsDiskLimit), ratioText(s.Ratios.ConsumeVsProduce))
+			stats.RatioText(s.Ratios.OursVsJSAlways), stats.RatioText(s.Ratios.OursVsJSDefault), stats.RatioText(s.Ratios.OursVsDiskLimit), stats.RatioText(s.Ratios.ConsumeVsProduce))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("journalbench: table: %w", err)
 	}
 	fmt.Fprintf(&buf, "goals (met only when met at every concurrency): >=1.5x jetstream(always) %s; >=1.5x jetstream(default) %s; >=50%% of disk limit %s; consume >=2x produce %s\n",
-		verdict(g.Goals.VsJSAlways), verdict(g.Goals.VsJSDefault), verdict(g.Goals.VsDiskLimit), verdict(g.Goals.Consume))
+		stats.Verdict(g.Goals.VsJSAlways), stats.Verdict(g.Goals.VsJSDefault), stats.Verdict(g.Goals.VsDiskLimit), stats.Verdict(g.Goals.Consume))
 	_, err := w.Write(buf.Bytes())
 	return err
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "MET"
-	}
-	return "NOT MET"
-}
-
-func ratioText(r *float64) string {
-	if r == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2fx", *r)
 }
 
 // ParseOutput reads a run's JSON lines out of mixed output and checks them:
 // every step complete (each system has records, sane percentiles, every
 // ratio) and exactly one goals line naming the steps' concurrencies.
 func ParseOutput(r io.Reader) ([]Step, *GoalsLine, error) {
-	var steps []Step
-	var goals *GoalsLine
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(text, "{") {
-			continue
-		}
-		var tag struct {
-			Bench string `json:"bench"`
-		}
-		if json.Unmarshal([]byte(text), &tag) != nil {
-			continue
-		}
-		switch tag.Bench {
-		case StepBench:
-			var s Step
-			if err := json.Unmarshal([]byte(text), &s); err != nil {
-				return nil, nil, fmt.Errorf("line %d: %w", line, err)
+	return benchlines.Parse(r, benchlines.Spec[Step, GoalsLine]{
+		StepTag: StepBench, GoalsTag: GoalsBench, Check: Step.check,
+		Concurrency:        func(s Step) int { return s.Concurrency },
+		GoalsConcurrencies: func(g GoalsLine) []int { return g.Concurrencies },
+		Consistent: func(steps []Step, g GoalsLine) error {
+			if want := allGoals(steps); want.Goals != g.Goals {
+				return fmt.Errorf("goals line %+v does not follow from the steps (%+v)", g.Goals, want.Goals)
 			}
-			if err := s.check(); err != nil {
-				return nil, nil, fmt.Errorf("line %d: concurrency %d: %w", line, s.Concurrency, err)
-			}
-			steps = append(steps, s)
-		case GoalsBench:
-			if goals != nil {
-				return nil, nil, fmt.Errorf("line %d: a second goals line", line)
-			}
-			var g GoalsLine
-			if err := json.Unmarshal([]byte(text), &g); err != nil {
-				return nil, nil, fmt.Errorf("line %d: %w", line, err)
-			}
-			goals = &g
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read: %w", err)
-	}
-	if goals == nil {
-		return steps, nil, errors.New("no goals line")
-	}
-	if len(goals.Concurrencies) != len(steps) {
-		return steps, goals, fmt.Errorf("goals line names %d steps, output has %d", len(goals.Concurrencies), len(steps))
-	}
-	for i, s := range steps {
-		if goals.Concurrencies[i] != s.Concurrency {
-			return steps, goals, fmt.Errorf("goals line step %d is concurrency %d, output has %d", i, goals.Concurrencies[i], s.Concurrency)
-		}
-	}
-	if want := allGoals(steps); want.Goals != goals.Goals {
-		return steps, goals, fmt.Errorf("goals line %+v does not follow from the steps (%+v)", goals.Goals, want.Goals)
-	}
-	return steps, goals, nil
+			return nil
+		},
+	})
 }
 
 func (s Step) check() error {

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/robustmq/robustmq-go/tests/bench/internal/cluster"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/disk"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/jetstream"
@@ -260,7 +258,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 		order = append(order, 3)
 		for i, k := range order {
 			if i > 0 {
-				if err := settle(ctx, o.Settle); err != nil {
+				if err := window.Settle(ctx, o.Settle); err != nil {
 					return err
 				}
 			}
@@ -281,7 +279,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 			return fmt.Errorf("write result: %w", err)
 		}
 		steps = append(steps, step)
-		if err := settle(ctx, o.Settle); err != nil {
+		if err := window.Settle(ctx, o.Settle); err != nil {
 			return err
 		}
 	}
@@ -296,65 +294,6 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	}
 	_, err = stdout.Write(line)
 	return err
-}
-
-// settle flushes dirty pages (so one measurement's write-back does not
-// land in the next) and pauses.
-func settle(ctx context.Context, d time.Duration) error {
-	unix.Sync()
-	if d <= 0 {
-		return ctx.Err()
-	}
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func windowStep(conc int, d time.Duration, o Options) window.Step {
-	return window.Step{Concurrency: conc, Duration: d, MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second, MaxConsecutiveErrors: 100}
-}
-
-// warmupAndMeasure runs the unmeasured warmup (which must get at least one
-// acknowledgement: it also proves the stream writable) and the measured run.
-// beforeMeasure (when not nil) runs between the two.
-func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer, beforeMeasure func()) (window.Result, int, error) {
-	warmAcked := 0
-	if o.Warmup > 0 {
-		// A fresh stream may refuse its first appends until every node's
-		// metadata has it; keep warming up (bounded) until one succeeds.
-		for try := 0; ; try++ {
-			fmt.Fprintf(stderr, "%s c=%d: warmup %v\n", name, conc, o.Warmup)
-			r, err := window.Run(ctx, windowStep(conc, o.Warmup, o), submit)
-			warmAcked += len(r.Latencies)
-			if err != nil && !errors.Is(err, window.ErrTooManyErrors) {
-				return window.Result{}, warmAcked, fmt.Errorf("%s c=%d: warmup: %w", name, conc, err)
-			}
-			if len(r.Latencies) > 0 {
-				break
-			}
-			if try >= 5 {
-				return window.Result{}, warmAcked, fmt.Errorf("%s c=%d: warmup: no write acknowledged (%d errors, first: %v)", name, conc, r.Errors, r.FirstErr)
-			}
-		}
-	}
-	fmt.Fprintf(stderr, "%s c=%d: measuring %v\n", name, conc, o.Duration)
-	if beforeMeasure != nil {
-		beforeMeasure()
-	}
-	res, err := window.Run(ctx, windowStep(conc, o.Duration, o), submit)
-	if err != nil {
-		return res, warmAcked, fmt.Errorf("%s c=%d: %w (first error: %v)", name, conc, err, res.FirstErr)
-	}
-	if len(res.Latencies) == 0 {
-		return res, warmAcked, fmt.Errorf("%s c=%d: no write acknowledged (%d errors, first: %v)", name, conc, res.Errors, res.FirstErr)
-	}
-	if res.Errors > 0 {
-		fmt.Fprintf(stderr, "%s c=%d: %d errors, first: %v\n", name, conc, res.Errors, res.FirstErr)
-	}
-	return res, warmAcked, nil
 }
 
 // measureOurs writes a fresh stream and reads it back.
@@ -381,7 +320,7 @@ func measureOurs(ctx context.Context, jc *journal.Cluster, stream string, conc i
 	}
 	produced := summarize(SystemOurs, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
 
-	if err := settle(ctx, o.Settle); err != nil {
+	if err := window.Settle(ctx, o.Settle); err != nil {
 		return Summary{}, Summary{}, err
 	}
 	acked := int64(warm) + produced.Records
@@ -467,4 +406,11 @@ func natsVersion(bin string) string {
 		return "unknown version"
 	}
 	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nats-server:"))
+}
+
+// warmupAndMeasure is window.WarmupAndMeasure with this benchmark's
+// options.
+func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer, beforeMeasure func()) (window.Result, int, error) {
+	return window.WarmupAndMeasure(ctx, window.Measure{Name: name, Concurrency: conc, Warmup: o.Warmup, Duration: o.Duration,
+		MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second}, submit, stderr, beforeMeasure)
 }

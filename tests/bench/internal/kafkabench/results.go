@@ -1,7 +1,6 @@
 package kafkabench
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -9,10 +8,10 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/robustmq/robustmq-go/tests/bench/internal/benchlines"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/stats"
 )
 
@@ -191,11 +190,11 @@ func (s Step) WriteTable(w io.Writer) error {
 	}
 	r := s.Ratios
 	fmt.Fprintf(&buf, "kafka/jetstream(always) %s, kafka/jetstream(default) %s, kafka/stream %s (stream/kafka %s), kafka consume/produce %s, stream consume/produce %s; p99 kafka/jetstream(always) %s, kafka/jetstream(default) %s, kafka/stream %s\n",
-		ratioText(r.KafkaVsJSAlways), ratioText(r.KafkaVsJSDefault), ratioText(r.KafkaVsStream), ratioText(r.StreamVsKafka),
-		ratioText(r.KafkaConsumeVsProd), ratioText(r.StreamConsumeVsProd),
-		ratioText(r.P99KafkaVsJSAlways), ratioText(r.P99KafkaVsJSDefault), ratioText(r.P99KafkaVsStream))
+		stats.RatioText(r.KafkaVsJSAlways), stats.RatioText(r.KafkaVsJSDefault), stats.RatioText(r.KafkaVsStream), stats.RatioText(r.StreamVsKafka),
+		stats.RatioText(r.KafkaConsumeVsProd), stats.RatioText(r.StreamConsumeVsProd),
+		stats.RatioText(r.P99KafkaVsJSAlways), stats.RatioText(r.P99KafkaVsJSDefault), stats.RatioText(r.P99KafkaVsStream))
 	fmt.Fprintf(&buf, "goals: >=1.5x jetstream(always) %s, >=1.5x jetstream(default) %s, consume >=2x produce %s, %s %s\n",
-		verdict(s.Goals.VsJSAlways), verdict(s.Goals.VsJSDefault), verdict(s.Goals.Consume), goalFrontEndCostText, verdict(s.Goals.FrontEndCost))
+		stats.Verdict(s.Goals.VsJSAlways), stats.Verdict(s.Goals.VsJSDefault), stats.Verdict(s.Goals.Consume), goalFrontEndCostText, stats.Verdict(s.Goals.FrontEndCost))
 	for _, x := range s.summaries() {
 		if x.Note != "" {
 			fmt.Fprintf(&buf, "  %s: %s\n", x.System, x.Note)
@@ -215,29 +214,15 @@ func WriteSummary(w io.Writer, steps []Step, g GoalsLine) error {
 		fmt.Fprintf(tw, "%d\t%.0f\t%.2f\t%.0f\t%.2f\t%.0f\t%.2f\t%.0f\t%.2f\t%.0f\t%s\t%s\t%s\t%s\t\n", s.Concurrency,
 			s.Kafka.RecordsPerS, s.Kafka.P99Ms, s.Stream.RecordsPerS, s.Stream.P99Ms, s.JSAlways.RecordsPerS, s.JSAlways.P99Ms,
 			s.JSDefault.RecordsPerS, s.JSDefault.P99Ms, s.KafkaConsume.RecordsPerS,
-			ratioText(s.Ratios.KafkaVsJSAlways), ratioText(s.Ratios.KafkaVsJSDefault), ratioText(s.Ratios.StreamVsKafka), ratioText(s.Ratios.KafkaConsumeVsProd))
+			stats.RatioText(s.Ratios.KafkaVsJSAlways), stats.RatioText(s.Ratios.KafkaVsJSDefault), stats.RatioText(s.Ratios.StreamVsKafka), stats.RatioText(s.Ratios.KafkaConsumeVsProd))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("kafkabench: table: %w", err)
 	}
 	fmt.Fprintf(&buf, "goals (met only when met at every concurrency): >=1.5x jetstream(always) %s; >=1.5x jetstream(default) %s; consume >=2x produce %s; %s %s\n",
-		verdict(g.Goals.VsJSAlways), verdict(g.Goals.VsJSDefault), verdict(g.Goals.Consume), goalFrontEndCostText, verdict(g.Goals.FrontEndCost))
+		stats.Verdict(g.Goals.VsJSAlways), stats.Verdict(g.Goals.VsJSDefault), stats.Verdict(g.Goals.Consume), goalFrontEndCostText, stats.Verdict(g.Goals.FrontEndCost))
 	_, err := w.Write(buf.Bytes())
 	return err
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "MET"
-	}
-	return "NOT MET"
-}
-
-func ratioText(r *float64) string {
-	if r == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2fx", *r)
 }
 
 // ParseOutput reads a run's JSON lines out of mixed output and checks
@@ -245,60 +230,17 @@ func ratioText(r *float64) string {
 // every ratio, goals that follow from the ratios) and exactly one goals
 // line naming the steps' concurrencies.
 func ParseOutput(r io.Reader) ([]Step, *GoalsLine, error) {
-	var steps []Step
-	var goals *GoalsLine
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(text, "{") {
-			continue
-		}
-		var tag struct {
-			Bench string `json:"bench"`
-		}
-		if json.Unmarshal([]byte(text), &tag) != nil {
-			continue
-		}
-		switch tag.Bench {
-		case StepBench:
-			var s Step
-			if err := json.Unmarshal([]byte(text), &s); err != nil {
-				return nil, nil, fmt.Errorf("line %d: %w", line, err)
+	return benchlines.Parse(r, benchlines.Spec[Step, GoalsLine]{
+		StepTag: StepBench, GoalsTag: GoalsBench, Check: Step.check,
+		Concurrency:        func(s Step) int { return s.Concurrency },
+		GoalsConcurrencies: func(g GoalsLine) []int { return g.Concurrencies },
+		Consistent: func(steps []Step, g GoalsLine) error {
+			if want := allGoals(steps); want.Goals != g.Goals {
+				return fmt.Errorf("goals line %+v does not follow from the steps (%+v)", g.Goals, want.Goals)
 			}
-			if err := s.check(); err != nil {
-				return nil, nil, fmt.Errorf("line %d: concurrency %d: %w", line, s.Concurrency, err)
-			}
-			steps = append(steps, s)
-		case GoalsBench:
-			if goals != nil {
-				return nil, nil, fmt.Errorf("line %d: a second goals line", line)
-			}
-			var g GoalsLine
-			if err := json.Unmarshal([]byte(text), &g); err != nil {
-				return nil, nil, fmt.Errorf("line %d: %w", line, err)
-			}
-			goals = &g
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read: %w", err)
-	}
-	if goals == nil {
-		return steps, nil, errors.New("no goals line")
-	}
-	if len(goals.Concurrencies) != len(steps) {
-		return steps, goals, fmt.Errorf("goals line names %d steps, output has %d", len(goals.Concurrencies), len(steps))
-	}
-	for i, s := range steps {
-		if goals.Concurrencies[i] != s.Concurrency {
-			return steps, goals, fmt.Errorf("goals line step %d is concurrency %d, output has %d", i, goals.Concurrencies[i], s.Concurrency)
-		}
-	}
-	if want := allGoals(steps); want.Goals != goals.Goals {
-		return steps, goals, fmt.Errorf("goals line %+v does not follow from the steps (%+v)", goals.Goals, want.Goals)
-	}
-	return steps, goals, nil
+			return nil
+		},
+	})
 }
 
 func (s Step) check() error {

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/robustmq/robustmq-go/tests/bench/internal/cluster"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/jetstream"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/journal"
@@ -239,7 +237,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 		}
 		for i, k := range order {
 			if i > 0 {
-				if err := settle(ctx, o.Settle); err != nil {
+				if err := window.Settle(ctx, o.Settle); err != nil {
 					return err
 				}
 			}
@@ -260,7 +258,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 			return fmt.Errorf("write result: %w", err)
 		}
 		steps = append(steps, step)
-		if err := settle(ctx, o.Settle); err != nil {
+		if err := window.Settle(ctx, o.Settle); err != nil {
 			return err
 		}
 	}
@@ -275,66 +273,6 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	}
 	_, err = stdout.Write(line)
 	return err
-}
-
-// settle flushes dirty pages (so one measurement's write-back does not
-// land in the next) and pauses.
-func settle(ctx context.Context, d time.Duration) error {
-	unix.Sync()
-	if d <= 0 {
-		return ctx.Err()
-	}
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func windowStep(conc int, d time.Duration, o Options) window.Step {
-	return window.Step{Concurrency: conc, Duration: d, MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second, MaxConsecutiveErrors: 100}
-}
-
-// warmupAndMeasure runs the unmeasured warmup (which must get at least
-// one acknowledgement: it also proves the topic writable) and the
-// measured run. It returns the measured result and the warmup's acks.
-// beforeMeasure (when not nil) runs between the two.
-func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer, beforeMeasure func()) (window.Result, int, error) {
-	warmAcked := 0
-	if o.Warmup > 0 {
-		// A fresh topic may refuse its first records until every node's
-		// metadata has it; keep warming up (bounded) until one succeeds.
-		for try := 0; ; try++ {
-			fmt.Fprintf(stderr, "%s c=%d: warmup %v\n", name, conc, o.Warmup)
-			r, err := window.Run(ctx, windowStep(conc, o.Warmup, o), submit)
-			warmAcked += len(r.Latencies)
-			if err != nil && !errors.Is(err, window.ErrTooManyErrors) {
-				return window.Result{}, warmAcked, fmt.Errorf("%s c=%d: warmup: %w", name, conc, err)
-			}
-			if len(r.Latencies) > 0 {
-				break
-			}
-			if try >= 5 {
-				return window.Result{}, warmAcked, fmt.Errorf("%s c=%d: warmup: nothing acknowledged (%d errors, first: %v)", name, conc, r.Errors, r.FirstErr)
-			}
-		}
-	}
-	fmt.Fprintf(stderr, "%s c=%d: measuring %v\n", name, conc, o.Duration)
-	if beforeMeasure != nil {
-		beforeMeasure()
-	}
-	res, err := window.Run(ctx, windowStep(conc, o.Duration, o), submit)
-	if err != nil {
-		return res, warmAcked, fmt.Errorf("%s c=%d: %w (first error: %v)", name, conc, err, res.FirstErr)
-	}
-	if len(res.Latencies) == 0 {
-		return res, warmAcked, fmt.Errorf("%s c=%d: nothing acknowledged (%d errors, first: %v)", name, conc, res.Errors, res.FirstErr)
-	}
-	if res.Errors > 0 {
-		fmt.Fprintf(stderr, "%s c=%d: %d errors, first: %v\n", name, conc, res.Errors, res.FirstErr)
-	}
-	return res, warmAcked, nil
 }
 
 // measureKafka produces to a fresh topic through the broker and reads it
@@ -359,7 +297,7 @@ func measureKafka(ctx context.Context, b *kafka.Broker, topic string, conc int, 
 	produced := summarize(SystemKafka, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
 	produced.Note = fmt.Sprintf("kgo producer through the broker's Kafka listener; kgo batches what is buffered: %d batches, %.1f records per batch in the measured run",
 		batches1-batches0, float64(records1-records0)/float64(max(batches1-batches0, 1)))
-	if err := settle(ctx, o.Settle); err != nil {
+	if err := window.Settle(ctx, o.Settle); err != nil {
 		return Summary{}, Summary{}, err
 	}
 	acked := int64(warm) + produced.Records
@@ -392,7 +330,7 @@ func measureStream(ctx context.Context, jc *journal.Cluster, stream string, conc
 	}
 	produced := summarize(SystemStream, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
 	produced.Note = "common/streamclient Producer in this process, single-record appends"
-	if err := settle(ctx, o.Settle); err != nil {
+	if err := window.Settle(ctx, o.Settle); err != nil {
 		return Summary{}, Summary{}, err
 	}
 	acked := int64(warm) + produced.Records
@@ -454,4 +392,11 @@ func natsVersion(bin string) string {
 		return "unknown version"
 	}
 	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nats-server:"))
+}
+
+// warmupAndMeasure is window.WarmupAndMeasure with this benchmark's
+// options.
+func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer, beforeMeasure func()) (window.Result, int, error) {
+	return window.WarmupAndMeasure(ctx, window.Measure{Name: name, Concurrency: conc, Warmup: o.Warmup, Duration: o.Duration,
+		MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second}, submit, stderr, beforeMeasure)
 }

@@ -141,7 +141,7 @@ func (s Step) WriteTable(w io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(&buf, "robustmq/mosquitto: pub msg/s %s, puback p99 %s, delivered msg/s %s, e2e p99 %s\n",
-			ratioText(s.Ratios.PubPerS), ratioText(s.Ratios.PubackP99), ratioText(s.Ratios.DeliveredPerS), ratioText(s.Ratios.E2EP99))
+			stats.RatioText(s.Ratios.PubPerS), stats.RatioText(s.Ratios.PubackP99), stats.RatioText(s.Ratios.DeliveredPerS), stats.RatioText(s.Ratios.E2EP99))
 	case ScenarioQoS0:
 		fmt.Fprintf(&buf, "qos0-fanin: %d publishers -> 1 subscriber, QoS 0, %d-byte payloads (load %s)\n", s.Publishers, s.PayloadBytes, s.LoadAvg)
 		fmt.Fprintln(tw, "system\tdelivered msg/s\tpublished msg/s\te2e p50 ms\te2e p99 ms\tpublished\tdelivered\tlost\tlost %\t")
@@ -152,7 +152,7 @@ func (s Step) WriteTable(w io.Writer) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(&buf, "robustmq/mosquitto: delivered msg/s %s\n", ratioText(s.Ratios.DeliveredPerS))
+		fmt.Fprintf(&buf, "robustmq/mosquitto: delivered msg/s %s\n", stats.RatioText(s.Ratios.DeliveredPerS))
 	case ScenarioSlow:
 		fmt.Fprintf(&buf, "slow-subscriber: %d publishers -> 1 %s-session subscriber at QoS 1 sending one PUBACK per %.1f ms, %d-byte payloads (load %s)\n",
 			s.Publishers, s.Session, s.AckDelayMs, s.PayloadBytes, s.LoadAvg)
@@ -163,7 +163,7 @@ func (s Step) WriteTable(w io.Writer) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(&buf, "robustmq/mosquitto: delivered fraction %s\n", ratioText(s.Ratios.DeliveredFraction))
+		fmt.Fprintf(&buf, "robustmq/mosquitto: delivered fraction %s\n", stats.RatioText(s.Ratios.DeliveredFraction))
 	default:
 		return fmt.Errorf("mqttbench: unknown scenario %q", s.Scenario)
 	}
@@ -286,11 +286,4 @@ func millis(d time.Duration) float64 { return round(float64(d)*millisPerNano, 3)
 func round(v float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(v*p) / p
-}
-
-func ratioText(r *float64) string {
-	if r == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2fx", *r)
 }

@@ -12,12 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/robustmq/robustmq-go/tests/bench/internal/broker"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/mosquitto"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/mqttwire"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/procs"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/window"
 )
 
 // system is one broker under test.
@@ -112,7 +111,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 		step.PayloadBytes = o.PayloadBytes
 		for i, sys := range order {
 			if i > 0 {
-				if err := settle(ctx, o.Settle); err != nil {
+				if err := window.Settle(ctx, o.Settle); err != nil {
 					return err
 				}
 			}
@@ -130,7 +129,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 		if err := emit(*step); err != nil {
 			return err
 		}
-		return settle(ctx, o.Settle)
+		return window.Settle(ctx, o.Settle)
 	}
 
 	for _, sc := range o.Scenarios {
@@ -377,21 +376,6 @@ func measureSlow(ctx context.Context, sys system, run, session string, o Options
 		r.Note += fmt.Sprintf("; %d publishes failed, first: %v", res.errors, res.firstErr)
 	}
 	return r, nil
-}
-
-// settle flushes dirty pages (so one measurement's write-back does not
-// land in the next) and pauses.
-func settle(ctx context.Context, d time.Duration) error {
-	unix.Sync()
-	if d <= 0 {
-		return ctx.Err()
-	}
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // loadAvg is /proc/loadavg's first three fields, for the record.

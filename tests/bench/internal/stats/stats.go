@@ -141,7 +141,7 @@ func (c Comparison) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("stats: table: %w", err)
 	}
-	fmt.Fprintf(&buf, "placement/etcd: writes/s %s, p99 %s\n", ratioText(c.WritesRatio), ratioText(c.P99Ratio))
+	fmt.Fprintf(&buf, "placement/etcd: writes/s %s, p99 %s\n", RatioText(c.WritesRatio), RatioText(c.P99Ratio))
 	if _, err := w.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("stats: write table: %w", err)
 	}
@@ -202,7 +202,8 @@ func (c Comparison) check() error {
 	return nil
 }
 
-func ratioText(r *float64) string {
+// RatioText renders a ratio as "1.23x", or "n/a" when there is none.
+func RatioText(r *float64) string {
 	if r == nil {
 		return "n/a"
 	}
@@ -216,4 +217,12 @@ func millis(d time.Duration) float64 {
 func round(v float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(v*p) / p
+}
+
+// Verdict renders whether a goal was met.
+func Verdict(ok bool) string {
+	if ok {
+		return "MET"
+	}
+	return "NOT MET"
 }
