@@ -54,6 +54,7 @@ cat <<INFO
   journal gRPC      127.0.0.1:1778 127.0.0.1:2778 127.0.0.1:3778
   journal metrics   http://127.0.0.1:9110/metrics http://127.0.0.1:9111/metrics http://127.0.0.1:9112/metrics
   broker MQTT       tcp 127.0.0.1:1883 127.0.0.1:2883   ws://127.0.0.1:8083/mqtt ws://127.0.0.1:2083/mqtt
+  broker Kafka      127.0.0.1:9092 127.0.0.1:2092
   broker gRPC       127.0.0.1:1229 127.0.0.1:2229
   broker metrics    http://127.0.0.1:9120/metrics http://127.0.0.1:9121/metrics
 Try:  bin/robustctl --placement $addrs cluster status
