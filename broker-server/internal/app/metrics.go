@@ -66,9 +66,9 @@ func registerMQTTMetrics(reg prometheus.Registerer, labels prometheus.Labels, sr
 			func() uint64 { return srv.Traffic().BytesIn }),
 		counter("robustmq_broker_sent_bytes_total", "Bytes written to client connections (every packet).",
 			func() uint64 { return srv.Traffic().BytesOut }),
-		dropped(dropQueueFull, func() uint64 { return b.Stats().Dropped }),
+		dropped(dropQueueFull, func() uint64 { return b.Totals().Dropped }),
 		dropped(dropTooLarge, func() uint64 { return srv.Traffic().DroppedTooLarge }),
-		dropped(dropExpired, func() uint64 { return b.Stats().Expired }),
+		dropped(dropExpired, func() uint64 { return b.Totals().Expired }),
 	}
 	if cl != nil {
 		cs = append(cs, dropped(dropForwardDropped, func() uint64 { return cl.Stats().ForwardDropped }))
@@ -92,11 +92,11 @@ func registerCoreMetrics(reg prometheus.Registerer, b *core.Broker, cl *cluster.
 	}
 	cs := []prometheus.Collector{
 		counter("robustmq_broker_mqtt_publish_failed_total", "Publishes the cluster could not store (the publisher got no positive acknowledgement).",
-			func() uint64 { return b.Stats().PublishFailed }),
+			func() uint64 { return b.Totals().PublishFailed }),
 		counter("robustmq_broker_mqtt_delivered_total", "Messages routed to sessions of this broker (one per session).",
-			func() uint64 { return b.Stats().Delivered }),
+			func() uint64 { return b.Totals().Delivered }),
 		counter("robustmq_broker_mqtt_dropped_total", "Messages dropped because a session's in-memory queue was full (never a persistent session's QoS 1/2 message: those wait in the log).",
-			func() uint64 { return b.Stats().Dropped }),
+			func() uint64 { return b.Totals().Dropped }),
 		gauge("robustmq_broker_mqtt_sessions", "Sessions held by this broker.", func() int { return b.Stats().Sessions }),
 		gauge("robustmq_broker_mqtt_sessions_online", "Sessions with a connection.", func() int { return b.Stats().Online }),
 		gauge("robustmq_broker_mqtt_sessions_persistent", "Persistent sessions (their QoS 1/2 messages come from the log).",
@@ -105,7 +105,7 @@ func registerCoreMetrics(reg prometheus.Registerer, b *core.Broker, cl *cluster.
 	for q := range 3 {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "robustmq_broker_mqtt_published_total",
 			Help: "Publishes accepted (stored when they had to be), by QoS.", ConstLabels: prometheus.Labels{"qos": string(rune('0' + q))}},
-			func() float64 { return float64(b.Stats().Published[q]) }))
+			func() float64 { return float64(b.Totals().Published[q]) }))
 	}
 	if cl != nil {
 		cs = append(cs,

@@ -33,27 +33,39 @@ type Stats struct {
 
 // Stats returns the core's totals and current sizes.
 func (b *Broker) Stats() Stats {
+	st := b.Totals()
+	st.Sessions, st.Online, st.Persistent = b.sessionCounts()
+	return st
+}
+
+// Totals is Stats without the session counts: atomics only, no scan of
+// the sessions (what a counter read at every metrics scrape needs).
+func (b *Broker) Totals() Stats {
 	st := Stats{PublishFailed: b.counters.failed.Load(), Delivered: b.counters.delivered.Load(),
 		Dropped: b.counters.dropped.Load(), Expired: b.counters.expired.Load()}
 	for i := range st.Published {
 		st.Published[i] = b.counters.published[i].Load()
 	}
+	return st
+}
+
+// sessionCounts scans the sessions: held, online, persistent.
+func (b *Broker) sessionCounts() (sessions, online, persistent int) {
 	if ms, ok := b.sessions.(*MemSessionStore); ok {
 		ms.mu.RLock()
 		defer ms.mu.RUnlock()
 		for _, s := range ms.m {
-			st.Sessions++
+			sessions++
 			s.mu.Lock()
 			if s.client != nil {
-				st.Online++
+				online++
 			}
 			if s.fed {
-				st.Persistent++
+				persistent++
 			}
 			s.mu.Unlock()
 		}
-	} else {
-		st.Sessions = b.sessions.Len()
+		return sessions, online, persistent
 	}
-	return st
+	return b.sessions.Len(), 0, 0
 }
