@@ -27,6 +27,14 @@ const (
 	DefaultMaxInFlight     = 32
 	DefaultMaxQueued       = 256
 	DefaultDeliveryTimeout = 30 * time.Second
+	// DefaultMergeBytes bounds a batch merged from appends queued behind a
+	// full in-flight window. It stays well under the journal's default
+	// max_batch_bytes (4 MiB) so merging never makes acceptable batches
+	// unacceptable.
+	DefaultMergeBytes = 1 << 20
+	// maxMergeRecords bounds the records of a merged batch (the journal
+	// takes up to 100000 by default).
+	maxMergeRecords = 4096
 	// connectTimeout bounds one metadata lookup and stream open.
 	connectTimeout = 5 * time.Second
 	minBackoff     = 25 * time.Millisecond
@@ -44,9 +52,17 @@ type ProducerOptions struct {
 	// MaxInFlight bounds the batches sent to a leader and not yet answered,
 	// per partition.
 	MaxInFlight int
-	// MaxQueued bounds the batches a partition holds (in flight included)
+	// MaxQueued bounds the appends a partition holds (in flight included)
 	// before Append blocks.
 	MaxQueued int
+	// MergeBytes: appends to one partition that queue behind a full
+	// in-flight window are merged into one batch of up to this many
+	// (estimated) bytes before it is first sent, as Kafka's producer
+	// gathers records while its requests are in flight. Each append still
+	// gets its own result (its own offsets inside the merged batch), but a
+	// merged batch the leader refuses for good fails every append in it.
+	// 0 takes DefaultMergeBytes; negative never merges.
+	MergeBytes int
 	// DeliveryTimeout is a batch's retry deadline when the Append context
 	// has none.
 	DeliveryTimeout time.Duration
@@ -104,6 +120,9 @@ func (c *Client) NewProducer(ctx context.Context, stream string, opts ProducerOp
 	}
 	if opts.DeliveryTimeout <= 0 {
 		opts.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	if opts.MergeBytes == 0 {
+		opts.MergeBytes = DefaultMergeBytes
 	}
 	if opts.Partitioner == nil {
 		opts.Partitioner = hashPartitioner
@@ -203,13 +222,15 @@ func (p *Producer) AppendAsync(ctx context.Context, partition int, recs []record
 	}
 	now := time.Now().UnixMilli()
 	own := make([]recordbatch.Record, len(recs))
+	size := 0
 	for i, r := range recs {
 		if r.TimestampMs == 0 {
 			r.TimestampMs = now
 		}
 		own[i] = r
+		size += recordSizeEstimate(r)
 	}
-	pe := &pending{recs: own, deadline: deadline, done: done}
+	pe := &pending{recs: own, size: size, members: []member{{n: len(own), deadline: deadline, done: done}}}
 	w := p.parts[partition]
 	// A full queue holds the caller until the batch's own deadline at most.
 	timer := time.NewTimer(time.Until(deadline))
@@ -254,30 +275,103 @@ func (p *Producer) Close(ctx context.Context) error {
 	return err
 }
 
-// pending is one batch from Append to its outcome.
-type pending struct {
-	recs     []recordbatch.Record
+// recordSizeEstimate is an upper bound of a record's encoded size but for
+// its varints' exact widths (at most 10 bytes each).
+func recordSizeEstimate(r recordbatch.Record) int {
+	n := 30 + len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += 20 + len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// member is one AppendAsync call's share of a batch: a merged batch
+// carries several, in the order of their records.
+type member struct {
+	n        int // records
 	deadline time.Time
 	done     func(AppendResult, error)
+	// reported: its caller has its outcome (a timeout). The batch stays
+	// queued and is resent so the sequence numbers behind it stay
+	// contiguous (the leader would refuse a gap); a late outcome is
+	// dropped.
+	reported bool
+}
+
+// pending is one batch from Append to its outcome: the records of one
+// AppendAsync call, or of several merged before the batch was first sent.
+//
+// Invariant: a batch that was sent once (attempts > 0) never changes its
+// records, so a resend is byte for byte the batch the leader may already
+// have written, and its dedupe table recognises it.
+type pending struct {
+	recs    []recordbatch.Record
+	members []member
+	size    int // estimated encoded bytes of recs
 
 	// Set by the partition writer.
 	seq      int32
 	epoch    uint32
-	buf      []byte
+	buf      []byte // encoded at first send; nil after renumbering
 	reqID    uint64
 	attempts int
 	sentAt   time.Time // last send
-	// reported: its caller has its outcome (a timeout). It stays queued
-	// and is resent so the sequence numbers behind it stay contiguous
-	// (the leader would refuse a gap); its late outcome is dropped.
-	reported bool
 }
 
-func (pe *pending) report(r AppendResult, err error) {
-	if !pe.reported {
-		pe.reported = true
-		pe.done(r, err)
+// reported: every caller has its outcome.
+func (pe *pending) reported() bool {
+	for i := range pe.members {
+		if !pe.members[i].reported {
+			return false
+		}
 	}
+	return true
+}
+
+// deadline is the earliest deadline of a caller still waiting (zero when
+// none is).
+func (pe *pending) deadline() time.Time {
+	var t time.Time
+	for i := range pe.members {
+		m := &pe.members[i]
+		if !m.reported && (t.IsZero() || m.deadline.Before(t)) {
+			t = m.deadline
+		}
+	}
+	return t
+}
+
+// report gives every caller still waiting its outcome; on success each
+// gets the offsets of its own records.
+func (pe *pending) report(r AppendResult, err error) {
+	first := r.FirstOffset
+	for i := range pe.members {
+		m := &pe.members[i]
+		mine := r
+		if err == nil && r.OffsetsKnown {
+			mine.FirstOffset, mine.NextOffset = first, first+uint64(m.n)
+		}
+		first += uint64(m.n)
+		if !m.reported {
+			m.reported = true
+			m.done(mine, err)
+		}
+	}
+}
+
+// expire reports a timeout to every waiting caller whose deadline passed
+// and says whether there was one.
+func (pe *pending) expire(now time.Time, timeout func() error) bool {
+	hit := false
+	for i := range pe.members {
+		m := &pe.members[i]
+		if !m.reported && !now.Before(m.deadline) {
+			m.reported = true
+			m.done(AppendResult{}, timeout())
+			hit = true
+		}
+	}
+	return hit
 }
 
 // appendStream is one open Append stream to a segment leader.
@@ -309,6 +403,7 @@ type partWriter struct {
 
 	// loop state
 	queue    []*pending // unanswered batches in sequence order
+	queued   int        // appends (members) in queue
 	sent     int        // queue[:sent] are on the current stream
 	nextSeq  int32
 	epoch    uint32
@@ -369,7 +464,7 @@ func (w *partWriter) run() {
 		}
 
 		var in chan *pending
-		if (len(w.queue) < w.p.opts.MaxQueued || w.stuck()) && !w.draining {
+		if (w.queued < w.p.opts.MaxQueued || w.stuck()) && !w.draining {
 			in = w.in
 		}
 		var timer *time.Timer
@@ -411,7 +506,7 @@ func (w *partWriter) run() {
 // allReported: nothing left that a caller waits for.
 func (w *partWriter) allReported() bool {
 	for _, pe := range w.queue {
-		if !pe.reported {
+		if !pe.reported() {
 			return false
 		}
 	}
@@ -423,8 +518,8 @@ func (w *partWriter) allReported() bool {
 func (w *partWriter) nextWake() time.Time {
 	var t time.Time
 	for _, pe := range w.queue {
-		if !pe.reported && (t.IsZero() || pe.deadline.Before(t)) {
-			t = pe.deadline
+		if d := pe.deadline(); !d.IsZero() && (t.IsZero() || d.Before(t)) {
+			t = d
 		}
 	}
 	if w.cur != nil && w.sent > 0 {
@@ -491,31 +586,31 @@ func (w *partWriter) targetMoved(fresh bool) bool {
 // and the next attempt asks the placement center afresh.
 func (w *partWriter) expire(now time.Time) {
 	for i, pe := range w.queue {
-		if !pe.reported && !now.Before(pe.deadline) {
+		expired := pe.expire(now, func() error {
 			err := w.lastErr
 			if i < w.sent && err == nil {
 				err = status.Errorf(codes.DeadlineExceeded, "streamclient: no answer from the leader at %s", w.cur.addr)
 			}
-			pe.report(AppendResult{}, &TimeoutError{Partition: w.partition, Attempts: pe.attempts, Err: err})
-			if i == 0 && w.sent > 0 {
-				w.teardown()
-				w.scheduleRetry()
-			}
+			return &TimeoutError{Partition: w.partition, Attempts: pe.attempts, Err: err}
+		})
+		if expired && i == 0 && w.sent > 0 {
+			w.teardown()
+			w.scheduleRetry()
 		}
 	}
 }
 
 // stuck: the oldest batch passed its deadline unacknowledged, so the
 // partition has been unwritable for a whole delivery timeout.
-func (w *partWriter) stuck() bool { return len(w.queue) > 0 && w.queue[0].reported }
+func (w *partWriter) stuck() bool { return len(w.queue) > 0 && w.queue[0].reported() }
 
 // add numbers and encodes a new batch. With the queue full of batches a
 // stuck partition still holds (timed out, kept for sequence continuity),
 // it fails the new batch at once instead of holding its caller for another
 // whole deadline; the batch takes no sequence number.
 func (w *partWriter) add(pe *pending) {
-	if len(w.queue) >= w.p.opts.MaxQueued {
-		pe.report(AppendResult{}, &TimeoutError{Partition: w.partition, Err: fmt.Errorf("partition unwritable for longer than a delivery timeout, %d batches unacknowledged: %w", len(w.queue), w.lastErrOr())})
+	if w.queued >= w.p.opts.MaxQueued {
+		pe.report(AppendResult{}, &TimeoutError{Partition: w.partition, Err: fmt.Errorf("partition unwritable for longer than a delivery timeout, %d appends unacknowledged: %w", w.queued, w.lastErrOr())})
 		return
 	}
 	if int64(w.nextSeq)+int64(len(pe.recs)) > math.MaxInt32 {
@@ -523,18 +618,52 @@ func (w *partWriter) add(pe *pending) {
 		// leader takes a higher epoch as a fresh start).
 		w.epoch++
 		w.nextSeq = 0
+	} else if w.merge(pe) {
+		return
 	}
 	w.number(pe)
 	w.queue = append(w.queue, pe)
+	w.queued++
+}
+
+// merge appends pe's records to the last queued batch when that batch was
+// never sent (it waits behind a full window or for a connection), is of
+// the current producer epoch, and stays within MergeBytes. Its sequence
+// numbers continue the batch's, so the leader sees what it would have
+// seen from the two batches sent one after the other.
+func (w *partWriter) merge(pe *pending) bool {
+	n := len(w.queue)
+	if w.p.opts.MergeBytes < 0 || n == 0 || n <= w.sent {
+		return false
+	}
+	last := w.queue[n-1]
+	if last.attempts > 0 || last.epoch != w.epoch || last.reported() ||
+		len(last.recs)+len(pe.recs) > maxMergeRecords || last.size+pe.size > w.p.opts.MergeBytes {
+		return false
+	}
+	last.recs = append(last.recs, pe.recs...)
+	last.members = append(last.members, pe.members...)
+	last.size += pe.size
+	last.buf = nil
+	w.nextSeq += int32(len(pe.recs))
+	w.queued++
+	return true
 }
 
 func (w *partWriter) number(pe *pending) {
 	pe.seq, pe.epoch = w.nextSeq, w.epoch
 	w.nextSeq += int32(len(pe.recs))
-	pe.buf = recordbatch.Encode(recordbatch.Batch{
-		Header:  recordbatch.Header{ProducerID: w.p.producerID, ProducerEpoch: pe.epoch, BaseSequence: pe.seq},
-		Records: pe.recs,
-	})
+	pe.buf = nil
+}
+
+func (w *partWriter) encode(pe *pending) []byte {
+	if pe.buf == nil {
+		pe.buf = recordbatch.Encode(recordbatch.Batch{
+			Header:  recordbatch.Header{ProducerID: w.p.producerID, ProducerEpoch: pe.epoch, BaseSequence: pe.seq},
+			Records: pe.recs,
+		})
+	}
+	return pe.buf
 }
 
 // resequence restarts the sequence under a new producer epoch for every
@@ -577,6 +706,7 @@ func (w *partWriter) connect() {
 			pe.report(AppendResult{}, &AppendError{Partition: w.partition, Err: fmt.Errorf("%w: %w", ErrStreamNotFound, err)})
 		}
 		w.queue = nil
+		w.queued = 0
 		return
 	}
 	w.scheduleRetry()
@@ -637,7 +767,7 @@ func (w *partWriter) sendMore() {
 		pe.attempts++
 		pe.sentAt = time.Now()
 		w.cur.sendCh <- &journalpb.AppendRequest{
-			RequestId: pe.reqID, Segment: segRef(w.cur.seg), Epoch: w.cur.seg.GetEpoch(), Batch: pe.buf,
+			RequestId: pe.reqID, Segment: segRef(w.cur.seg), Epoch: w.cur.seg.GetEpoch(), Batch: w.encode(pe),
 		}
 		w.sent++
 	}
@@ -740,6 +870,7 @@ func (w *partWriter) pop() *pending {
 	head := w.queue[0]
 	w.queue[0] = nil
 	w.queue = w.queue[1:]
+	w.queued -= len(head.members)
 	if w.sent > 0 {
 		w.sent--
 	}

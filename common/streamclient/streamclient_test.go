@@ -231,7 +231,8 @@ func TestRetriesThroughLeaderErrorsAndRolls(t *testing.T) {
 		}
 		return streamtest.Fault{}
 	})
-	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 5})
+	// Unmerged: the faults pick batches by their base sequence.
+	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 5, MergeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,8 @@ func TestRefusedBatchFailsAloneAndTheRestResequence(t *testing.T) {
 		}
 		return streamtest.Fault{}
 	})
-	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 8})
+	// Unmerged: a refused merged batch would fail every append in it.
+	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 8, MergeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -753,4 +755,54 @@ func TestReaderLeavesASilentReplica(t *testing.T) {
 	if len(got) != 20 || time.Since(start) > 10*time.Second {
 		t.Fatalf("read %d records in %v", len(got), time.Since(start))
 	}
+}
+
+// Appends queued behind a full window are merged into one batch before it
+// is first sent; each append still gets the offsets of its own records,
+// also when a lost answer makes the merged batch a duplicate on resend.
+func TestQueuedAppendsMergeIntoOneBatch(t *testing.T) {
+	fc := newFake(t, 3)
+	c := newClient(t, fc, Options{})
+	mustCreate(t, c, "s", 1)
+	var mu sync.Mutex
+	requests, sent := 0, 0
+	fc.SetAppendHook(func(_ uint64, req *journalpb.AppendRequest) streamtest.Fault {
+		h, err := recordbatch.DecodeHeader(req.GetBatch())
+		if err != nil {
+			t.Errorf("undecodable batch: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		requests++
+		sent += int(h.Count)
+		return streamtest.Fault{DropAfter: requests%5 == 2}
+	})
+	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 1, MaxQueued: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(bg(t))
+	const appends, size = 300, 3
+	outs := produceAll(t, p, 0, appends, size, 20*time.Second)
+	checkExactlyOnce(t, fc, "s/0", outs, size)
+	dups := 0
+	for i, o := range outs {
+		if !o.res.OffsetsKnown || o.res.NextOffset-o.res.FirstOffset != size {
+			t.Fatalf("append %d: %+v", i, o.res)
+		}
+		if o.res.Duplicate {
+			dups++
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Every request carries whole appends; fewer requests than appends
+	// (resends included) means appends were merged.
+	if requests >= appends || sent%size != 0 {
+		t.Fatalf("%d requests carried %d records for %d appends: nothing merged", requests, sent, appends)
+	}
+	if dups == 0 {
+		t.Fatal("no merged batch was answered as a duplicate; the fault did not hit")
+	}
+	t.Logf("%d appends in %d requests, %d appends answered as duplicates", appends, requests, dups)
 }

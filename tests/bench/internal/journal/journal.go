@@ -166,10 +166,16 @@ type Producer struct {
 	timeout time.Duration
 }
 
-// NewProducer opens an idempotent producer whose in-flight window per
-// partition is window batches (the benchmark's concurrency).
-func (c *Cluster) NewProducer(ctx context.Context, stream string, value []byte, window int, timeout time.Duration) (*Producer, error) {
-	p, err := c.Client.NewProducer(ctx, stream, streamclient.ProducerOptions{MaxInFlight: window, MaxQueued: window, DeliveryTimeout: timeout})
+// NewProducer opens an idempotent producer that holds up to window
+// unacknowledged appends (the benchmark's concurrency). maxInFlight bounds
+// its Append requests in flight; the appends queued behind a full window
+// of requests are merged into one batch (streamclient's MergeBytes). 0 or
+// at least window: every append is its own request and nothing merges.
+func (c *Cluster) NewProducer(ctx context.Context, stream string, value []byte, window, maxInFlight int, timeout time.Duration) (*Producer, error) {
+	if maxInFlight <= 0 || maxInFlight > window {
+		maxInFlight = window
+	}
+	p, err := c.Client.NewProducer(ctx, stream, streamclient.ProducerOptions{MaxInFlight: maxInFlight, MaxQueued: window, DeliveryTimeout: timeout})
 	if err != nil {
 		return nil, fmt.Errorf("journal: producer: %w", err)
 	}

@@ -41,13 +41,16 @@ type Options struct {
 	Settle             time.Duration
 	DiskDuration       time.Duration
 	RecordBytes        int
-	MaxRecords         int
-	RequestTimeout     time.Duration
-	ReadyTimeout       time.Duration
-	ConsumeTimeout     time.Duration
-	WorkDir            string
-	Keep               bool
-	Smoke              bool
+	// MaxInFlight bounds our producer's Append requests in flight (0: the
+	// concurrency, one request per append, nothing merged).
+	MaxInFlight    int
+	MaxRecords     int
+	RequestTimeout time.Duration
+	ReadyTimeout   time.Duration
+	ConsumeTimeout time.Duration
+	WorkDir        string
+	Keep           bool
+	Smoke          bool
 	// PprofDir, when set, is handed to the journal nodes (PprofEnv) and
 	// receives their profiles from every measured run of ours.
 	PprofDir string
@@ -71,6 +74,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.DurationVar(&o.Settle, "settle", time.Second, "pause (after a sync(2)) between two measurements")
 	fs.DurationVar(&o.DiskDuration, "disk-duration", 3*time.Second, "time of the disk-limit loop per step")
 	fs.IntVar(&o.RecordBytes, "record-size", 1024, "bytes per record value")
+	fs.IntVar(&o.MaxInFlight, "max-inflight", 4, "our producer's Append requests in flight; appends queued behind them merge into one batch (0: the concurrency, nothing merges)")
 	fs.IntVar(&o.MaxRecords, "max-records", 2_000_000, "count bound per measured run")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Second, "bound on one append or publish")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 30*time.Second, "how long each cluster may take to be ready")
@@ -216,6 +220,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	fmt.Fprintf(stdout, "# %v per system per step after %v warmup on a fresh stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2);"+
 		" one client connection to the stream leader; concurrency = single-record appends/publishes in flight; disk limit = write+fdatasync of concurrency records per round / %d; data under %s\n",
 		o.Duration, o.Warmup, o.RecordBytes, replicas, ackQuorum, replicas, workDir)
+	fmt.Fprintf(stdout, "# our producer: %s\n", mergeNote(o.MaxInFlight))
 
 	value := make([]byte, o.RecordBytes)
 	for i := range value {
@@ -301,7 +306,7 @@ func measureOurs(ctx context.Context, jc *journal.Cluster, stream string, conc i
 	if err := jc.CreateStream(ctx, stream, replicas, ackQuorum); err != nil {
 		return Summary{}, Summary{}, err
 	}
-	p, err := jc.NewProducer(ctx, stream, value, conc, o.RequestTimeout)
+	p, err := jc.NewProducer(ctx, stream, value, conc, o.MaxInFlight, o.RequestTimeout)
 	if err != nil {
 		return Summary{}, Summary{}, err
 	}
@@ -413,4 +418,12 @@ func natsVersion(bin string) string {
 func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer, beforeMeasure func()) (window.Result, int, error) {
 	return window.WarmupAndMeasure(ctx, window.Measure{Name: name, Concurrency: conc, Warmup: o.Warmup, Duration: o.Duration,
 		MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second}, submit, stderr, beforeMeasure)
+}
+
+// mergeNote says how our producer turns appends into requests.
+func mergeNote(maxInFlight int) string {
+	if maxInFlight <= 0 {
+		return "one Append request per append (--max-inflight 0: nothing merges)"
+	}
+	return fmt.Sprintf("at most %d Append requests in flight (or the concurrency, if lower); appends queued behind them are merged into one batch, as a Kafka producer gathers records while its requests are in flight (--max-inflight 0: one request per append)", maxInFlight)
 }

@@ -43,12 +43,15 @@ type Options struct {
 	RecordBytes        int
 	MaxRecords         int
 	KafkaMaxInflight   int
-	RequestTimeout     time.Duration
-	ReadyTimeout       time.Duration
-	ConsumeTimeout     time.Duration
-	WorkDir            string
-	Keep               bool
-	Smoke              bool
+	// StreamMaxInflight bounds the raw stream client's Append requests in
+	// flight (0: one request per record, nothing merged).
+	StreamMaxInflight int
+	RequestTimeout    time.Duration
+	ReadyTimeout      time.Duration
+	ConsumeTimeout    time.Duration
+	WorkDir           string
+	Keep              bool
+	Smoke             bool
 }
 
 // ParseFlags reads the benchmark's flags; binDir is where the binaries
@@ -70,6 +73,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.DurationVar(&o.Settle, "settle", time.Second, "pause (after a sync(2)) between two measurements")
 	fs.IntVar(&o.RecordBytes, "record-size", 1024, "bytes per record value")
 	fs.IntVar(&o.MaxRecords, "max-records", 2_000_000, "count bound per measured run")
+	fs.IntVar(&o.StreamMaxInflight, "stream-max-inflight", 1, "the raw stream client's Append requests in flight; records queued behind them merge into one batch, as kgo gathers records behind its produce request (0: one request per record, nothing merges)")
 	fs.IntVar(&o.KafkaMaxInflight, "kafka-max-inflight", 1, "kgo produce requests in flight per broker (kgo's default 1, which keeps the idempotent producer; 2..5 turn idempotence off, as kgo requires)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Second, "bound on one record's acknowledgement")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 30*time.Second, "how long each cluster may take to be ready")
@@ -198,6 +202,11 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	fmt.Fprintf(stdout, "# %v per system per step after %v warmup on a fresh topic/stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2); kgo acks=all, linger 0, no compression, %d produce request(s) in flight (idempotent: %v);"+
 		" concurrency = records produced and not yet acknowledged; data under %s\n",
 		o.Duration, o.Warmup, o.RecordBytes, replicas, ackQuorum, o.KafkaMaxInflight, o.KafkaMaxInflight == 1, workDir)
+	if o.StreamMaxInflight > 0 {
+		fmt.Fprintf(stdout, "# stream client: at most %d Append request(s) in flight; records queued behind them are merged into one batch (--stream-max-inflight 0: one request per record)\n", o.StreamMaxInflight)
+	} else {
+		fmt.Fprintf(stdout, "# stream client: one Append request per record (--stream-max-inflight 0)\n")
+	}
 
 	value := make([]byte, o.RecordBytes)
 	for i := range value {
@@ -317,7 +326,7 @@ func measureStream(ctx context.Context, jc *journal.Cluster, stream string, conc
 	if err := jc.CreateStream(ctx, stream, replicas, ackQuorum); err != nil {
 		return Summary{}, Summary{}, err
 	}
-	p, err := jc.NewProducer(ctx, stream, value, conc, o.RequestTimeout)
+	p, err := jc.NewProducer(ctx, stream, value, conc, o.StreamMaxInflight, o.RequestTimeout)
 	if err != nil {
 		return Summary{}, Summary{}, err
 	}
