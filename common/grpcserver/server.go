@@ -20,6 +20,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+
+	"github.com/robustmq/robustmq-go/common/grpcbuf"
 )
 
 // Defaults applied by New to zero Options fields.
@@ -115,6 +117,7 @@ func New(opts Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
+		grpcbuf.ServerOption(),
 	}
 	if opts.MaxSendMsgBytes > 0 {
 		serverOpts = append(serverOpts, grpc.MaxSendMsgSize(opts.MaxSendMsgBytes))

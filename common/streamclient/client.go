@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/robustmq/robustmq-go/common/grpcbuf"
 	"github.com/robustmq/robustmq-go/common/metacache"
 	"github.com/robustmq/robustmq-go/proto/gen/journalpb"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
@@ -276,7 +277,7 @@ func (p *pool) get(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := p.conns[addr]; ok {
 		return cc, nil
 	}
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, p.opts...)
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpcbuf.DialOption()}, p.opts...)
 	cc, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "streamclient: dial %s: %v", addr, err)

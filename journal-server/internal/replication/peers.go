@@ -6,6 +6,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/robustmq/robustmq-go/common/grpcbuf"
 )
 
 // Peers holds one gRPC connection per journal node this node talks to
@@ -51,7 +53,7 @@ func (p *Peers) Conn(id uint64) (grpc.ClientConnInterface, error) {
 		_ = c.cc.Close()
 		delete(p.conns, id)
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpcbuf.DialOption()}
 	if p.maxMsgBytes > 0 {
 		opts = append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(p.maxMsgBytes), grpc.MaxCallSendMsgSize(p.maxMsgBytes)))
 	}
