@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/robustmq/robustmq-go/tests/harness"
@@ -88,4 +91,33 @@ func TestIntegrationKafkaMQTTConverged(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the Kafka record never reached the MQTT subscriber")
 	}
+
+	// The MQTT message log is an internal topic for Kafka clients: listed
+	// as internal, readable, but neither writable nor deletable (Kafka's
+	// INVALID_TOPIC_EXCEPTION, as for its own internal topics).
+	adm := kadm.NewClient(kgoClient(t, []string{c.kafka(0)}))
+	md, err := adm.Metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, ok := md.Topics["mqtt-messages"]
+	if !ok || !td.IsInternal || td.Err != nil {
+		t.Fatalf("metadata of mqtt-messages: present %v internal %v err %v", ok, td.IsInternal, td.Err)
+	}
+	if s, ok := md.Topics["sensors"]; !ok || s.IsInternal {
+		t.Fatalf("sensors: present %v internal %v", ok, s.IsInternal)
+	}
+	err = prod.ProduceSync(ctx, &kgo.Record{Topic: "mqtt-messages", Value: []byte("not an MQTT message")}).FirstErr()
+	if !errors.Is(err, kerr.InvalidTopicException) {
+		t.Fatalf("produce to mqtt-messages: %v, want INVALID_TOPIC_EXCEPTION", err)
+	}
+	dr, err := adm.DeleteTopics(ctx, "mqtt-messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := dr["mqtt-messages"]; !errors.Is(r.Err, kerr.InvalidTopicException) {
+		t.Fatalf("delete mqtt-messages: %v, want INVALID_TOPIC_EXCEPTION", r.Err)
+	}
+	// robustctl fails the test if the stream is gone.
+	harness.Robustctl(t, addrs, "stream", "describe", "mqtt-messages")
 }

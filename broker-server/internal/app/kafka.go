@@ -50,7 +50,8 @@ func newKafka(cfg config.Config, pc grpc.ClientConnInterface, cache *metacache.C
 		MaxMessageBytes:            cfg.Kafka.MaxMessageBytes,
 		GroupInitialRebalanceDelay: cfg.Kafka.GroupInitialRebalanceDelay,
 		// [auth] enabled turns authentication on for Kafka too.
-		SASL: cfg.Kafka.SASL || cfg.Auth.Enabled,
+		SASL:           cfg.Kafka.SASL || cfg.Auth.Enabled,
+		InternalTopics: internalTopics(cfg),
 	}, kafkaserver.Deps{
 		Streams:    k.streams,
 		Placement:  placementpb.NewPlacementServiceClient(pc),
@@ -85,4 +86,13 @@ func (k *kafkaFrontEnd) start(g *lifecycle.Group) {
 		defer func() { _ = k.streams.Close() }()
 		return k.srv.Run(ctx)
 	})
+}
+
+// internalTopics are the streams of the Kafka tenant the broker writes
+// itself: the MQTT message log, when it lives in the same tenant.
+func internalTopics(cfg config.Config) []string {
+	if cfg.Kafka.Tenant != cfg.Cluster.Tenant {
+		return nil
+	}
+	return []string{cfg.Cluster.MessageStream}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,14 @@ func (s *Server) brokers() []broker {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
+}
+
+// internalTopicMsg explains INVALID_TOPIC_EXCEPTION on an internal topic.
+const internalTopicMsg = "internal topic: written and managed by the broker itself"
+
+// internal reports whether topic is one of Config.InternalTopics.
+func (s *Server) internal(topic string) bool {
+	return slices.Contains(s.cfg.InternalTopics, topic)
 }
 
 func (s *Server) selfID() int32 {
@@ -176,7 +185,7 @@ func (s *Server) metadata(ctx context.Context, req *wire.MetadataRequest, v int1
 	}
 	for _, name := range names {
 		n := name
-		mt := wire.MetadataTopic{Topic: &n, AuthorizedOperations: -2147483648, Partitions: []wire.MetadataPartition{}}
+		mt := wire.MetadataTopic{Topic: &n, IsInternal: s.internal(name), AuthorizedOperations: -2147483648, Partitions: []wire.MetadataPartition{}}
 		count, err := s.partitions(ctx, name)
 		switch {
 		case err != nil:
@@ -275,6 +284,10 @@ func (s *Server) deleteTopics(ctx context.Context, req *wire.DeleteTopicsRequest
 		r := wire.DeleteTopicsResult{Topic: t}
 		if streamclient.ValidateStreamName(t) != nil {
 			r.ErrorCode = wire.ErrUnknownTopicOrPartition
+		} else if s.internal(t) {
+			r.ErrorCode = wire.ErrInvalidTopicException
+			msg := internalTopicMsg
+			r.ErrorMessage = &msg
 		} else if _, err := s.deps.Streams.DeleteStream(ctx, t); err != nil {
 			if errors.Is(err, streamclient.ErrStreamNotFound) {
 				r.ErrorCode = wire.ErrUnknownTopicOrPartition
@@ -298,6 +311,8 @@ func (s *Server) createPartitions(ctx context.Context, req *wire.CreatePartition
 		n, err := s.partitions(ctx, t.Topic)
 		var msg string
 		switch {
+		case s.internal(t.Topic):
+			r.ErrorCode, msg = wire.ErrInvalidTopicException, internalTopicMsg
 		case err != nil:
 			r.ErrorCode, msg = wire.ErrRequestTimedOut, err.Error()
 		case n == 0:

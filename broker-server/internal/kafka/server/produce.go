@@ -107,6 +107,8 @@ func (s *Server) produce(ctx context.Context, req *wire.ProduceRequest) func(con
 				}
 			}
 			switch {
+			case s.internal(t.Topic):
+				set(wire.ErrInvalidTopicException, internalTopicMsg)
 			case perr != nil:
 				set(appendErrorCode(perr), perr.Error())
 			case count == 0 || p.Partition < 0 || int(p.Partition) >= count || prod == nil:

@@ -50,6 +50,11 @@ type Config struct {
 	// SCRAM-SHA-256) against the tenant's users before any request but
 	// ApiVersions, SaslHandshake and SaslAuthenticate.
 	SASL bool
+	// InternalTopics are streams the broker itself writes (the MQTT
+	// message log): Metadata marks them internal, and Produce, DeleteTopics
+	// and CreatePartitions on them get INVALID_TOPIC_EXCEPTION, as Kafka
+	// treats its own internal topics. Fetching them stays allowed.
+	InternalTopics []string
 }
 
 func (c Config) withDefaults() Config {
