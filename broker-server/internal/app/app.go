@@ -228,7 +228,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger, opts Option
 	kafka, err := newKafka(cfg, pc, cache, reg, log, func() (uint64, bool) {
 		n := reg2.Current()
 		return n.GetNodeId(), n != nil
-	}, produced)
+	}, produced, authStore)
 	if err != nil {
 		gs.Stop()
 		ts.Close()

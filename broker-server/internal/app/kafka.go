@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/auth"
 	"github.com/robustmq/robustmq-go/broker-server/internal/config"
 	kafkaserver "github.com/robustmq/robustmq-go/broker-server/internal/kafka/server"
 	"github.com/robustmq/robustmq-go/broker-server/internal/transport"
@@ -33,10 +34,12 @@ type kafkaFrontEnd struct {
 // newKafka binds the Kafka listener; nil when listeners.kafka is off.
 // self reports this broker's registered node id.
 // produced, if set, gets every batch appended to a topic (stream mappings
-// hand mapped streams' records to MQTT).
+// hand mapped streams' records to MQTT). acl, if set, holds the users and
+// ACL rules of cluster.tenant ([auth] enabled): they authorise topic
+// access when the Kafka tenant is that tenant.
 func newKafka(cfg config.Config, pc grpc.ClientConnInterface, cache *metacache.Cache, reg prometheus.Registerer,
 	log zerolog.Logger, self func() (uint64, bool),
-	produced func(ctx context.Context, topic string, recs []recordbatch.Record) error) (*kafkaFrontEnd, error) {
+	produced func(ctx context.Context, topic string, recs []recordbatch.Record) error, acl *auth.Store) (*kafkaFrontEnd, error) {
 	if !cfg.Listeners.Kafka.Enabled() {
 		return nil, nil
 	}
@@ -59,6 +62,7 @@ func newKafka(cfg config.Config, pc grpc.ClientConnInterface, cache *metacache.C
 		Self:       self,
 		Advertised: func() string { return k.addr },
 		Produced:   produced,
+		ACL:        kafkaACL(cfg, acl),
 	}, log.With().Str("component", "kafka").Logger())
 	ts, err := transport.New(transport.Options{
 		Listeners:        []transport.Listener{{Name: ListenerKafka, Kind: transport.TCP, Addr: cfg.Listeners.Kafka.Addr}},
@@ -95,4 +99,13 @@ func internalTopics(cfg config.Config) []string {
 		return nil
 	}
 	return []string{cfg.Cluster.MessageStream}
+}
+
+// kafkaACL is the store that authorises Kafka topic access: the [auth]
+// store, whose rules are cluster.tenant's, when Kafka serves that tenant.
+func kafkaACL(cfg config.Config, acl *auth.Store) *auth.Store {
+	if acl == nil || cfg.Kafka.Tenant != cfg.Cluster.Tenant {
+		return nil
+	}
+	return acl
 }

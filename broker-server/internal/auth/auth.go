@@ -31,13 +31,16 @@ var (
 	ErrNotReady = errors.New("users not loaded yet")
 )
 
-// Action is what a client wants to do with a topic.
+// Action is what a client wants to do with a topic or a stream.
 type Action int
 
-// Actions.
+// Actions. On a stream (a Kafka topic) Publish is a write and Subscribe a
+// read.
 const (
 	Publish Action = iota + 1
 	Subscribe
+	// Admin creates, deletes or repartitions a stream.
+	Admin
 )
 
 // Principal is an authenticated client.
@@ -231,6 +234,36 @@ func (s *Store) Authenticate(username string, hasUsername bool, pw []byte) (Prin
 // be the rule's or fall within it). A matching DENY wins over a matching
 // ALLOW; with no matching rule the store's default decides.
 func (s *Store) Allowed(p Principal, action Action, topic string) bool {
+	return s.decide(p, "topic", action, func(resource string) bool { return covers(resource, topic) })
+}
+
+// AllowedStream reports whether p may do action on a stream (a Kafka
+// topic): Publish writes, Subscribe reads, Admin creates, deletes or
+// repartitions it. Rules of resource type "stream" apply, with the
+// principal, DENY-wins and default logic of Allowed; their resource is a
+// stream name, a prefix ending in '*' ("orders-*"), or "*" (Kafka's
+// literal and prefixed patterns). PUBLISH and WRITE rules allow writes,
+// SUBSCRIBE and READ reads, ADMIN the admin actions, ALL everything.
+func (s *Store) AllowedStream(p Principal, action Action, stream string) bool {
+	return s.decide(p, "stream", action, func(resource string) bool {
+		if prefix, ok := strings.CutSuffix(resource, "*"); ok {
+			return strings.HasPrefix(stream, prefix)
+		}
+		return resource == stream
+	})
+}
+
+// Principal is the principal of a user name authenticated elsewhere (the
+// Kafka front end's SASL exchange), with the user's superuser flag.
+func (s *Store) Principal(username string) Principal {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return Principal{Username: username, Superuser: s.users[username].GetSuperuser()}
+}
+
+// decide applies the rules of resourceType to p and action; matches says
+// whether a rule's resource covers the request's.
+func (s *Store) decide(p Principal, resourceType string, action Action, matches func(resource string) bool) bool {
 	if p.Superuser {
 		return true
 	}
@@ -238,7 +271,7 @@ func (s *Store) Allowed(p Principal, action Action, topic string) bool {
 	defer s.mu.RUnlock()
 	allowed, matched := false, false
 	for _, r := range s.rules {
-		if r.GetResourceType() != "topic" || (r.GetPrincipal() != "*" && (p.Anonymous || r.GetPrincipal() != p.Username)) {
+		if r.GetResourceType() != resourceType || (r.GetPrincipal() != "*" && (p.Anonymous || r.GetPrincipal() != p.Username)) {
 			continue
 		}
 		switch r.GetAction() {
@@ -251,10 +284,14 @@ func (s *Store) Allowed(p Principal, action Action, topic string) bool {
 			if action != Subscribe {
 				continue
 			}
+		case placementpb.AclAction_ACL_ACTION_ADMIN:
+			if action != Admin {
+				continue
+			}
 		default:
 			continue
 		}
-		if !covers(r.GetResource(), topic) {
+		if !matches(r.GetResource()) {
 			continue
 		}
 		matched = true

@@ -110,3 +110,49 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatalf("deleted user: %v", err)
 	}
 }
+
+func streamRule(id uint64, principal, resource string, action placementpb.AclAction, perm placementpb.AclPermission) *placementpb.WatchEvent {
+	ev := rule(id, principal, resource, action, perm)
+	ev.GetAcl().ResourceType = "stream"
+	return ev
+}
+
+// Stream (Kafka topic) rules: literal and prefixed names, reads, writes
+// and admin actions apart, DENY wins, topic rules do not apply to streams
+// (nor stream rules to topics), and a superuser's flag comes from the
+// user record.
+func TestAllowedStream(t *testing.T) {
+	s := New(Options{Tenant: "t", DefaultAllow: false})
+	const (
+		all, write, read, admin = placementpb.AclAction_ACL_ACTION_ALL, placementpb.AclAction_ACL_ACTION_WRITE, placementpb.AclAction_ACL_ACTION_READ, placementpb.AclAction_ACL_ACTION_ADMIN
+		allow, deny             = placementpb.AclPermission_ACL_PERMISSION_ALLOW, placementpb.AclPermission_ACL_PERMISSION_DENY
+	)
+	s.apply(streamRule(1, "alice", "orders-*", write, allow))
+	s.apply(streamRule(2, "alice", "orders-eu", read, allow))
+	s.apply(streamRule(3, "alice", "orders-secret", all, deny))
+	s.apply(streamRule(4, "*", "public", read, allow))
+	s.apply(streamRule(5, "ops", "*", admin, allow))
+	s.apply(rule(6, "bob", "#", all, allow)) // an MQTT topic rule
+	s.apply(&placementpb.WatchEvent{Type: placementpb.EventType_EVENT_TYPE_PUT, Kind: placementpb.ResourceKind_RESOURCE_KIND_USER,
+		Object: &placementpb.WatchEvent_User{User: &placementpb.User{Tenant: "t", Username: "root", Superuser: true}}})
+	alice, bob, ops := Principal{Username: "alice"}, Principal{Username: "bob"}, Principal{Username: "ops"}
+	for _, c := range []struct {
+		p      Principal
+		a      Action
+		stream string
+		expect bool
+	}{
+		{alice, Publish, "orders-us", true}, {alice, Subscribe, "orders-us", false}, {alice, Subscribe, "orders-eu", true},
+		{alice, Publish, "orders", false}, {alice, Publish, "orders-secret", false}, {alice, Admin, "orders-us", false},
+		{bob, Publish, "orders-us", false}, {bob, Subscribe, "public", true}, {bob, Publish, "public", false},
+		{ops, Admin, "anything", true}, {ops, Publish, "anything", false},
+		{s.Principal("root"), Admin, "anything", true}, {s.Principal("alice"), Publish, "orders-x", true},
+	} {
+		if got := s.AllowedStream(c.p, c.a, c.stream); got != c.expect {
+			t.Errorf("%+v %v %q: %v, want %v", c.p, c.a, c.stream, got, c.expect)
+		}
+	}
+	if s.Allowed(alice, Publish, "orders-us") {
+		t.Error("a stream rule allowed an MQTT publish")
+	}
+}

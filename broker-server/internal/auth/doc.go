@@ -2,8 +2,10 @@
 // (DESIGN section 5), shared by the protocol front ends: it keeps the
 // tenant's users and ACL rules from the placement center (listed, then
 // followed by a Watch) and answers "who is this client" (user name and
-// password, checked against the stored PBKDF2 hash) and "may it publish to
-// or subscribe to this topic" (ACL rules of resource type "topic").
+// password, checked against the stored PBKDF2 hash), "may it publish to
+// or subscribe to this topic" (ACL rules of resource type "topic", for
+// MQTT) and "may it write, read or manage this stream" (resource type
+// "stream", for Kafka topics).
 //
 // It must never store or log a password, never call the placement center
 // on a client's request path (answers come from memory), and never decide

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/auth"
 	"github.com/robustmq/robustmq-go/broker-server/internal/kafka/wire"
 	"github.com/robustmq/robustmq-go/common/streamclient"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
@@ -212,6 +213,9 @@ func (fs *fetchState) fetcher(key tp, offset uint64) *fetcher {
 	return f
 }
 
+// unauthorized marks a fetched topic the user may not read.
+const unauthorized = -2
+
 func (fs *fetchState) fetch(ctx context.Context, req *wire.FetchRequest, v int16) wire.Message {
 	s := fs.s
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
@@ -224,6 +228,10 @@ func (fs *fetchState) fetch(ctx context.Context, req *wire.FetchRequest, v int16
 	counts := map[string]int{}
 	for _, t := range req.Topics {
 		if _, ok := counts[t.Topic]; !ok {
+			if !s.allowed(ctx, auth.Subscribe, t.Topic) {
+				counts[t.Topic] = unauthorized
+				continue
+			}
 			n, err := s.partitions(ctx, t.Topic)
 			if err != nil {
 				n = -1
@@ -242,6 +250,9 @@ func (fs *fetchState) fetch(ctx context.Context, req *wire.FetchRequest, v int16
 				rp := wire.FetchResponsePartition{Partition: p.Partition, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, PreferredReadReplica: -1}
 				n := counts[t.Topic]
 				switch {
+				case n == unauthorized:
+					rp.ErrorCode = wire.ErrTopicAuthorizationFailed
+					done = true
 				case n < 0:
 					rp.ErrorCode = wire.ErrLeaderNotAvailable
 					done = true
@@ -470,6 +481,8 @@ func (s *Server) listOffsets(ctx context.Context, req *wire.ListOffsetsRequest) 
 		for _, p := range t.Partitions {
 			rp := wire.ListOffsetsResponsePartition{Partition: p.Partition, Timestamp: -1, Offset: -1, LeaderEpoch: 0}
 			switch {
+			case !s.allowed(ctx, auth.Subscribe, t.Topic):
+				rp.ErrorCode = wire.ErrTopicAuthorizationFailed
 			case nerr != nil:
 				rp.ErrorCode = wire.ErrLeaderNotAvailable
 			case n == 0 || p.Partition < 0 || int(p.Partition) >= n:

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/auth"
 	"github.com/robustmq/robustmq-go/broker-server/internal/kafka/group"
 	"github.com/robustmq/robustmq-go/broker-server/internal/kafka/wire"
 )
@@ -82,6 +83,10 @@ func (s *Server) offsetCommit(ctx context.Context, req *wire.OffsetCommitRequest
 			if code != wire.ErrNone {
 				continue
 			}
+			if !s.allowed(ctx, auth.Subscribe, t.Topic) {
+				rt.Partitions[i].ErrorCode = wire.ErrTopicAuthorizationFailed
+				continue
+			}
 			if p.Metadata != nil && len(*p.Metadata) > 4096 {
 				rt.Partitions[i].ErrorCode = wire.ErrOffsetMetadataTooLarge
 				continue
@@ -140,6 +145,10 @@ func (s *Server) offsetFetch(ctx context.Context, req *wire.OffsetFetchRequest, 
 		rp := wire.OffsetFetchResponsePartition{Partition: tpn.Partition, Offset: -1, LeaderEpoch: -1, ErrorCode: code}
 		empty := ""
 		rp.Metadata = &empty
+		if !s.allowed(ctx, auth.Subscribe, tpn.Topic) {
+			rp.ErrorCode = wire.ErrTopicAuthorizationFailed
+			return rp
+		}
 		if o, ok := got[tpn]; ok {
 			rp.Offset, rp.LeaderEpoch = o.Offset, o.LeaderEpoch
 			md := o.Metadata

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/auth"
 	"github.com/robustmq/robustmq-go/broker-server/internal/kafka/wire"
 	"github.com/robustmq/robustmq-go/common/streamclient"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
@@ -174,7 +175,10 @@ func (s *Server) metadata(ctx context.Context, req *wire.MetadataRequest, v int1
 			s.log.Warn().Err(err).Msg("list streams for metadata")
 		}
 		for _, st := range list {
-			names = append(names, st.Name)
+			// Listing shows only what the user may see, as Kafka does.
+			if s.describable(ctx, st.Name) {
+				names = append(names, st.Name)
+			}
 		}
 	} else {
 		for _, t := range req.Topics {
@@ -186,13 +190,18 @@ func (s *Server) metadata(ctx context.Context, req *wire.MetadataRequest, v int1
 	for _, name := range names {
 		n := name
 		mt := wire.MetadataTopic{Topic: &n, IsInternal: s.internal(name), AuthorizedOperations: -2147483648, Partitions: []wire.MetadataPartition{}}
+		if !s.describable(ctx, name) {
+			mt.ErrorCode = wire.ErrTopicAuthorizationFailed
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		count, err := s.partitions(ctx, name)
 		switch {
 		case err != nil:
 			mt.ErrorCode = wire.ErrLeaderNotAvailable
 		case count == 0 && !validTopic(name):
 			mt.ErrorCode = wire.ErrInvalidTopicException
-		case count == 0 && !all && req.AllowAutoTopicCreation && s.cfg.AutoCreateTopics:
+		case count == 0 && !all && req.AllowAutoTopicCreation && s.cfg.AutoCreateTopics && s.allowed(ctx, auth.Admin, name):
 			code, _ := s.createTopic(ctx, name, s.cfg.DefaultPartitions, s.cfg.DefaultReplicas)
 			if code == wire.ErrNone || code == wire.ErrTopicAlreadyExists {
 				count, err = s.partitions(ctx, name)
@@ -252,6 +261,8 @@ func (s *Server) createTopics(ctx context.Context, req *wire.CreateTopicsRequest
 		var code int16
 		var msg string
 		switch {
+		case !s.allowed(ctx, auth.Admin, t.Topic):
+			code, msg = wire.ErrTopicAuthorizationFailed, "not authorized to create the topic"
 		case !validTopic(t.Topic):
 			code, msg = wire.ErrInvalidTopicException, "invalid topic name"
 		case parts < 1 || parts > streamclient.MaxPartitions:
@@ -282,7 +293,9 @@ func (s *Server) deleteTopics(ctx context.Context, req *wire.DeleteTopicsRequest
 	resp := &wire.DeleteTopicsResponse{}
 	for _, t := range req.TopicNames {
 		r := wire.DeleteTopicsResult{Topic: t}
-		if streamclient.ValidateStreamName(t) != nil {
+		if !s.allowed(ctx, auth.Admin, t) {
+			r.ErrorCode = wire.ErrTopicAuthorizationFailed
+		} else if streamclient.ValidateStreamName(t) != nil {
 			r.ErrorCode = wire.ErrUnknownTopicOrPartition
 		} else if s.internal(t) {
 			r.ErrorCode = wire.ErrInvalidTopicException
@@ -311,6 +324,8 @@ func (s *Server) createPartitions(ctx context.Context, req *wire.CreatePartition
 		n, err := s.partitions(ctx, t.Topic)
 		var msg string
 		switch {
+		case !s.allowed(ctx, auth.Admin, t.Topic):
+			r.ErrorCode, msg = wire.ErrTopicAuthorizationFailed, "not authorized to alter the topic"
 		case s.internal(t.Topic):
 			r.ErrorCode, msg = wire.ErrInvalidTopicException, internalTopicMsg
 		case err != nil:

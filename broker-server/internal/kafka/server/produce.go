@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/auth"
 	"github.com/robustmq/robustmq-go/broker-server/internal/kafka/wire"
 	"github.com/robustmq/robustmq-go/common/recordbatch"
 	"github.com/robustmq/robustmq-go/common/streamclient"
@@ -109,6 +110,8 @@ func (s *Server) produce(ctx context.Context, req *wire.ProduceRequest) func(con
 			switch {
 			case s.internal(t.Topic):
 				set(wire.ErrInvalidTopicException, internalTopicMsg)
+			case !s.allowed(ctx, auth.Publish, t.Topic):
+				set(wire.ErrTopicAuthorizationFailed, "")
 			case perr != nil:
 				set(appendErrorCode(perr), perr.Error())
 			case count == 0 || p.Partition < 0 || int(p.Partition) >= count || prod == nil:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/robustmq/robustmq-go/broker-server/internal/auth"
 	"github.com/robustmq/robustmq-go/broker-server/internal/kafka/group"
 	"github.com/robustmq/robustmq-go/broker-server/internal/kafka/wire"
 	"github.com/robustmq/robustmq-go/broker-server/internal/transport"
@@ -92,6 +93,33 @@ type Deps struct {
 	// stream; the producer may retry, and its idempotence drops the
 	// duplicate).
 	Produced func(ctx context.Context, topic string, recs []recordbatch.Record) error
+	// ACL, if set, authorises every topic access of a SASL-authenticated
+	// user with its stream rules (auth.Store.AllowedStream): reads need
+	// Subscribe (READ), produces Publish (WRITE), creating, deleting and
+	// repartitioning topics Admin. Refusals are TOPIC_AUTHORIZATION_FAILED.
+	ACL *auth.Store
+}
+
+// userKey carries a request's SASL-authenticated user name in its context.
+type userKey struct{}
+
+// allowed reports whether the request's user may do action on topic:
+// always without an ACL store; never for a request without an
+// authenticated user while there is one.
+func (s *Server) allowed(ctx context.Context, action auth.Action, topic string) bool {
+	if s.deps.ACL == nil {
+		return true
+	}
+	user, ok := ctx.Value(userKey{}).(string)
+	if !ok {
+		return false
+	}
+	return s.deps.ACL.AllowedStream(s.deps.ACL.Principal(user), action, topic)
+}
+
+// describable: Kafka lets a user see a topic it may read, write or manage.
+func (s *Server) describable(ctx context.Context, topic string) bool {
+	return s.allowed(ctx, auth.Subscribe, topic) || s.allowed(ctx, auth.Publish, topic) || s.allowed(ctx, auth.Admin, topic)
 }
 
 // Server is the Kafka front end; it implements transport.Handler.
@@ -364,6 +392,9 @@ func (c *conn) handle(ctx context.Context, raw []byte, resp *response, handlers 
 		s.log.Debug().Int16("api", h.APIKey).Msg("kafka request before SASL authentication; closing")
 		resp.set(nil, true)
 		return true
+	}
+	if c.sasl.done {
+		ctx = context.WithValue(ctx, userKey{}, c.sasl.user)
 	}
 	switch req := m.(type) {
 	case *wire.ProduceRequest:
