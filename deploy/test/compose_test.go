@@ -1,6 +1,7 @@
 package deploytest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -298,10 +299,17 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 	}
-	// The broker's MQTT range must allow the scale test's 4 replicas.
-	for _, r := range ranges {
-		if r.service == "broker" && r.container == 1883 && r.hi-r.lo+1 < 4 {
-			t.Errorf("broker MQTT range %q holds fewer than 4 replicas", r.definition)
+	// The broker's client listeners are published, in ranges that allow the
+	// scale test's 4 replicas.
+	broker := cf.Services["broker"]
+	for _, key := range []string{"ROBUSTMQ_BROKER_LISTENERS_TCP_ADDR", "ROBUSTMQ_BROKER_LISTENERS_WS_ADDR", "ROBUSTMQ_BROKER_LISTENERS_KAFKA_ADDR"} {
+		port := portOf(broker.Environment[key])
+		i := slices.IndexFunc(ranges, func(r portRange) bool { return r.service == "broker" && r.container == port })
+		switch {
+		case i < 0:
+			t.Errorf("broker: %s=%q is not a published container port", key, broker.Environment[key])
+		case ranges[i].hi-ranges[i].lo+1 < 4:
+			t.Errorf("broker: range %q for %s holds fewer than 4 replicas", ranges[i].definition, key)
 		}
 	}
 	// Raft peers: every placement service, by its id and address.
@@ -433,6 +441,7 @@ type clusterNode struct {
 // what a journal node or a broker registers with the placement center (its
 // advertise_addr, else its bound address) for gRPC and, for a broker, its
 // MQTT listeners (a draining broker refers MQTT 5 clients to another
+// broker's) and its Kafka listener (Metadata sends Kafka clients to every
 // broker's). Other containers and pods must be able to use each one: not
 // an unspecified address (0.0.0.0, ::) nor loopback, nor unset (the
 // defaults bind 127.0.0.1). It returns one error per bad address. On
@@ -447,8 +456,10 @@ func registeredAddrs(binary string, env map[string]string) []error {
 		keys = [][2]string{{"ADVERTISE_ADDR", "GRPC_ADDR"}}
 	case "broker-server":
 		keys = [][2]string{{"ADVERTISE_ADDR", "GRPC_ADDR"}, {"LISTENERS_TCP_ADVERTISE_ADDR", "LISTENERS_TCP_ADDR"}}
-		if env[prefix+"LISTENERS_WS_ADDR"] != "" {
-			keys = append(keys, [2]string{"LISTENERS_WS_ADVERTISE_ADDR", "LISTENERS_WS_ADDR"})
+		for _, l := range []string{"LISTENERS_WS_", "LISTENERS_KAFKA_"} {
+			if env[prefix+l+"ADDR"] != "" {
+				keys = append(keys, [2]string{l + "ADVERTISE_ADDR", l + "ADDR"})
+			}
 		}
 	}
 	var errs []error
@@ -477,7 +488,9 @@ func registeredAddrs(binary string, env map[string]string) []error {
 // with its own health check. Then, as scripts/test-compose.sh does through
 // Docker: robustctl (the tools profile's service) sees 3 journal and 2
 // broker nodes, mosquitto clients publish and consume
-// through every broker and from each broker to another, brokers scale
+// through every broker and from each broker to another, kcat finds every
+// broker's Kafka listener in Metadata and produces and consumes through
+// them, brokers scale
 // 2 -> 4 -> 2 with a subscriber on broker 1 served throughout (messages
 // published on the new brokers reach it), and a 3-replica stream keeps taking writes with one journal
 // node stopped.
@@ -577,6 +590,11 @@ func TestComposeOnLoopback(t *testing.T) {
 		pubSub(t, this, this, fmt.Sprintf("compose/%d", i))
 		pubSub(t, next, this, fmt.Sprintf("compose/%d-to-%d", i, i%brokers+1))
 	}
+	var kafkaPorts []int
+	for i := 1; i <= brokers; i++ {
+		kafkaPorts = append(kafkaPorts, l.PortOf(fmt.Sprintf("broker#%d", i), portOf(cf.Services["broker"].Environment["ROBUSTMQ_BROKER_LISTENERS_KAFKA_ADDR"])))
+	}
+	kafkaCheck(t, kafkaPorts, "compose-kafka")
 
 	// Scale brokers up by 2 and back (`--scale broker=N`: more replicas of
 	// the same service definition) while a subscriber stays on broker#1.
@@ -667,4 +685,64 @@ func pubSub(t *testing.T, subPort, pubPort int, topic string) {
 			t.Fatalf("mosquitto_sub on port %s received nothing published on port %s in 15 s: %q", sp, pp, got.String())
 		}
 	}
+}
+
+// kafkaCheck drives the brokers' Kafka listeners on ports with kcat
+// (librdkafka): Metadata from each broker lists exactly the brokers'
+// advertised addresses, which on loopback are 127.0.0.1:port (an address
+// a broker registered for some other listener, or none, shows here), and a
+// record produced through the first broker is consumed through the last.
+// Producing and consuming go through the advertised addresses: librdkafka
+// only uses a bootstrap address for Metadata.
+func kafkaCheck(t *testing.T, ports []int, topic string) {
+	t.Helper()
+	if _, err := exec.LookPath("kcat"); err != nil {
+		t.Fatal("kcat is needed (apt-get install kcat)")
+	}
+	kcat := func(stdin string, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "kcat", args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("kcat %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+		}
+		return string(out)
+	}
+	var want []string
+	for _, p := range ports {
+		want = append(want, fmt.Sprintf("127.0.0.1:%d", p))
+	}
+	slices.Sort(want)
+	for _, p := range ports {
+		var md struct {
+			Brokers []struct {
+				ID   int    `json:"id"`
+				Name string `json:"name"`
+			} `json:"brokers"`
+		}
+		out := kcat("", "-b", fmt.Sprintf("127.0.0.1:%d", p), "-L", "-J", "-m", "20")
+		if err := json.Unmarshal([]byte(out), &md); err != nil {
+			t.Fatalf("kcat -L -J on port %d: %v\n%s", p, err, out)
+		}
+		var got []string
+		for _, b := range md.Brokers {
+			got = append(got, b.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("Kafka Metadata from port %d lists brokers %v, want %v", p, got, want)
+		}
+	}
+	first, last := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[len(ports)-1])
+	msg := "hello " + topic
+	kcat(msg+"\n", "-b", first, "-P", "-t", topic)
+	if got := strings.TrimSpace(kcat("", "-b", last, "-C", "-t", topic, "-o", "beginning", "-c", "1", "-q")); got != msg {
+		t.Fatalf("kcat consumed %q through %s, want %q produced through %s", got, last, msg, first)
+	}
+	t.Logf("Kafka: Metadata lists %v; produced through %s, consumed through %s", want, first, last)
 }

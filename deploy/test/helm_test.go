@@ -427,6 +427,18 @@ func checkManifests(t *testing.T, set string, m *manifests) {
 		}
 	}
 	broker := m.deployments[0]
+	// The broker's client listeners bind the container ports its client
+	// Service targets.
+	bc, bsvc := broker.Spec.Template.Spec.Containers[0], m.service(broker.Name)
+	for _, l := range []struct{ port, key string }{{"mqtt", "TCP"}, {"mqtt-ws", "WS"}, {"kafka", "KAFKA"}} {
+		key := "ROBUSTMQ_BROKER_LISTENERS_" + l.key + "_ADDR"
+		if p := namedPort(bc, l.port); p == 0 || int(p) != portOf(envValue(bc, key)) {
+			t.Errorf("broker: container port %s (%d) is not where %s=%q binds", l.port, p, key, envValue(bc, key))
+		}
+		if bsvc == nil || !slices.ContainsFunc(bsvc.Spec.Ports, func(p corev1.ServicePort) bool { return p.TargetPort.String() == l.port }) {
+			t.Errorf("Service %s has no port for %s", broker.Name, l.port)
+		}
+	}
 	if options {
 		if broker.Spec.Replicas != nil {
 			t.Errorf("with the HPA on, the Deployment must not set replicas (%d)", *broker.Spec.Replicas)
@@ -538,10 +550,12 @@ func podEnv(t *testing.T, c corev1.Container, podName string, ordinal int) map[s
 // its environment as the kubelet would compute it, its PVC as a directory,
 // every pod and Service DNS name moved to a loopback port. Pods are waited
 // for with their readiness probes, broker pods after their init containers
-// pass. Then robustctl sees every journal and broker registered, and
+// pass. Then robustctl sees every journal and broker registered,
 // mosquitto clients publish and consume through
 // every broker pod, and from one broker pod to the other (forwarded through
-// the advertised pod addresses).
+// the advertised pod addresses), and kcat finds every broker pod's
+// advertised Kafka address in Metadata and produces and consumes through
+// them.
 func TestHelmOnLoopback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the cluster")
@@ -643,10 +657,11 @@ func TestHelmOnLoopback(t *testing.T) {
 	if kinds["NODE_KIND_JOURNAL"] != 3 || kinds["NODE_KIND_BROKER"] != 2 {
 		t.Errorf("registered %v, want 3 journal and 2 broker nodes", listed)
 	}
-	var mqttPorts []int
+	var mqttPorts, kafkaPorts []int
 	for _, p := range pods {
 		if p.w.kind == "Deployment" {
 			mqttPorts = append(mqttPorts, l.PortOf(p.n.name, int(namedPort(p.w.pod.Spec.Containers[0], "mqtt"))))
+			kafkaPorts = append(kafkaPorts, l.PortOf(p.n.name, int(namedPort(p.w.pod.Spec.Containers[0], "kafka"))))
 		}
 	}
 	for i, port := range mqttPorts {
@@ -654,6 +669,7 @@ func TestHelmOnLoopback(t *testing.T) {
 		pubSub(t, port, port, fmt.Sprintf("helm/%d", i))
 		pubSub(t, next, port, fmt.Sprintf("helm/%d-to-next", i))
 	}
+	kafkaCheck(t, kafkaPorts, "helm-kafka")
 }
 
 // waitCommand runs argv inside n until it exits 0, as the kubelet retries a
