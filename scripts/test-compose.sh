@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # `make test-compose`: deploy/docker-compose.yml end to end, as an operator
 # would use it. Needs a running Docker engine, the robustmq-go image
-# (`make images`), `docker compose` (or docker-compose) and mosquitto_pub/sub
-# on the host. Not part of `make test`: CI machines here have no Docker
+# (`make images`), `docker compose` (or docker-compose), mosquitto_pub/sub and
+# kcat on the host. Not part of `make test`: CI machines here have no Docker
 # engine (docs/deploy.md says what is verified without one).
 #
 #  1. up: 3 placement members, 3 journal nodes, 2 brokers; wait until healthy
 #  2. publish/consume with mosquitto clients through every broker's published
 #     port, on one broker and from each broker to another
-#  3. scale brokers 2 -> 4 -> 2 while one subscriber stays connected, checking
+#  3. Kafka with kcat: Metadata through a published port lists both brokers'
+#     container addresses, which a Linux host reaches (docs/deploy.md);
+#     produce and consume through them
+#  4. scale brokers 2 -> 4 -> 2 while one subscriber stays connected, checking
 #     it still receives (also what is published on the new brokers) and every
 #     running broker serves new clients
-#  4. a 3-replica stream: write, stop one journal container, write again
+#  5. a 3-replica stream: write, stop one journal container, write again
 #     (writes continue), read everything back, start the journal again
-#  5. tear down (volumes too), also on failure
+#  6. tear down (volumes too), also on failure
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,8 +35,8 @@ else
   echo "test-compose: neither 'docker compose' nor docker-compose is installed" >&2
   exit 1
 fi
-for tool in mosquitto_pub mosquitto_sub; do
-  command -v "$tool" >/dev/null || { echo "test-compose: $tool missing (apt-get install mosquitto-clients)" >&2; exit 1; }
+for tool in mosquitto_pub mosquitto_sub kcat; do
+  command -v "$tool" >/dev/null || { echo "test-compose: $tool missing (apt-get install mosquitto-clients kcat)" >&2; exit 1; }
 done
 docker info >/dev/null 2>&1 || { echo "test-compose: no Docker engine answers (docker info failed)" >&2; exit 1; }
 docker image inspect "$ROBUSTMQ_IMAGE" >/dev/null || { echo "test-compose: image $ROBUSTMQ_IMAGE missing (make images)" >&2; exit 1; }
@@ -131,6 +134,14 @@ ctl node list
 
 step "MQTT through every broker, and across brokers"
 every_broker_serves up 2
+
+step "Kafka: Metadata through a published port, then the advertised container addresses"
+kafka_port=$(docker port "$("${compose[@]}" ps -q broker | head -1)" 9092/tcp | head -1 | sed 's/.*://')
+kcat -b "127.0.0.1:$kafka_port" -L -m 20 | tee "$work/kafka-metadata"
+[[ $(grep -c '^  broker .* at .*:9092' "$work/kafka-metadata") -eq 2 ]] || fail "Kafka Metadata does not list 2 brokers at their :9092 addresses"
+echo hello-kafka | kcat -b "127.0.0.1:$kafka_port" -P -t compose-kafka
+[[ $(kcat -b "127.0.0.1:$kafka_port" -C -t compose-kafka -o beginning -c 1 -q -m 20) == hello-kafka ]] \
+  || fail "kcat did not read back what it produced"
 
 step "scale brokers 2 -> 4 with a subscriber connected"
 first_port=$(broker_ports | head -1)

@@ -689,11 +689,11 @@ func pubSub(t *testing.T, subPort, pubPort int, topic string) {
 
 // kafkaCheck drives the brokers' Kafka listeners on ports with kcat
 // (librdkafka): Metadata from each broker lists exactly the brokers'
-// advertised addresses, which on loopback are 127.0.0.1:port (an address
-// a broker registered for some other listener, or none, shows here), and a
-// record produced through the first broker is consumed through the last.
-// Producing and consuming go through the advertised addresses: librdkafka
-// only uses a bootstrap address for Metadata.
+// advertised addresses, which on loopback are 127.0.0.1:port (a broker
+// advertising another listener's or another broker's address shows here),
+// and a record produced through the first broker is consumed through the
+// last. Producing and consuming go to the brokers Metadata names, at their
+// advertised addresses, as they would in the real deployment.
 func kafkaCheck(t *testing.T, ports []int, topic string) {
 	t.Helper()
 	if _, err := exec.LookPath("kcat"); err != nil {
