@@ -39,16 +39,31 @@ func parseRoute(rest string) (uint64, string, bool) {
 	return id, filter, err == nil && id != 0
 }
 
-func (t *routeTable) put(broker uint64, filter string) {
+// route is one broker's subscription filter.
+type route struct {
+	broker uint64
+	filter string
+}
+
+// routeSubscription is the index entry of a route; false for a filter that
+// does not parse.
+func routeSubscription(broker uint64, filter string) (core.Subscription, bool) {
 	g, tf, err := packets.ParseShared(filter)
 	if err != nil {
+		return core.Subscription{}, false
+	}
+	return core.Subscription{ClientID: strconv.FormatUint(broker, 10), Filter: filter, Group: g, TopicFilter: tf}, true
+}
+
+func (t *routeTable) put(broker uint64, filter string) {
+	sub, ok := routeSubscription(broker, filter)
+	if !ok {
 		return
 	}
-	key := strconv.FormatUint(broker, 10) + "/" + filter
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.set[key] = struct{}{}
-	t.idx.Subscribe(core.Subscription{ClientID: strconv.FormatUint(broker, 10), Filter: filter, Group: g, TopicFilter: tf})
+	t.set[sub.ClientID+"/"+filter] = struct{}{}
+	t.idx.Subscribe(sub)
 }
 
 func (t *routeTable) del(broker uint64, filter string) {
@@ -59,11 +74,21 @@ func (t *routeTable) del(broker uint64, filter string) {
 	t.idx.Unsubscribe(strconv.FormatUint(broker, 10), filter)
 }
 
-func (t *routeTable) reset() {
+// replace swaps in the routes of a fresh listing at once: a publish
+// matched meanwhile sees the old table or the new one, never a table
+// emptied for the reload (which lost online messages to routes present in
+// both).
+func (t *routeTable) replace(routes []route) {
+	idx, set := core.NewIndex(), make(map[string]struct{}, len(routes))
+	for _, r := range routes {
+		if sub, ok := routeSubscription(r.broker, r.filter); ok {
+			set[sub.ClientID+"/"+r.filter] = struct{}{}
+			idx.Subscribe(sub)
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.idx = core.NewIndex()
-	t.set = map[string]struct{}{}
+	t.idx, t.set = idx, set
 }
 
 func (t *routeTable) match(topic string, alive func(string) bool) []core.Delivery {

@@ -41,12 +41,13 @@ func (c *Cluster) load(ctx context.Context) (uint64, error) {
 		}
 	}
 	c.mappings.replace(ms)
-	c.routes.reset()
+	var rs []route
 	for _, kv := range routes.GetKvs() {
 		if b, f, ok := parseRoute(strings.TrimPrefix(kv.GetKey(), c.prefix("routes"))); ok {
-			c.routes.put(b, f)
+			rs = append(rs, route{broker: b, filter: f})
 		}
 	}
+	c.routes.replace(rs)
 	var msgs []*core.Message
 	for _, kv := range retained.GetKvs() {
 		if m := c.decodeRetained(kv); m != nil {
