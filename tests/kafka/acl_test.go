@@ -35,6 +35,8 @@ func TestIntegrationKafkaACL(t *testing.T) {
 	} {
 		harness.Robustctl(t, addrs, append(append([]string{"acl", "create", "--resource-type", "stream"}, r...), "--permission", "allow")...)
 	}
+	harness.Robustctl(t, addrs, "acl", "create", "--resource-type", "group", "--principal", "alice", "--resource", "alice-*",
+		"--action", "read", "--permission", "allow")
 	ctx := ctxFor(t, 90*time.Second)
 	as := func(user string, opts ...kgo.Opt) *kgo.Client {
 		return kgoClient(t, []string{c.kafka(0)}, append([]kgo.Opt{kgo.SASL(plain.Auth{User: user, Pass: user + "-pw"}.AsMechanism())}, opts...)...)
@@ -76,17 +78,27 @@ func TestIntegrationKafkaACL(t *testing.T) {
 	}
 
 	cons := as("alice", kgo.ConsumeTopics(orders), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	var got []record
-	for len(got) < len(sent) && ctx.Err() == nil {
-		fs := cons.PollFetches(ctx)
-		for _, e := range fs.Errors() {
-			t.Fatalf("alice fetches %s: %v", orders, e.Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			got = append(got, record{partition: r.Partition, offset: r.Offset, value: string(r.Value)})
-		})
+	checkInOrder(t, sent, pollRecords(ctx, t, cons, len(sent), "alice without a group"))
+
+	// Consumer groups need a group rule: alice-* is hers (join, sync,
+	// heartbeat, commit), other groups and deleting hers are not.
+	gc := as("alice", kgo.ConsumerGroup("alice-g"), kgo.ConsumeTopics(orders), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	checkInOrder(t, sent, pollRecords(ctx, t, gc, len(sent), "alice in group alice-g"))
+	if err := gc.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("alice commits in alice-g: %v", err)
 	}
-	checkInOrder(t, sent, got)
+	gc.Close()
+	if offs, err := alice.FetchOffsets(ctx, "alice-g"); err != nil || offs[orders][0].At != int64(len(sent)) {
+		t.Fatalf("alice-g committed offsets: %v %v", offs, err)
+	}
+	if _, err := alice.FetchOffsets(ctx, "other-g"); !errors.Is(err, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("alice fetches other-g's offsets: %v, want GROUP_AUTHORIZATION_FAILED", err)
+	}
+	if dr, err := alice.DeleteGroups(ctx, "alice-g"); err == nil && !errors.Is(dr["alice-g"].Err, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("alice deletes alice-g: %v, want GROUP_AUTHORIZATION_FAILED", dr["alice-g"].Err)
+	} else if err != nil && !errors.Is(err, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("alice deletes alice-g: %v", err)
+	}
 
 	// alice sees only her topics; ops sees both.
 	// kadm reports a topic's authorization error as its error too.

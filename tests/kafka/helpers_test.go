@@ -100,3 +100,20 @@ func checkInOrder(t *testing.T, sent []string, got []record) {
 		t.Fatalf("got %d records, sent %d", len(got), len(sent))
 	}
 }
+
+// pollRecords polls cl until it returned n records or ctx ended; a fetch
+// error fails the test with what.
+func pollRecords(ctx context.Context, t *testing.T, cl *kgo.Client, n int, what string) []record {
+	t.Helper()
+	var got []record
+	for len(got) < n && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		for _, e := range fs.Errors() {
+			t.Fatalf("%s: fetch %s/%d: %v", what, e.Topic, e.Partition, e.Err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got = append(got, record{partition: r.Partition, offset: r.Offset, value: string(r.Value)})
+		})
+	}
+	return got
+}

@@ -36,17 +36,7 @@ func TestIntegrationKafkaSASL(t *testing.T) {
 	}
 	cons := kgoClient(t, []string{c.kafka(0)}, kgo.SASL(scram.Auth{User: "alice", Pass: "s3cret-pw"}.AsSha256Mechanism()),
 		kgo.ConsumeTopics(tp), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	var got []record
-	for len(got) < len(sent) && ctx.Err() == nil {
-		fs := cons.PollFetches(ctx)
-		for _, e := range fs.Errors() {
-			t.Fatalf("fetch with SCRAM: %v", e.Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			got = append(got, record{partition: r.Partition, offset: r.Offset, value: string(r.Value)})
-		})
-	}
-	checkInOrder(t, sent, got)
+	checkInOrder(t, sent, pollRecords(ctx, t, cons, len(sent), "SCRAM consumer"))
 
 	for _, mech := range []kgo.Opt{kgo.SASL(plain.Auth{User: "alice", Pass: "wrong"}.AsMechanism()),
 		kgo.SASL(scram.Auth{User: "alice", Pass: "wrong"}.AsSha256Mechanism()),

@@ -245,11 +245,24 @@ func (s *Store) Allowed(p Principal, action Action, topic string) bool {
 // literal and prefixed patterns). PUBLISH and WRITE rules allow writes,
 // SUBSCRIBE and READ reads, ADMIN the admin actions, ALL everything.
 func (s *Store) AllowedStream(p Principal, action Action, stream string) bool {
-	return s.decide(p, "stream", action, func(resource string) bool {
+	return s.allowedNamed(p, "stream", action, stream)
+}
+
+// AllowedGroup is AllowedStream for a Kafka consumer group id (rules of
+// resource type "group"): Subscribe joins the group and commits and
+// fetches its offsets, Admin deletes it.
+func (s *Store) AllowedGroup(p Principal, action Action, group string) bool {
+	return s.allowedNamed(p, "group", action, group)
+}
+
+// allowedNamed decides for resources named literally, by a prefix ending
+// in '*', or by "*".
+func (s *Store) allowedNamed(p Principal, resourceType string, action Action, name string) bool {
+	return s.decide(p, resourceType, action, func(resource string) bool {
 		if prefix, ok := strings.CutSuffix(resource, "*"); ok {
-			return strings.HasPrefix(stream, prefix)
+			return strings.HasPrefix(name, prefix)
 		}
-		return resource == stream
+		return resource == name
 	})
 }
 

@@ -155,4 +155,14 @@ func TestAllowedStream(t *testing.T) {
 	if s.Allowed(alice, Publish, "orders-us") {
 		t.Error("a stream rule allowed an MQTT publish")
 	}
+	// Group rules are their own resource type.
+	grp := streamRule(7, "alice", "alice-*", read, allow)
+	grp.GetAcl().ResourceType = "group"
+	s.apply(grp)
+	if !s.AllowedGroup(alice, Subscribe, "alice-g") || s.AllowedGroup(alice, Subscribe, "orders-us") || s.AllowedGroup(alice, Admin, "alice-g") {
+		t.Error("group rules: want alice to join alice-* only, and not to delete it")
+	}
+	if s.AllowedStream(alice, Subscribe, "alice-g") {
+		t.Error("a group rule allowed a stream read")
+	}
 }

@@ -4,8 +4,9 @@
 // followed by a Watch) and answers "who is this client" (user name and
 // password, checked against the stored PBKDF2 hash), "may it publish to
 // or subscribe to this topic" (ACL rules of resource type "topic", for
-// MQTT) and "may it write, read or manage this stream" (resource type
-// "stream", for Kafka topics).
+// MQTT), "may it write, read or manage this stream" (resource type
+// "stream", for Kafka topics) and "may it use or delete this consumer
+// group" (resource type "group").
 //
 // It must never store or log a password, never call the placement center
 // on a client's request path (answers come from memory), and never decide

@@ -11,6 +11,9 @@ import (
 )
 
 func (s *Server) joinGroup(ctx context.Context, req *wire.JoinGroupRequest, v int16, c *conn) wire.Message {
+	if !s.allowedGroup(ctx, auth.Subscribe, req.Group) {
+		return &wire.JoinGroupResponse{ErrorCode: wire.ErrGroupAuthorizationFailed, Generation: -1, MemberID: req.MemberID, Members: []wire.JoinGroupMember{}}
+	}
 	if !s.isCoordinator(req.Group) {
 		return &wire.JoinGroupResponse{ErrorCode: wire.ErrNotCoordinator, Generation: -1, MemberID: req.MemberID}
 	}
@@ -26,6 +29,9 @@ func (s *Server) joinGroup(ctx context.Context, req *wire.JoinGroupRequest, v in
 }
 
 func (s *Server) syncGroup(ctx context.Context, req *wire.SyncGroupRequest) wire.Message {
+	if !s.allowedGroup(ctx, auth.Subscribe, req.Group) {
+		return &wire.SyncGroupResponse{ErrorCode: wire.ErrGroupAuthorizationFailed, MemberAssignment: []byte{}}
+	}
 	if !s.isCoordinator(req.Group) {
 		return &wire.SyncGroupResponse{ErrorCode: wire.ErrNotCoordinator, MemberAssignment: []byte{}}
 	}
@@ -69,6 +75,8 @@ func (s *Server) offsetCommit(ctx context.Context, req *wire.OffsetCommitRequest
 	switch {
 	case req.Group == "":
 		code = wire.ErrInvalidGroupID
+	case !s.allowedGroup(ctx, auth.Subscribe, req.Group):
+		code = wire.ErrGroupAuthorizationFailed
 	case !s.isCoordinator(req.Group):
 		code = wire.ErrNotCoordinator
 	default:
@@ -117,7 +125,10 @@ func (s *Server) offsetCommit(ctx context.Context, req *wire.OffsetCommitRequest
 func (s *Server) offsetFetch(ctx context.Context, req *wire.OffsetFetchRequest, v int16) wire.Message {
 	resp := &wire.OffsetFetchResponse{}
 	code := wire.ErrNone
-	if !s.isCoordinator(req.Group) {
+	switch {
+	case !s.allowedGroup(ctx, auth.Subscribe, req.Group):
+		code = wire.ErrGroupAuthorizationFailed
+	case !s.isCoordinator(req.Group):
 		code = wire.ErrNotCoordinator
 	}
 	var got map[group.TopicPartition]group.Offset
@@ -183,9 +194,13 @@ func (s *Server) offsetFetch(ctx context.Context, req *wire.OffsetFetchRequest, 
 	return resp
 }
 
-func (s *Server) describeGroups(req *wire.DescribeGroupsRequest) wire.Message {
+func (s *Server) describeGroups(ctx context.Context, req *wire.DescribeGroupsRequest) wire.Message {
 	resp := &wire.DescribeGroupsResponse{}
 	for _, g := range req.Groups {
+		if !s.groupVisible(ctx, g) {
+			resp.Groups = append(resp.Groups, wire.DescribeGroupsGroup{Group: g, ErrorCode: wire.ErrGroupAuthorizationFailed, AuthorizedOperations: -2147483648, Members: []wire.DescribeGroupsMember{}})
+			continue
+		}
 		if !s.isCoordinator(g) {
 			resp.Groups = append(resp.Groups, wire.DescribeGroupsGroup{Group: g, ErrorCode: wire.ErrNotCoordinator, AuthorizedOperations: -2147483648})
 			continue
@@ -207,7 +222,8 @@ func (s *Server) listGroups(ctx context.Context, req *wire.ListGroupsRequest) wi
 		want[st] = true
 	}
 	add := func(g, pt, state string) {
-		if seen[g] || (len(want) > 0 && !want[state]) {
+		// A listing shows only the groups the user may see, as Kafka's.
+		if seen[g] || (len(want) > 0 && !want[state]) || !s.groupVisible(ctx, g) {
 			return
 		}
 		seen[g] = true
@@ -238,9 +254,12 @@ func (s *Server) deleteGroups(ctx context.Context, req *wire.DeleteGroupsRequest
 	resp := &wire.DeleteGroupsResponse{}
 	for _, g := range req.Groups {
 		r := wire.DeleteGroupsResult{Group: g}
-		if !s.isCoordinator(g) {
+		switch {
+		case !s.allowedGroup(ctx, auth.Admin, g):
+			r.ErrorCode = wire.ErrGroupAuthorizationFailed
+		case !s.isCoordinator(g):
 			r.ErrorCode = wire.ErrNotCoordinator
-		} else {
+		default:
 			r.ErrorCode = s.groups.Delete(ctx, g)
 		}
 		resp.Groups = append(resp.Groups, r)

@@ -107,6 +107,20 @@ type userKey struct{}
 // always without an ACL store; never for a request without an
 // authenticated user while there is one.
 func (s *Server) allowed(ctx context.Context, action auth.Action, topic string) bool {
+	return s.authorize(ctx, func(p auth.Principal) bool { return s.deps.ACL.AllowedStream(p, action, topic) })
+}
+
+// allowedGroup is allowed for a consumer group id.
+func (s *Server) allowedGroup(ctx context.Context, action auth.Action, group string) bool {
+	return s.authorize(ctx, func(p auth.Principal) bool { return s.deps.ACL.AllowedGroup(p, action, group) })
+}
+
+// groupVisible: Kafka lets a user see a group it may use or manage.
+func (s *Server) groupVisible(ctx context.Context, group string) bool {
+	return s.allowedGroup(ctx, auth.Subscribe, group) || s.allowedGroup(ctx, auth.Admin, group)
+}
+
+func (s *Server) authorize(ctx context.Context, check func(auth.Principal) bool) bool {
 	if s.deps.ACL == nil {
 		return true
 	}
@@ -114,7 +128,7 @@ func (s *Server) allowed(ctx context.Context, action auth.Action, topic string) 
 	if !ok {
 		return false
 	}
-	return s.deps.ACL.AllowedStream(s.deps.ACL.Principal(user), action, topic)
+	return check(s.deps.ACL.Principal(user))
 }
 
 // describable: Kafka lets a user see a topic it may read, write or manage.
@@ -432,21 +446,30 @@ func (c *conn) dispatch(ctx context.Context, h wire.RequestHeader, m wire.Messag
 	case *wire.ListOffsetsRequest:
 		return s.listOffsets(ctx, req)
 	case *wire.FindCoordinatorRequest:
+		if req.CoordinatorType == 0 && !s.groupVisible(ctx, req.CoordinatorKey) {
+			return &wire.FindCoordinatorResponse{ErrorCode: wire.ErrGroupAuthorizationFailed, NodeID: -1}
+		}
 		return s.findCoordinator(req)
 	case *wire.JoinGroupRequest:
 		return s.joinGroup(ctx, req, v, c)
 	case *wire.SyncGroupRequest:
 		return s.syncGroup(ctx, req)
 	case *wire.HeartbeatRequest:
+		if !s.allowedGroup(ctx, auth.Subscribe, req.Group) {
+			return &wire.HeartbeatResponse{ErrorCode: wire.ErrGroupAuthorizationFailed}
+		}
 		return s.heartbeat(req)
 	case *wire.LeaveGroupRequest:
+		if !s.allowedGroup(ctx, auth.Subscribe, req.Group) {
+			return &wire.LeaveGroupResponse{ErrorCode: wire.ErrGroupAuthorizationFailed}
+		}
 		return s.leaveGroup(req, v)
 	case *wire.OffsetCommitRequest:
 		return s.offsetCommit(ctx, req)
 	case *wire.OffsetFetchRequest:
 		return s.offsetFetch(ctx, req, v)
 	case *wire.DescribeGroupsRequest:
-		return s.describeGroups(req)
+		return s.describeGroups(ctx, req)
 	case *wire.ListGroupsRequest:
 		return s.listGroups(ctx, req)
 	case *wire.DeleteGroupsRequest:
