@@ -10,8 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -21,8 +19,8 @@ import (
 	"github.com/robustmq/robustmq-go/tests/bench/internal/cluster"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/etcdmember"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/load"
-	"github.com/robustmq/robustmq-go/tests/bench/internal/procs"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/stats"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/workspace"
 )
 
 func main() {
@@ -139,7 +137,7 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 		}
 	}
 	var err error
-	if o.concurrency, err = parseConcurrency(conc); err != nil {
+	if o.concurrency, err = workspace.ParseConcurrency(conc, 10_000); err != nil {
 		return o, err
 	}
 	switch {
@@ -162,49 +160,21 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 	return o, nil
 }
 
-func parseConcurrency(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 || n > 10_000 {
-			return nil, fmt.Errorf("--concurrency %q: each step must be an integer in 1..10000", s)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) (err error) {
-	for _, f := range []string{o.placementBin, filepath.Join(o.configDir, "node-1.toml")} {
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("%w (run `make build` first, or pass --placement-bin / --placement-config-dir)", err)
-		}
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("own executable: %w", err)
 	}
-	workDir, err := os.MkdirTemp(o.workDir, "robustmq-bench-")
-	if err != nil {
-		return fmt.Errorf("work dir: %w", err)
-	}
-	group, err := procs.NewGroup(filepath.Join(workDir, "logs"))
+	ws, err := workspace.Open([]string{o.placementBin, filepath.Join(o.configDir, "node-1.toml")},
+		"run `make build` first, or pass --placement-bin / --placement-config-dir", o.workDir, "robustmq-bench-")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// The clusters' data is thrown away, so a member that does not stop
-		// within a second (an etcd leader trying to hand over leadership
-		// to peers that already left) is simply killed.
-		if stopErr := group.StopAll(time.Second, 15*time.Second); stopErr != nil {
-			err = errors.Join(err, stopErr)
-		}
-		if err == nil && !o.keep {
-			os.RemoveAll(workDir)
-		} else {
-			fmt.Fprintf(stderr, "data and logs kept in %s\n", workDir)
-		}
-	}()
+	workDir, group := ws.Dir, ws.Group
+	// The clusters' data is thrown away, so a member that does not stop
+	// within a second (an etcd leader trying to hand over leadership to
+	// peers that already left) is simply killed.
+	defer func() { err = ws.Close(err, o.keep, time.Second, stderr) }()
 
 	fmt.Fprintf(stderr, "starting placement center (3 members) and etcd %s (3 members) under %s\n", etcdversion.Version, workDir)
 	pc, err := cluster.StartPlacement(ctx, group, cluster.PlacementOptions{

@@ -7,19 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/robustmq/robustmq-go/tests/bench/internal/cluster"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/disk"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/jetstream"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/journal"
-	"github.com/robustmq/robustmq-go/tests/bench/internal/procs"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/window"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/workspace"
 )
 
 // Stream shape (fixed: the comparison is replicas 3 on both sides).
@@ -105,7 +102,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 		}
 	}
 	var err error
-	if o.Concurrency, err = parseConcurrency(conc); err != nil {
+	if o.Concurrency, err = workspace.ParseConcurrency(conc, 4096); err != nil {
 		return o, err
 	}
 	switch {
@@ -130,48 +127,22 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	return o, nil
 }
 
-func parseConcurrency(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 || n > 4096 {
-			return nil, fmt.Errorf("--concurrency %q: each step must be an integer in 1..4096", s)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 // Run starts every cluster, measures every step and prints the tables and
 // JSON lines to stdout (progress to stderr). Children never outlive it.
 func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
-	for _, f := range []string{o.PlacementBin, o.JournalBin, o.NatsBin,
-		filepath.Join(o.PlacementConfigDir, "node-1.toml"), filepath.Join(o.JournalConfigDir, "node-1.toml")} {
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("%w (run `make build` and scripts/bench-journal.sh, or pass the --*-bin / --*-config-dir flags)", err)
-		}
-	}
-	workDir, err := os.MkdirTemp(o.WorkDir, "robustmq-bench-journal-")
-	if err != nil {
-		return fmt.Errorf("work dir: %w", err)
-	}
-	group, err := procs.NewGroup(filepath.Join(workDir, "logs"))
+	ws, err := workspace.Open([]string{o.PlacementBin, o.JournalBin, o.NatsBin,
+		filepath.Join(o.PlacementConfigDir, "node-1.toml"), filepath.Join(o.JournalConfigDir, "node-1.toml")},
+		"run `make build` and scripts/bench-journal.sh, or pass the --*-bin / --*-config-dir flags", o.WorkDir, "robustmq-bench-journal-")
 	if err != nil {
 		return err
 	}
+	workDir, group := ws.Dir, ws.Group
 	var jc *journal.Cluster
 	defer func() {
 		if jc != nil {
 			_ = jc.Close()
 		}
-		if stopErr := group.StopAll(2*time.Second, 15*time.Second); stopErr != nil {
-			err = errors.Join(err, stopErr)
-		}
-		if err == nil && !o.Keep {
-			os.RemoveAll(workDir)
-		} else {
-			fmt.Fprintf(stderr, "data and logs kept in %s\n", workDir)
-		}
+		err = ws.Close(err, o.Keep, 2*time.Second, stderr)
 	}()
 
 	var prof *profiler
@@ -216,7 +187,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	}
 
 	fmt.Fprintf(stdout, "# robustmq journal vs NATS JetStream (nats-server %s), 3 processes each, loopback, %d CPUs, %s\n",
-		natsVersion(o.NatsBin), runtime.NumCPU(), runtime.Version())
+		jetstream.Version(o.NatsBin), runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(stdout, "# %v per system per step after %v warmup on a fresh stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2);"+
 		" one client connection to the stream leader; concurrency = single-record appends/publishes in flight; disk limit = write+fdatasync of concurrency records per round / %d; data under %s\n",
 		o.Duration, o.Warmup, o.RecordBytes, replicas, ackQuorum, replicas, workDir)
@@ -228,7 +199,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	}
 	var steps []Step
 	for idx, conc := range o.Concurrency {
-		step := Step{Concurrency: conc, RecordBytes: o.RecordBytes, Replicas: replicas, AckQuorum: ackQuorum, LoadAvg: loadAvg()}
+		step := Step{Concurrency: conc, RecordBytes: o.RecordBytes, Replicas: replicas, AckQuorum: ackQuorum, LoadAvg: workspace.LoadAvg()}
 		runs := []struct {
 			name string
 			fn   func() error
@@ -387,30 +358,6 @@ func measureDisk(ctx context.Context, dir string, conc int, o Options, stderr io
 	s.Note = fmt.Sprintf("%d rounds of write(%d B)+fdatasync, %.0f rounds/s, %.2f MB/s raw; records/s = rounds/s x %d / %d replicas; p50/p99 per round",
 		r.Ops, conc*o.RecordBytes, r.OpsPerS, r.BytesPS/mb, conc, replicas)
 	return s, nil
-}
-
-// loadAvg is /proc/loadavg's first three fields, for the record.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "n/a"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// natsVersion asks the nats-server binary for its version.
-func natsVersion(bin string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "--version").Output()
-	if err != nil {
-		return "unknown version"
-	}
-	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nats-server:"))
 }
 
 // warmupAndMeasure is window.WarmupAndMeasure with this benchmark's

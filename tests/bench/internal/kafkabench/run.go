@@ -6,20 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/robustmq/robustmq-go/tests/bench/internal/cluster"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/jetstream"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/journal"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/kafka"
-	"github.com/robustmq/robustmq-go/tests/bench/internal/procs"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/window"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/workspace"
 )
 
 // Topic and stream shape (fixed: replicas 3 everywhere).
@@ -102,7 +98,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 		}
 	}
 	var err error
-	if o.Concurrency, err = parseConcurrency(conc); err != nil {
+	if o.Concurrency, err = workspace.ParseConcurrency(conc, 4096); err != nil {
 		return o, err
 	}
 	switch {
@@ -127,48 +123,22 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	return o, nil
 }
 
-func parseConcurrency(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 || n > 4096 {
-			return nil, fmt.Errorf("--concurrency %q: each step must be an integer in 1..4096", s)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 // Run starts every cluster, measures every step and prints the tables and
 // JSON lines to stdout (progress to stderr). Children never outlive it.
 func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
-	for _, f := range []string{o.PlacementBin, o.JournalBin, o.BrokerBin, o.NatsBin,
-		filepath.Join(o.PlacementConfigDir, "node-1.toml"), filepath.Join(o.JournalConfigDir, "node-1.toml")} {
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("%w (run `make build` and scripts/bench-kafka.sh, or pass the --*-bin / --*-config-dir flags)", err)
-		}
-	}
-	workDir, err := os.MkdirTemp(o.WorkDir, "robustmq-bench-kafka-")
-	if err != nil {
-		return fmt.Errorf("work dir: %w", err)
-	}
-	group, err := procs.NewGroup(filepath.Join(workDir, "logs"))
+	ws, err := workspace.Open([]string{o.PlacementBin, o.JournalBin, o.BrokerBin, o.NatsBin,
+		filepath.Join(o.PlacementConfigDir, "node-1.toml"), filepath.Join(o.JournalConfigDir, "node-1.toml")},
+		"run `make build` and scripts/bench-kafka.sh, or pass the --*-bin / --*-config-dir flags", o.WorkDir, "robustmq-bench-kafka-")
 	if err != nil {
 		return err
 	}
+	workDir, group := ws.Dir, ws.Group
 	var jc *journal.Cluster
 	defer func() {
 		if jc != nil {
 			_ = jc.Close()
 		}
-		if stopErr := group.StopAll(2*time.Second, 15*time.Second); stopErr != nil {
-			err = errors.Join(err, stopErr)
-		}
-		if err == nil && !o.Keep {
-			os.RemoveAll(workDir)
-		} else {
-			fmt.Fprintf(stderr, "data and logs kept in %s\n", workDir)
-		}
+		err = ws.Close(err, o.Keep, 2*time.Second, stderr)
 	}()
 
 	fmt.Fprintf(stderr, "starting placement center (3), journal (3), broker (1, Kafka listener), jetstream sync-always (3) and jetstream default (3) under %s\n", workDir)
@@ -198,7 +168,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	}
 
 	fmt.Fprintf(stdout, "# robustmq Kafka front end (franz-go) vs NATS JetStream (nats-server %s, nats.go) vs the raw journal stream client; 3 placement + 3 journal + 1 broker, 3 nats-server each; loopback, %d CPUs, %s\n",
-		natsVersion(o.NatsBin), runtime.NumCPU(), runtime.Version())
+		jetstream.Version(o.NatsBin), runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(stdout, "# %v per system per step after %v warmup on a fresh topic/stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2); kgo acks=all, linger 0, no compression, %d produce request(s) in flight (idempotent: %v);"+
 		" concurrency = records produced and not yet acknowledged; data under %s\n",
 		o.Duration, o.Warmup, o.RecordBytes, replicas, ackQuorum, o.KafkaMaxInflight, o.KafkaMaxInflight == 1, workDir)
@@ -215,7 +185,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	var steps []Step
 	for idx, conc := range o.Concurrency {
 		name := fmt.Sprintf("bench-s%d-c%d", idx, conc)
-		step := Step{Concurrency: conc, RecordBytes: o.RecordBytes, Replicas: replicas, AckQuorum: ackQuorum, LoadAvg: loadAvg()}
+		step := Step{Concurrency: conc, RecordBytes: o.RecordBytes, Replicas: replicas, AckQuorum: ackQuorum, LoadAvg: workspace.LoadAvg()}
 		runs := []func() error{
 			func() error {
 				p, c, err := measureKafka(ctx, broker, "kafka-"+name, conc, value, o, stderr)
@@ -377,30 +347,6 @@ func measureJetStream(ctx context.Context, c *jetstream.Cluster, system, stream 
 		fmt.Fprintf(stderr, "%s: delete stream %s: %v\n", system, stream, err)
 	}
 	return out, nil
-}
-
-// loadAvg is /proc/loadavg's first three fields, for the record.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "n/a"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// natsVersion asks the nats-server binary for its version.
-func natsVersion(bin string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "--version").Output()
-	if err != nil {
-		return "unknown version"
-	}
-	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nats-server:"))
 }
 
 // warmupAndMeasure is window.WarmupAndMeasure with this benchmark's

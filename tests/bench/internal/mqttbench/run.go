@@ -2,10 +2,8 @@ package mqttbench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,8 +13,8 @@ import (
 	"github.com/robustmq/robustmq-go/tests/bench/internal/broker"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/mosquitto"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/mqttwire"
-	"github.com/robustmq/robustmq-go/tests/bench/internal/procs"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/window"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/workspace"
 )
 
 // system is one broker under test.
@@ -28,33 +26,19 @@ type system struct {
 // Run starts both systems, runs the scenarios and prints the tables and
 // JSON lines to stdout (progress to stderr). Children never outlive it.
 func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
-	for _, f := range []string{o.PlacementBin, o.JournalBin, o.BrokerBin, o.MosquittoBin,
-		filepath.Join(o.PlacementConfigDir, "node-1.toml"), filepath.Join(o.JournalConfigDir, "node-1.toml")} {
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("%w (run `make build`, install the Debian package mosquitto, or pass the --*-bin / --*-config-dir flags)", err)
-		}
-	}
-	workDir, err := os.MkdirTemp(o.WorkDir, "robustmq-bench-mqtt-")
-	if err != nil {
-		return fmt.Errorf("work dir: %w", err)
-	}
-	group, err := procs.NewGroup(filepath.Join(workDir, "logs"))
+	ws, err := workspace.Open([]string{o.PlacementBin, o.JournalBin, o.BrokerBin, o.MosquittoBin,
+		filepath.Join(o.PlacementConfigDir, "node-1.toml"), filepath.Join(o.JournalConfigDir, "node-1.toml")},
+		"run `make build`, install the Debian package mosquitto, or pass the --*-bin / --*-config-dir flags", o.WorkDir, "robustmq-bench-mqtt-")
 	if err != nil {
 		return err
 	}
+	workDir, group := ws.Dir, ws.Group
 	var ours *broker.Cluster
 	defer func() {
 		if ours != nil {
 			_ = ours.Close()
 		}
-		if stopErr := group.StopAll(2*time.Second, 15*time.Second); stopErr != nil {
-			err = errors.Join(err, stopErr)
-		}
-		if err == nil && !o.Keep {
-			os.RemoveAll(workDir)
-		} else {
-			fmt.Fprintf(stderr, "data and logs kept in %s\n", workDir)
-		}
+		err = ws.Close(err, o.Keep, 2*time.Second, stderr)
 	}()
 
 	fmt.Fprintf(stderr, "starting placement center (%d), journal (%d), broker-server (1) and mosquitto under %s\n", o.Nodes, o.Nodes, workDir)
@@ -106,7 +90,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 			order = []system{systems[1], systems[0]}
 		}
 		idx++
-		step.LoadAvg = loadAvg()
+		step.LoadAvg = workspace.LoadAvg()
 		step.Nodes = o.Nodes
 		step.PayloadBytes = o.PayloadBytes
 		for i, sys := range order {
@@ -376,17 +360,4 @@ func measureSlow(ctx context.Context, sys system, run, session string, o Options
 		r.Note += fmt.Sprintf("; %d publishes failed, first: %v", res.errors, res.firstErr)
 	}
 	return r, nil
-}
-
-// loadAvg is /proc/loadavg's first three fields, for the record.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "n/a"
-	}
-	return strings.Join(f[:3], " ")
 }
