@@ -40,17 +40,6 @@ for a in "$@"; do
   esac
 done
 
-if ! $smoke; then
-  # exec: Ctrl-C reaches the bench itself, which stops its clusters.
-  exec "$bin/robustmq-bench" "${args[@]}"
-fi
-
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-status=0
-"$bin/robustmq-bench" "${args[@]}" | tee "$out" || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "bench-kafka: smoke run failed (exit $status)" >&2
-  exit "$status"
-fi
-"$bin/robustmq-bench" kafka check --expect "$expect" < "$out"
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
+bench_run bench-kafka "$smoke" "$expect" "kafka" "${args[@]}"

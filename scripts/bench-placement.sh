@@ -26,17 +26,6 @@ for a in "$@"; do
   esac
 done
 
-if ! $smoke; then
-  # exec: Ctrl-C reaches the bench itself, which stops its clusters.
-  exec "$bin/robustmq-bench" "${args[@]}"
-fi
-
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-status=0
-"$bin/robustmq-bench" "${args[@]}" | tee "$out" || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "bench-placement: smoke run failed (exit $status)" >&2
-  exit "$status"
-fi
-"$bin/robustmq-bench" check --expect "$expect" < "$out"
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
+bench_run bench-placement "$smoke" "$expect" "" "${args[@]}"
