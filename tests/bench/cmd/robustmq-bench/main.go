@@ -114,27 +114,13 @@ func parseBenchFlags(args []string) (benchOptions, error) {
 	fs.StringVar(&o.workDir, "work-dir", "", "parent of the run's data and log directory (default: system temp)")
 	fs.BoolVar(&o.keep, "keep", false, "keep data and logs after a successful run")
 	fs.BoolVar(&o.smoke, "smoke", false, "a few seconds: 1s per step, concurrency 1 and 16, short warmup (explicit flags still win)")
-	if err := fs.Parse(args); err != nil {
+	if err := workspace.ParseFlags(fs, args, &o.smoke, map[string]func(){
+		"concurrency": func() { conc = "1,16" },
+		"duration":    func() { o.duration = time.Second },
+		"warmup":      func() { o.warmup = 200 * time.Millisecond },
+		"settle":      func() { o.settle = 0 },
+	}); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if o.smoke {
-		if !set["concurrency"] {
-			conc = "1,16"
-		}
-		if !set["duration"] {
-			o.duration = time.Second
-		}
-		if !set["warmup"] {
-			o.warmup = 200 * time.Millisecond
-		}
-		if !set["settle"] {
-			o.settle = 0
-		}
 	}
 	var err error
 	if o.concurrency, err = workspace.ParseConcurrency(conc, 10_000); err != nil {

@@ -80,26 +80,14 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.BoolVar(&o.Keep, "keep", false, "keep data and logs after a successful run")
 	fs.StringVar(&o.PprofDir, "pprof-dir", "", "collect CPU, goroutine, block and mutex profiles and /metrics of the journal nodes during our measured runs into this directory (needs a journal-server built with the profiling overlay: scripts/bench-journal.sh --profile DIR)")
 	fs.BoolVar(&o.Smoke, "smoke", false, "seconds long: 1s per system per step, concurrency 1 and 16, short warmup and disk loop (explicit flags still win)")
-	if err := fs.Parse(args); err != nil {
+	if err := workspace.ParseFlags(fs, args, &o.Smoke, map[string]func(){
+		"concurrency":   func() { conc = "1,16" },
+		"duration":      func() { o.Duration = time.Second },
+		"warmup":        func() { o.Warmup = 300 * time.Millisecond },
+		"settle":        func() { o.Settle = 0 },
+		"disk-duration": func() { o.DiskDuration = 500 * time.Millisecond },
+	}); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if o.Smoke {
-		for name, apply := range map[string]func(){
-			"concurrency":   func() { conc = "1,16" },
-			"duration":      func() { o.Duration = time.Second },
-			"warmup":        func() { o.Warmup = 300 * time.Millisecond },
-			"settle":        func() { o.Settle = 0 },
-			"disk-duration": func() { o.DiskDuration = 500 * time.Millisecond },
-		} {
-			if !set[name] {
-				apply()
-			}
-		}
 	}
 	var err error
 	if o.Concurrency, err = workspace.ParseConcurrency(conc, 4096); err != nil {

@@ -77,25 +77,13 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.StringVar(&o.WorkDir, "work-dir", "", "parent of the run's data and log directory (default: system temp)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep data and logs after a successful run")
 	fs.BoolVar(&o.Smoke, "smoke", false, "seconds long: 1s per system per step, concurrency 16 only, short warmup (explicit flags still win)")
-	if err := fs.Parse(args); err != nil {
+	if err := workspace.ParseFlags(fs, args, &o.Smoke, map[string]func(){
+		"concurrency": func() { conc = "16" },
+		"duration":    func() { o.Duration = time.Second },
+		"warmup":      func() { o.Warmup = 300 * time.Millisecond },
+		"settle":      func() { o.Settle = 0 },
+	}); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if o.Smoke {
-		for name, apply := range map[string]func(){
-			"concurrency": func() { conc = "16" },
-			"duration":    func() { o.Duration = time.Second },
-			"warmup":      func() { o.Warmup = 300 * time.Millisecond },
-			"settle":      func() { o.Settle = 0 },
-		} {
-			if !set[name] {
-				apply()
-			}
-		}
 	}
 	var err error
 	if o.Concurrency, err = workspace.ParseConcurrency(conc, 4096); err != nil {

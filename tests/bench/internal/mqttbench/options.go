@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/robustmq/robustmq-go/tests/bench/internal/mosquitto"
+	"github.com/robustmq/robustmq-go/tests/bench/internal/workspace"
 )
 
 // Options are the benchmark's flags.
@@ -95,29 +96,17 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.StringVar(&o.WorkDir, "work-dir", "", "parent of the run's data and log directory (default: system temp)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep data and logs after a successful run")
 	fs.BoolVar(&o.Smoke, "smoke", false, "seconds long: 1s steps, publishers 1 and 16, 4 fan-in publishers, 100 slow messages per publisher (explicit flags still win)")
-	if err := fs.Parse(args); err != nil {
+	if err := workspace.ParseFlags(fs, args, &o.Smoke, map[string]func(){
+		"publishers":       func() { pubs = "1,16" },
+		"duration":         func() { o.Duration = time.Second },
+		"warmup":           func() { o.Warmup = 300 * time.Millisecond },
+		"settle":           func() { o.Settle = 0 },
+		"slow-messages":    func() { o.SlowMessages = 100 },
+		"fanin-publishers": func() { o.FaninPubs = 4 },
+		"drain-timeout":    func() { o.DrainTimeout = 20 * time.Second },
+		"idle-timeout":     func() { o.IdleTimeout = time.Second },
+	}); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if o.Smoke {
-		for name, apply := range map[string]func(){
-			"publishers":       func() { pubs = "1,16" },
-			"duration":         func() { o.Duration = time.Second },
-			"warmup":           func() { o.Warmup = 300 * time.Millisecond },
-			"settle":           func() { o.Settle = 0 },
-			"slow-messages":    func() { o.SlowMessages = 100 },
-			"fanin-publishers": func() { o.FaninPubs = 4 },
-			"drain-timeout":    func() { o.DrainTimeout = 20 * time.Second },
-			"idle-timeout":     func() { o.IdleTimeout = time.Second },
-		} {
-			if !set[name] {
-				apply()
-			}
-		}
 	}
 	var err error
 	if o.Publishers, err = parseCounts("--publishers", pubs); err != nil {

@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -81,4 +82,31 @@ func LoadAvg() string {
 		return "n/a"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// ParseFlags parses args into fs, refuses positional arguments, and when
+// *smoke is set (by a --smoke flag of fs) applies smokeDefaults to every
+// flag the command line did not set: explicit flags win over the smoke
+// run's short defaults.
+func ParseFlags(fs *flag.FlagSet, args []string, smoke *bool, smokeDefaults map[string]func()) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if !*smoke {
+		return nil
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, apply := range smokeDefaults {
+		if fs.Lookup(name) == nil {
+			return fmt.Errorf("smoke default for unknown flag --%s", name)
+		}
+		if !set[name] {
+			apply()
+		}
+	}
+	return nil
 }
