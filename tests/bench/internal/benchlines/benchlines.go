@@ -1,7 +1,8 @@
-// Package benchlines reads the JSON result lines a benchmark prints among
-// its human-readable output: one line per measured step and one goals
-// line. It owns only the parsing and the checks common to every benchmark
-// that has steps and goals; what a step must hold is the benchmark's.
+// Package benchlines writes and reads the JSON result lines a benchmark
+// prints among its human-readable output: one line per measured step and
+// one goals line. It owns only their printing, parsing and the checks
+// common to every benchmark that has steps and goals; what a step must
+// hold is the benchmark's.
 package benchlines
 
 import (
@@ -86,4 +87,23 @@ func Parse[S, G any](r io.Reader, spec Spec[S, G]) ([]S, *G, error) {
 		return steps, goals, err
 	}
 	return steps, goals, nil
+}
+
+// Write prints one result for a person and for Parse: a blank line, the
+// table that table writes, then v as one JSON line.
+func Write(w io.Writer, table func(io.Writer) error, v any) error {
+	if _, err := fmt.Fprintln(w); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	if err := table(w); err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("marshal result: %w", err)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
 }

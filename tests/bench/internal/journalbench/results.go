@@ -2,7 +2,6 @@ package journalbench
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -142,14 +141,6 @@ func allGoals(steps []Step) GoalsLine {
 		g.Goals.Consume = g.Goals.Consume && s.Goals.Consume
 	}
 	return g
-}
-
-func jsonLine(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("journalbench: marshal: %w", err)
-	}
-	return append(b, '\n'), nil
 }
 
 // WriteTable prints a step for a person.

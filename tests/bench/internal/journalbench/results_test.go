@@ -2,6 +2,7 @@ package journalbench
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +111,10 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("%v accepted", bad)
 		}
 	}
+}
+
+// jsonLine is what benchlines.Write prints after a table.
+func jsonLine(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append(b, '\n'), err
 }

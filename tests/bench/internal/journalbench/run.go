@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/robustmq/robustmq-go/tests/bench/internal/benchlines"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/cluster"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/disk"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/jetstream"
@@ -231,16 +232,8 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 			}
 		}
 		step.finish()
-		fmt.Fprintln(stdout)
-		if err := step.WriteTable(stdout); err != nil {
+		if err := benchlines.Write(stdout, step.WriteTable, step); err != nil {
 			return err
-		}
-		line, err := jsonLine(step)
-		if err != nil {
-			return err
-		}
-		if _, err := stdout.Write(line); err != nil {
-			return fmt.Errorf("write result: %w", err)
 		}
 		steps = append(steps, step)
 		if err := window.Settle(ctx, o.Settle); err != nil {
@@ -248,16 +241,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 		}
 	}
 	goals := allGoals(steps)
-	fmt.Fprintln(stdout)
-	if err := WriteSummary(stdout, steps, goals); err != nil {
-		return err
-	}
-	line, err := jsonLine(goals)
-	if err != nil {
-		return err
-	}
-	_, err = stdout.Write(line)
-	return err
+	return benchlines.Write(stdout, func(w io.Writer) error { return WriteSummary(w, steps, goals) }, goals)
 }
 
 // measureOurs writes a fresh stream and reads it back.

@@ -2,7 +2,6 @@ package kafkabench
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -161,14 +160,6 @@ func allGoals(steps []Step) GoalsLine {
 		g.Goals.FrontEndCost = g.Goals.FrontEndCost && s.Goals.FrontEndCost
 	}
 	return g
-}
-
-func jsonLine(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("kafkabench: marshal: %w", err)
-	}
-	return append(b, '\n'), nil
 }
 
 func (s Step) summaries() []Summary {

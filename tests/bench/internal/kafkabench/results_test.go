@@ -2,6 +2,7 @@ package kafkabench
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -137,4 +138,10 @@ func TestParseFlagsSmoke(t *testing.T) {
 	if _, err := ParseFlags([]string{"--concurrency", "1,x"}, "/bin", &errOut); err == nil {
 		t.Fatal("junk concurrency accepted")
 	}
+}
+
+// jsonLine is what benchlines.Write prints after a table.
+func jsonLine(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append(b, '\n'), err
 }

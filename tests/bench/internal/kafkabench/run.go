@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/robustmq/robustmq-go/tests/bench/internal/benchlines"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/cluster"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/jetstream"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/journal"
@@ -213,16 +214,8 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 			}
 		}
 		step.finish()
-		fmt.Fprintln(stdout)
-		if err := step.WriteTable(stdout); err != nil {
+		if err := benchlines.Write(stdout, step.WriteTable, step); err != nil {
 			return err
-		}
-		line, err := jsonLine(step)
-		if err != nil {
-			return err
-		}
-		if _, err := stdout.Write(line); err != nil {
-			return fmt.Errorf("write result: %w", err)
 		}
 		steps = append(steps, step)
 		if err := window.Settle(ctx, o.Settle); err != nil {
@@ -230,16 +223,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 		}
 	}
 	goals := allGoals(steps)
-	fmt.Fprintln(stdout)
-	if err := WriteSummary(stdout, steps, goals); err != nil {
-		return err
-	}
-	line, err := jsonLine(goals)
-	if err != nil {
-		return err
-	}
-	_, err = stdout.Write(line)
-	return err
+	return benchlines.Write(stdout, func(w io.Writer) error { return WriteSummary(w, steps, goals) }, goals)
 }
 
 // measureKafka produces to a fresh topic through the broker and reads it
