@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,4 +292,31 @@ func Version(bin string) string {
 		return "unknown version"
 	}
 	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nats-server:"))
+}
+
+// MeasurePublish opens a fresh R3 stream with at most inflight publishes in
+// flight, publishes value through measure (which drives the stream's
+// Submit, warm-up and measurement both) and deletes the stream afterwards;
+// a failed delete is only reported on stderr. It returns measure's result
+// and the stream leader the publisher was connected to.
+func (c *Cluster) MeasurePublish(ctx context.Context, name string, inflight int, value []byte, readyTimeout, publishTimeout time.Duration,
+	stderr io.Writer, measure func(window.Submit) (window.Result, error)) (window.Result, string, error) {
+	octx, cancel := context.WithTimeout(ctx, readyTimeout)
+	s, err := c.OpenStream(octx, name, inflight, publishTimeout)
+	cancel()
+	if err != nil {
+		return window.Result{}, "", err
+	}
+	defer s.Close()
+	s.SetValue(value)
+	res, err := measure(s.Submit)
+	if err != nil {
+		return res, s.Leader, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if err := s.Delete(dctx); err != nil {
+		fmt.Fprintf(stderr, "jetstream: delete stream %s: %v\n", name, err)
+	}
+	return res, s.Leader, nil
 }

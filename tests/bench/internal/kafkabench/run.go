@@ -299,25 +299,16 @@ func measureStream(ctx context.Context, jc *journal.Cluster, stream string, conc
 }
 
 func measureJetStream(ctx context.Context, c *jetstream.Cluster, system, stream string, conc int, value []byte, o Options, stderr io.Writer) (Summary, error) {
-	sctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
-	s, err := c.OpenStream(sctx, stream, conc, o.RequestTimeout)
-	cancel()
-	if err != nil {
-		return Summary{}, err
-	}
-	defer s.Close()
-	s.SetValue(value)
-	res, _, err := warmupAndMeasure(ctx, system, conc, s.Submit, o, stderr, nil)
+	res, leader, err := c.MeasurePublish(ctx, stream, conc, value, o.ReadyTimeout, o.RequestTimeout, stderr,
+		func(submit window.Submit) (window.Result, error) {
+			r, _, err := warmupAndMeasure(ctx, system, conc, submit, o, stderr, nil)
+			return r, err
+		})
 	if err != nil {
 		return Summary{}, err
 	}
 	out := summarize(system, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
-	out.Note = "nats.go async publisher connected to stream leader " + s.Leader
-	dctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
-	defer cancel()
-	if err := s.Delete(dctx); err != nil {
-		fmt.Fprintf(stderr, "%s: delete stream %s: %v\n", system, stream, err)
-	}
+	out.Note = "nats.go async publisher connected to stream leader " + leader
 	return out, nil
 }
 
