@@ -88,16 +88,6 @@ func connect5(t *testing.T, addr, id string) *client5 {
 	return c
 }
 
-func tok(t *testing.T, what string, k mqtt3.Token) {
-	t.Helper()
-	if !k.WaitTimeout(wait) {
-		t.Fatalf("%s: timed out", what)
-	}
-	if err := k.Error(); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
 // TestIntegrationRobustctlAdmin runs bin/robustctl against one placement
 // member, one journal node and two brokers: broker list shows both brokers
 // with the listeners they registered; an MQTT 3.1.1 client's persistent
@@ -160,10 +150,10 @@ func TestIntegrationRobustctlAdmin(t *testing.T) {
 	o := mqtt3.NewClientOptions().AddBroker("tcp://" + bc.Broker(0).MQTT).SetClientID("admin-e2e").SetProtocolVersion(4).
 		SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(wait).SetWriteTimeout(wait)
 	client := mqtt3.NewClient(o)
-	tok(t, "connect", client.Connect())
+	harness.WaitToken(t, "connect", client.Connect())
 	t.Cleanup(func() { client.Disconnect(0) })
-	tok(t, "subscribe", client.Subscribe("admin/+/x", 1, func(mqtt3.Client, mqtt3.Message) {}))
-	tok(t, "publish", client.Publish("admin/retained", 1, true, "kept"))
+	harness.WaitToken(t, "subscribe", client.Subscribe("admin/+/x", 1, func(mqtt3.Client, mqtt3.Message) {}))
+	harness.WaitToken(t, "publish", client.Publish("admin/retained", 1, true, "kept"))
 
 	eventually(t, "the session in session list", func() error {
 		for _, s := range protoList(t, ctl("session", "list", "-o", "json"), func() *brokerpb.MqttSession { return &brokerpb.MqttSession{} }) {
@@ -206,7 +196,7 @@ func TestIntegrationRobustctlAdmin(t *testing.T) {
 		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(wait).
 		SetConnectionLostHandler(func(_ mqtt3.Client, err error) { lost <- err })
 	v3 := mqtt3.NewClient(o3)
-	tok(t, "connect drain-v3", v3.Connect())
+	harness.WaitToken(t, "connect drain-v3", v3.Connect())
 	t.Cleanup(func() { v3.Disconnect(0) })
 
 	out := ctl("broker", "drain", fmt.Sprint(b1))

@@ -97,35 +97,20 @@ func (s *sink) collectInto(got map[string]int, n int, timeout time.Duration) map
 
 func connect3(t *testing.T, url, id string, clean bool, s *sink, mod func(*mqtt3.ClientOptions)) mqtt3.Client {
 	t.Helper()
-	o := mqtt3.NewClientOptions().AddBroker(url).SetClientID(id).SetProtocolVersion(4).
-		SetCleanSession(clean).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(wait).
-		SetWriteTimeout(wait).SetOrderMatters(false)
-	if s != nil {
-		o.SetDefaultPublishHandler(s.handler)
-	}
-	if mod != nil {
-		mod(o)
-	}
-	c := mqtt3.NewClient(o)
-	tk := c.Connect()
-	if !tk.WaitTimeout(wait) {
-		t.Fatalf("connect %s: timed out", id)
-	}
-	if err := tk.Error(); err != nil {
-		t.Fatalf("connect %s: %v", id, err)
-	}
-	t.Cleanup(func() { c.Disconnect(0) })
-	return c
+	return harness.ConnectPaho(t, url, id, func(o *mqtt3.ClientOptions) {
+		o.SetCleanSession(clean).SetOrderMatters(false)
+		if s != nil {
+			o.SetDefaultPublishHandler(s.handler)
+		}
+		if mod != nil {
+			mod(o)
+		}
+	})
 }
 
 func tok(t *testing.T, k mqtt3.Token) {
 	t.Helper()
-	if !k.WaitTimeout(wait) {
-		t.Fatal("token timed out")
-	}
-	if err := k.Error(); err != nil {
-		t.Fatal(err)
-	}
+	harness.WaitToken(t, "token", k)
 }
 
 // routed waits until a publish on pub reaches the subscriber sink on topic

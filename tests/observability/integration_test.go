@@ -68,11 +68,11 @@ func TestIntegrationDashboardMetricsExist(t *testing.T) {
 	const perQoS = 20
 	got := make(chan string, 4*perQoS)
 	sub := connect(t, "tcp://"+b.MQTT, "obs-sub", func(_ mqtt3.Client, m mqtt3.Message) { got <- string(m.Payload()) })
-	tok(t, sub.Subscribe("obs/#", 1, nil))
+	harness.WaitToken(t, "token", sub.Subscribe("obs/#", 1, nil))
 	pub := connect(t, "tcp://"+b.MQTT, "obs-pub", nil)
 	for i := range perQoS {
 		for q := byte(0); q <= 1; q++ {
-			tok(t, pub.Publish(fmt.Sprintf("obs/q%d", q), q, false, fmt.Sprintf("m-%d-%d", q, i)))
+			harness.WaitToken(t, "token", pub.Publish(fmt.Sprintf("obs/q%d", q), q, false, fmt.Sprintf("m-%d-%d", q, i)))
 		}
 	}
 	for range 2 * perQoS {
@@ -198,29 +198,9 @@ func missingMetrics(queried map[string][]string, services []service, scrapes map
 
 func connect(t *testing.T, url, id string, handler mqtt3.MessageHandler) mqtt3.Client {
 	t.Helper()
-	o := mqtt3.NewClientOptions().AddBroker(url).SetClientID(id).SetProtocolVersion(4).SetCleanSession(true).
-		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(wait).SetWriteTimeout(wait)
-	if handler != nil {
-		o.SetDefaultPublishHandler(handler)
-	}
-	c := mqtt3.NewClient(o)
-	tk := c.Connect()
-	if !tk.WaitTimeout(wait) {
-		t.Fatalf("connect %s: timed out", id)
-	}
-	if err := tk.Error(); err != nil {
-		t.Fatalf("connect %s: %v", id, err)
-	}
-	t.Cleanup(func() { c.Disconnect(0) })
-	return c
-}
-
-func tok(t *testing.T, k mqtt3.Token) {
-	t.Helper()
-	if !k.WaitTimeout(wait) {
-		t.Fatal("token timed out")
-	}
-	if err := k.Error(); err != nil {
-		t.Fatal(err)
-	}
+	return harness.ConnectPaho(t, url, id, func(o *mqtt3.ClientOptions) {
+		if handler != nil {
+			o.SetDefaultPublishHandler(handler)
+		}
+	})
 }
