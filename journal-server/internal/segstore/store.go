@@ -109,6 +109,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		Logger:             pebbleLogger{log: opts.Logger},
 		FormatMajorVersion: pebble.FormatNewest,
 	}
+	popts.Experimental.SpanPolicyFunc = outputSpan
 	if opts.FS != nil {
 		popts.FS = opts.FS
 	}

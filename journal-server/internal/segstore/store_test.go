@@ -1015,3 +1015,73 @@ func TestObserveSyncAndDiskUsage(t *testing.T) {
 		t.Fatalf("DiskUsage = %d, %v", n, err)
 	}
 }
+
+// TestSSTablesHoldOneSegmentsBatches checks the output split of
+// outputSpan: after flushes and a full compaction of interleaved appends to
+// two segments, no sstable mixes one segment's batches with another
+// segment's batches or with metadata and time index keys (which would make
+// every later flush overlap it and drag the batches through merges).
+func TestSSTablesHoldOneSegmentsBatches(t *testing.T) {
+	s, _ := openTemp(t)
+	a := segID(1)
+	b := SegmentID{Tenant: "default", Shard: "payments-3", Seq: 7}
+	mustCreate(t, s, a, 0, 1)
+	mustCreate(t, s, b, 0, 1)
+
+	// spanOf names what a key belongs to: one segment's batches, or the
+	// rest of the key space.
+	spanOf := func(key []byte) string {
+		if len(key) == 0 || key[0] != kindBatch {
+			return "other"
+		}
+		id, _, err := parseSegPrefix(kindBatch, key)
+		if err != nil {
+			t.Fatalf("malformed batch key %x: %v", key, err)
+		}
+		return "batches of " + id.String()
+	}
+	check := func(stage string) {
+		t.Helper()
+		levels, err := s.db.SSTables()
+		if err != nil {
+			t.Fatalf("SSTables: %v", err)
+		}
+		tables := 0
+		spans := map[string]bool{}
+		for _, level := range levels {
+			for _, tbl := range level {
+				tables++
+				lo, hi := spanOf(tbl.Smallest.UserKey), spanOf(tbl.Largest.UserKey)
+				if lo != hi {
+					t.Errorf("%s: sstable %s spans %q (%x) to %q (%x)", stage, tbl.FileNum, lo, tbl.Smallest.UserKey, hi, tbl.Largest.UserKey)
+				}
+				spans[lo] = true
+			}
+		}
+		// Both segments' batches and the metadata are on disk, so at least
+		// three spans; a check that saw no tables would prove nothing.
+		if len(spans) < 3 {
+			t.Fatalf("%s: %d sstables cover only %v", stage, tables, spans)
+		}
+	}
+
+	for round := range 3 {
+		for i := range 20 {
+			tag := fmt.Sprintf("r%d-%d", round, i)
+			mustAppend(t, s, a, 1, mkBatch("a-"+tag, 3, int64(1000+i)))
+			mustAppend(t, s, b, 1, mkBatch("b-"+tag, 2, int64(1000+i)))
+		}
+		if err := s.db.Flush(); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		check(fmt.Sprintf("after flush %d", round))
+	}
+	if err := s.db.Compact(t.Context(), []byte{0}, []byte{0xff}, false); err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	check("after compaction")
+	// The split changes where tables end, never what is stored.
+	if got := len(readAll(t, s, a, 0, 1<<20, mustDescribe(t, s, a).LogEnd)); got != 60 {
+		t.Fatalf("segment %s: read %d batches, want 60", a, got)
+	}
+}
