@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -489,6 +490,16 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready, gen uint64, pendi
 		var early []*raftpb.Message
 		early, msgs = splitLeaderEarly(msgs)
 		n.sendMessages(early)
+		if len(early) > 0 {
+			// The peers' senders were just made runnable on this
+			// goroutine's P, which the fsync below would hold in a system
+			// call: they ran only when the scheduler took the P back or
+			// another thread stole them, 110-150 µs later on average at
+			// concurrency 1 on the benchmark machine (1.5 µs with the
+			// yield). Yielding lets them hand the messages to gRPC first,
+			// so the followers' writes overlap the leader's.
+			runtime.Gosched()
+		}
 	}
 	if err := n.store.SaveReady(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync); err != nil {
 		return fmt.Errorf("raftnode: persist ready: %w", err)
