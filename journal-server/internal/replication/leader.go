@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -175,6 +176,13 @@ func (l *leader) syncer() {
 			return
 		case <-l.syncPoke:
 		}
+		// The append that poked this syncer also made the replicators
+		// runnable on this P; the sync below hands the P to Pebble's
+		// fdatasync. Yielding first lets the replicators send the batch
+		// before that system call holds the P, so the followers' fsyncs
+		// overlap this one (the placement center's Ready loop does the
+		// same, where the wait it saves was measured: 110-150 µs).
+		runtime.Gosched()
 		ends, err := l.m.cfg.Store.Sync(l.id)
 		if err != nil {
 			if l.ctx.Err() == nil {
