@@ -76,8 +76,19 @@ func (p *Pool) Put(b *[]byte) {
 	p.tiers[bits.Len(uint(c))-1-minExp].Put(b)
 }
 
-// ServerOption makes a server use a new pool.
-func ServerOption() grpc.ServerOption { return experimental.BufferPool(NewPool()) }
+// ServerOptions make a server use a new pool for its transport buffers
+// and its messages (Codec).
+func ServerOptions() []grpc.ServerOption {
+	p := NewPool()
+	return []grpc.ServerOption{experimental.BufferPool(p), grpc.ForceServerCodecV2(NewCodec(p))}
+}
 
-// DialOption makes a client connection use a new pool.
-func DialOption() grpc.DialOption { return experimental.WithBufferPool(NewPool()) }
+// DialOptions make a client connection use a new pool for its transport
+// buffers and its messages (Codec).
+func DialOptions() []grpc.DialOption {
+	p := NewPool()
+	return []grpc.DialOption{
+		experimental.WithBufferPool(p),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(NewCodec(p))),
+	}
+}

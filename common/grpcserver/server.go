@@ -117,8 +117,8 @@ func New(opts Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
-		grpcbuf.ServerOption(),
 	}
+	serverOpts = append(serverOpts, grpcbuf.ServerOptions()...)
 	if opts.MaxSendMsgBytes > 0 {
 		serverOpts = append(serverOpts, grpc.MaxSendMsgSize(opts.MaxSendMsgBytes))
 	}

@@ -53,7 +53,7 @@ func (p *Peers) Conn(id uint64) (grpc.ClientConnInterface, error) {
 		_ = c.cc.Close()
 		delete(p.conns, id)
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpcbuf.DialOption()}
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, grpcbuf.DialOptions()...)
 	if p.maxMsgBytes > 0 {
 		opts = append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(p.maxMsgBytes), grpc.MaxCallSendMsgSize(p.maxMsgBytes)))
 	}
