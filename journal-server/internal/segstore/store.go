@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/robustmq/robustmq-go/common/recordbatch"
+	"github.com/robustmq/robustmq-go/common/walprealloc"
 )
 
 // Options tunes Open. The zero value works.
@@ -117,9 +118,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		MemTableSize: 64 << 20,
 	}
 	popts.Experimental.SpanPolicyFunc = outputSpan
-	if opts.FS != nil {
-		popts.FS = opts.FS
-	}
+	// Every acknowledged append waits for a WAL fsync: see walprealloc.
+	popts.FS = walprealloc.New(opts.FS)
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("segstore: open pebble at %s: %w", dir, err)

@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/robustmq/robustmq-go/common/walprealloc"
 )
 
 // Crash points passed to Options.CrashHook by Save.
@@ -171,9 +173,8 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
 	}
-	if opts.FS != nil {
-		popts.FS = opts.FS
-	}
+	// Every proposal waits for a WAL fsync of this store: see walprealloc.
+	popts.FS = walprealloc.New(opts.FS)
 	db, err := pebble.Open(filepath.Join(dataDir, "raft"), popts)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: open pebble: %w", err)
