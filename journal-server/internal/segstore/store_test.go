@@ -1085,3 +1085,52 @@ func TestSSTablesHoldOneSegmentsBatches(t *testing.T) {
 		t.Fatalf("segment %s: read %d batches, want 60", a, got)
 	}
 }
+
+// BenchmarkAppendWriteAmplification appends b.N batches of 16 random
+// 1 KiB records to one segment (one synced append each, as a leader under
+// load), lets flushes and compactions finish, and reports the sstable
+// bytes Pebble wrote per appended byte: 1 would be every batch written
+// once into an sstable; the WAL is not counted.
+//
+//	go test -run '^$' -bench AppendWriteAmplification -benchtime 12000x ./internal/segstore
+func BenchmarkAppendWriteAmplification(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	id := segID(1)
+	if err := s.CreateSegment(id, 0, 1); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	appended := 0
+	b.ResetTimer()
+	for range b.N {
+		batch := recordbatch.Batch{Header: recordbatch.Header{BaseSequence: -1}}
+		for range 16 {
+			v := make([]byte, 1024)
+			for i := range v {
+				v[i] = byte(rng.Uint32())
+			}
+			batch.Records = append(batch.Records, recordbatch.Record{TimestampMs: 1, Value: v})
+		}
+		raw := recordbatch.Encode(batch)
+		if _, _, err := s.Append(id, 1, raw); err != nil {
+			b.Fatal(err)
+		}
+		appended += len(raw)
+	}
+	if err := s.db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for s.db.Metrics().Compact.NumInProgress > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.StopTimer()
+	tot := s.db.Metrics().Total()
+	b.ReportMetric(float64(tot.TableBytesFlushed+tot.TableBytesCompacted)/float64(appended), "sst-bytes/appended-byte")
+	b.ReportMetric(float64(appended)/1e6, "appended-MB")
+}
