@@ -806,3 +806,59 @@ func TestQueuedAppendsMergeIntoOneBatch(t *testing.T) {
 	}
 	t.Logf("%d appends in %d requests, %d appends answered as duplicates", appends, requests, dups)
 }
+
+// TestAnsweredCallersJoinTheNextBatch: callers that append again as soon
+// as they are answered (each waits for its append, as a Kafka or MQTT
+// client with one message in flight does) all go in the next batch, not
+// half of them in one batch and half in the next. With 16 such callers and
+// one request in flight that used to be two batches of 8 per round.
+func TestAnsweredCallersJoinTheNextBatch(t *testing.T) {
+	fc := newFake(t, 3)
+	c := newClient(t, fc, Options{})
+	mustCreate(t, c, "s", 1)
+	var mu sync.Mutex
+	requests := 0
+	var sizes []int
+	fc.SetAppendHook(func(_ uint64, req *journalpb.AppendRequest) streamtest.Fault {
+		h, _ := recordbatch.DecodeHeader(req.GetBatch())
+		mu.Lock()
+		requests++
+		sizes = append(sizes, int(h.Count))
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // a replicated fsync's round trip
+		return streamtest.Fault{}
+	})
+	p, err := c.NewProducer(bg(t), "s", ProducerOptions{MaxInFlight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(bg(t))
+	const callers, rounds = 16, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < rounds; r++ {
+				if _, err := p.Append(bg(t), 0, recs(0, 1)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// One batch per round is rounds requests; a few more while the callers
+	// start. Batches of 8 and 8 would be 2 * rounds.
+	if requests > rounds*5/4 {
+		t.Fatalf("%d callers appending %d times each took %d requests, want at most %d; records per request: %v", callers, rounds, requests, rounds*5/4, sizes)
+	}
+	t.Logf("%d appends in %d requests: %v", callers*rounds, requests, sizes)
+}
