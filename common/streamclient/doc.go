@@ -14,6 +14,8 @@
 //   - a pool of gRPC connections to journal nodes, by address;
 //   - the Producer: per partition one pipelined JournalService.Append
 //     stream to the open segment's leader, a bounded in-flight window,
+//     appends queued behind it merged into the next batch (which waits, at
+//     most 200 µs after an answer, for the callers that answer woke),
 //     idempotent batches (producer id, producer epoch, per-partition base
 //     sequence in the recordbatch header) and, on NotLeader, Fenced,
 //     SegmentSealed, Unavailable or a broken stream, a metadata refresh and
