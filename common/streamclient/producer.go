@@ -470,7 +470,7 @@ func (w *partWriter) run() {
 			w.connect()
 		}
 		if w.cur != nil {
-			if w.sent < len(w.queue) && w.sent < w.p.opts.MaxInFlight {
+			if w.sendable() {
 				w.gather()
 			}
 			w.sendMore()
@@ -653,11 +653,8 @@ func (w *partWriter) add(pe *pending) {
 // just answered, and never long after an answer (an idle producer's first
 // append leaves at once).
 func (w *partWriter) gather() {
-	if w.p.opts.MergeBytes < 0 || w.draining {
-		return
-	}
 	defer func() { w.woken, w.arrived = 0, 0 }()
-	if w.arrived >= w.woken {
+	if w.p.opts.MergeBytes < 0 || w.draining || w.arrived >= w.woken {
 		return
 	}
 	runtime.Gosched()
@@ -829,7 +826,7 @@ func (w *partWriter) teardown() {
 // in-flight window; it never blocks (the channel holds a whole window), so
 // a leader that stops reading cannot stall deadlines or new appends.
 func (w *partWriter) sendMore() {
-	for w.sent < len(w.queue) && w.sent < w.p.opts.MaxInFlight {
+	for w.sendable() {
 		pe := w.queue[w.sent]
 		w.nextReq++
 		pe.reqID = w.nextReq
@@ -840,6 +837,12 @@ func (w *partWriter) sendMore() {
 		}
 		w.sent++
 	}
+}
+
+// sendable: a queued batch is not yet on the stream and the window has
+// room for it.
+func (w *partWriter) sendable() bool {
+	return w.sent < len(w.queue) && w.sent < w.p.opts.MaxInFlight
 }
 
 // send writes requests to one stream. A failed Send ends it quietly: the
