@@ -162,6 +162,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		NodeID: cfg.NodeID, Store: store, Meta: cache, Placement: placement, Peers: peers, Changes: changes,
 		MaxBatchBytes: cfg.Limits.MaxBatchBytes, MaxBatchRecords: cfg.Limits.MaxBatchRecords,
 		SegmentMaxBytes: cfg.Segment.MaxBytes, SegmentMaxAge: cfg.Segment.MaxAge,
+		LazySyncInterval: lazySyncInterval(cfg.Replication.LazySyncInterval),
 		// Lead only segments placed after this process registered: its
 		// registration ends the leaderships of a previous process.
 		AwaitRegistration: true,
@@ -256,3 +257,12 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 }
 
 var errNotReady = status.Error(codes.Unavailable, "placement metadata not loaded yet; retry")
+
+// lazySyncInterval maps the config's lazy_sync_interval (0: off) onto
+// replication.Config's (0: default, negative: off).
+func lazySyncInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}

@@ -25,10 +25,21 @@ type Config struct {
 	// center for clients and peers; empty means the bound gRPC address.
 	AdvertiseAddr string `mapstructure:"advertise_addr"`
 	// Placement lists the placement center members as host:port.
-	Placement []string      `mapstructure:"placement"`
-	Segment   SegmentConfig `mapstructure:"segment"`
-	Limits    LimitsConfig  `mapstructure:"limits"`
-	Log       LogConfig     `mapstructure:"log"`
+	Placement   []string          `mapstructure:"placement"`
+	Segment     SegmentConfig     `mapstructure:"segment"`
+	Limits      LimitsConfig      `mapstructure:"limits"`
+	Replication ReplicationConfig `mapstructure:"replication"`
+	Log         LogConfig         `mapstructure:"log"`
+}
+
+// ReplicationConfig tunes the segment leaders' replication.
+type ReplicationConfig struct {
+	// LazySyncInterval: a follower whose copy the ack quorum does not need
+	// (with replicas 3 and ack quorum 2, the second follower) appends
+	// without fsync and syncs at most this long after, or at once when its
+	// copy becomes needed. 0: every follower syncs every batch before it
+	// answers.
+	LazySyncInterval time.Duration `mapstructure:"lazy_sync_interval"`
 }
 
 // SegmentConfig holds the per-stream defaults for segments.
@@ -70,8 +81,9 @@ func Default() Config {
 			MaxAge:        time.Hour,
 			RetentionTime: 7 * 24 * time.Hour,
 		},
-		Limits: LimitsConfig{MaxBatchBytes: 4 << 20, MaxBatchRecords: 100000, MaxRequestBytes: 8 << 20},
-		Log:    LogConfig{Level: "info", Format: "auto"},
+		Limits:      LimitsConfig{MaxBatchBytes: 4 << 20, MaxBatchRecords: 100000, MaxRequestBytes: 8 << 20},
+		Replication: ReplicationConfig{LazySyncInterval: 10 * time.Millisecond},
+		Log:         LogConfig{Level: "info", Format: "auto"},
 	}
 }
 
@@ -126,6 +138,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return fmt.Errorf("placement %q: %w", a, err)
 		}
+	}
+	if c.Replication.LazySyncInterval < 0 || c.Replication.LazySyncInterval > time.Second {
+		return fmt.Errorf("replication: lazy_sync_interval must be between 0 and 1s")
 	}
 	if c.Limits.MaxBatchBytes <= 0 || c.Limits.MaxRequestBytes < c.Limits.MaxBatchBytes {
 		return fmt.Errorf("limits: max_request_bytes must be at least max_batch_bytes > 0")

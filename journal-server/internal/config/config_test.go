@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestValidate(t *testing.T) {
 	if err := Default().Validate(); err != nil {
@@ -18,6 +21,8 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.GRPCAddr = "x" },
 		func(c *Config) { c.AdvertiseAddr = "nohostport" },
 		func(c *Config) { c.Limits.MaxRequestBytes = 1 },
+		func(c *Config) { c.Replication.LazySyncInterval = -time.Millisecond },
+		func(c *Config) { c.Replication.LazySyncInterval = 2 * time.Second },
 	}
 	for i, f := range bad {
 		c := Default()

@@ -61,7 +61,9 @@
 // The follower applies every Replicate request already received on the
 // stream without sync (consecutive batches of one segment in one store
 // commit), then one segstore.Sync, then answers them all: each log_end it
-// reports is durable. The leader's replicator handles every response
+// reports is durable. Only followers the ack quorum needs sync every
+// group; the others defer it (replicator.go, "Lazy replicas") and their
+// unsynced answers count toward nothing. The leader's replicator handles every response
 // already received and then records the highest end once, so a follower's
 // group moves the LAC once. Seals and fences are synced and
 // order after pending unsynced appends (see segstore). The Ack of an

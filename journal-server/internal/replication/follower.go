@@ -37,7 +37,9 @@ func (f *Follower) Apply(req *journalpb.ReplicateRequest) *journalpb.ReplicateRe
 // them durable before any response is returned: the leader counts a
 // response's log_end as durable (its LAC), so the group shares one fsync
 // and no reported end can be lost by a crash. If the sync fails every
-// response reports that error and no log end.
+// response reports that error and no log end. The exception is a group
+// whose every request asked defer_sync: it is answered without a sync,
+// each response marked unsynced, and the leader counts none of them.
 func (f *Follower) ApplyGroup(reqs []*journalpb.ReplicateRequest) []*journalpb.ReplicateResponse {
 	resps := make([]*journalpb.ReplicateResponse, len(reqs))
 	var segs []groupSeg // in practice one: a stream per segment
@@ -87,6 +89,16 @@ func (f *Follower) ApplyGroup(reqs []*journalpb.ReplicateRequest) []*journalpb.R
 			}
 		}
 	}()
+	// A group whose every request asked defer_sync is answered unsynced:
+	// the leader does not count these ends toward the LAC, and its next
+	// request without defer_sync gets a Sync that covers them (see
+	// replicator.go, "Lazy replicas").
+	if deferred(reqs) {
+		for _, resp := range resps {
+			resp.Unsynced = true
+		}
+		return resps
+	}
 	// Every log end reported above was published before this Sync
 	// captures the ends, so the sync covers it.
 	if _, err := f.store.Sync(ids...); err != nil {
@@ -98,6 +110,16 @@ func (f *Follower) ApplyGroup(reqs []*journalpb.ReplicateRequest) []*journalpb.R
 		}
 	}
 	return resps
+}
+
+// deferred reports whether every request asked defer_sync.
+func deferred(reqs []*journalpb.ReplicateRequest) bool {
+	for _, req := range reqs {
+		if !req.GetDeferSync() {
+			return false
+		}
+	}
+	return true
 }
 
 // groupSeg is what a group did to one segment.

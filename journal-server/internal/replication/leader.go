@@ -228,12 +228,7 @@ func (l *leader) updateEnd(node, end uint64) {
 	case l.lacPoke <- struct{}{}:
 	default:
 	}
-	l.mu.Lock()
-	reps := l.reps
-	l.mu.Unlock()
-	for _, r := range reps {
-		r.poke()
-	}
+	l.pokeReplicators()
 }
 
 // persistLAC writes LAC moves to the local replica (so readers of this
@@ -257,6 +252,40 @@ func (l *leader) persistLAC() {
 		}
 		persisted = cur
 		l.m.changes.Notify(l.id)
+	}
+}
+
+// eager reports whether r's follower must sync every batch before it
+// answers: the leader's own copy and those of the first ack_quorum-1
+// followers with a live session make the quorum (see replicator, "Lazy
+// replicas"). With lazy syncs disabled every follower is eager.
+func (l *leader) eager(r *replicator) bool {
+	if l.m.cfg.LazySyncInterval < 0 {
+		return true
+	}
+	l.mu.Lock()
+	reps := l.reps
+	l.mu.Unlock()
+	need := l.quorum - 1
+	for _, o := range reps {
+		if o == r {
+			return need > 0
+		}
+		if o.up.Load() {
+			need--
+		}
+	}
+	return true
+}
+
+// pokeReplicators wakes every replicator (a LAC move, or a session that
+// started or ended and so may change which followers are eager).
+func (l *leader) pokeReplicators() {
+	l.mu.Lock()
+	reps := l.reps
+	l.mu.Unlock()
+	for _, r := range reps {
+		r.poke()
 	}
 }
 

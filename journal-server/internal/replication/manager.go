@@ -61,6 +61,11 @@ type Config struct {
 	// TailBytes is the size of the in-memory tail of recent batches per
 	// led segment. Default 16 MiB.
 	TailBytes int
+	// LazySyncInterval is how long a lazy follower (one whose copy the
+	// ack quorum does not need: see replicator, "Lazy replicas") may hold
+	// batches it has not synced. Default 10ms; negative: every follower
+	// syncs every batch before it answers.
+	LazySyncInterval time.Duration
 	// AwaitRegistration: take no segment leadership before SetRegistered,
 	// and then only of segments whose metadata version is above the
 	// registration's (see leaderFor). The journal server sets it; tests
@@ -85,6 +90,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TailBytes <= 0 {
 		c.TailBytes = 16 << 20
+	}
+	if c.LazySyncInterval == 0 {
+		c.LazySyncInterval = 10 * time.Millisecond
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = recordbatch.DefaultLimits().MaxBatchBytes
@@ -523,12 +531,18 @@ func (m *Manager) initLeader(ctx context.Context, l *leader, seg *placementpb.Se
 	l.wg.Add(2)
 	go l.persistLAC()
 	go l.syncer()
+	// The list is complete before any replicator runs: each reads it to
+	// know whether it is eager (leader.eager).
+	var reps []*replicator
 	for _, n := range l.replicas {
-		if n == m.cfg.NodeID {
-			continue
+		if n != m.cfg.NodeID {
+			reps = append(reps, &replicator{l: l, node: n, pokeCh: make(chan struct{}, 1)})
 		}
-		r := &replicator{l: l, node: n, pokeCh: make(chan struct{}, 1)}
-		l.reps = append(l.reps, r)
+	}
+	l.mu.Lock()
+	l.reps = reps
+	l.mu.Unlock()
+	for _, r := range reps {
 		l.wg.Add(1)
 		go r.run()
 	}

@@ -82,7 +82,9 @@ func TestBadInputLeavesStoresUnchanged(t *testing.T) {
 	if r := a.mustDo(late, batch("l", 2)); r.GetFirstOffset() != 10 {
 		t.Fatalf("late segment starts at %d", r.GetFirstOffset())
 	}
-	// Wait until every replica holds everything with its LAC at the end.
+	// Wait until every replica holds everything, durably (a lazy
+	// follower syncs within the leader's LazySyncInterval), with its LAC
+	// at the end.
 	eventually(t, 10*time.Second, "replicas settled", func() error {
 		for id, n := range c.nodes {
 			segs, err := n.store.ListSegments()
@@ -97,8 +99,8 @@ func TestBadInputLeavesStoresUnchanged(t *testing.T) {
 				return fmt.Errorf("node %d holds %d segments", id, len(segs))
 			}
 			for _, st := range segs {
-				if st.LAC != st.LogEnd || st.LogEnd == st.StartOffset {
-					return fmt.Errorf("node %d %s: LAC %d log end %d", id, st.ID, st.LAC, st.LogEnd)
+				if st.LAC != st.LogEnd || st.DurableEnd != st.LogEnd || st.LogEnd == st.StartOffset {
+					return fmt.Errorf("node %d %s: LAC %d durable end %d log end %d", id, st.ID, st.LAC, st.DurableEnd, st.LogEnd)
 				}
 			}
 		}

@@ -216,6 +216,7 @@ type testLimits struct {
 	maxBatchBytes int
 	maxRequest    int
 	settle        time.Duration
+	lazySync      time.Duration // replication.Config.LazySyncInterval (0: its default)
 }
 
 func startNode(t *testing.T, meta *fakePlacement, id uint64, dir, addr string, lim testLimits) *node {
@@ -258,7 +259,7 @@ func (n *node) start() {
 		MaxBatchBytes: n.limits.maxBatchBytes, MaxBatchRecords: 1000,
 		SegmentMaxBytes: 1 << 30, SegmentMaxAge: time.Hour,
 		CheckInterval: 50 * time.Millisecond, SettleTimeout: n.limits.settle, SeedTimeout: 2 * time.Second,
-		AwaitRegistration: n.awaitReg, Logger: log,
+		LazySyncInterval: n.limits.lazySync, AwaitRegistration: n.awaitReg, Logger: log,
 	})
 	if err != nil {
 		t.Fatalf("replication.New: %v", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/robustmq/robustmq-go/common/recordbatch"
 	"github.com/robustmq/robustmq-go/common/rpcerr"
+	"github.com/robustmq/robustmq-go/journal-server/internal/segstore"
 	"github.com/robustmq/robustmq-go/proto/gen/commonpb"
 	"github.com/robustmq/robustmq-go/proto/gen/journalpb"
 	"github.com/robustmq/robustmq-go/proto/gen/placementpb"
@@ -165,6 +166,55 @@ func TestWritesContinueWithOneFollowerDown(t *testing.T) {
 	})
 	if hs, _ := readAll(t, dial(t, c.nodes[2].addr), seg, 0); len(hs) != 32 {
 		t.Fatalf("follower 2 holds %d batches", len(hs))
+	}
+}
+
+// TestLazyFollowerSyncsWhenTheQuorumNeedsIt: with replicas 3 and ack
+// quorum 2 the second follower in replica order is lazy. With an interval
+// too long to ever run out in the test it holds every batch unsynced while
+// the leader and the first follower ack them; once the first follower is
+// down its copy is needed, so it syncs before it answers and every ack
+// from then on is durable on it.
+func TestLazyFollowerSyncsWhenTheQuorumNeedsIt(t *testing.T) {
+	c := newCluster(t, 3, testLimits{lazySync: time.Hour})
+	seg := c.meta.addShard("s", []uint64{1, 2, 3}, 2, nil)
+	a := openAppend(t, dial(t, c.nodes[1].addr))
+	var end uint64
+	for i := 0; i < 5; i++ {
+		end = a.mustDo(seg, batch("x", 2)).GetNextOffset()
+	}
+	id := segstore.SegmentID{Tenant: seg.GetTenant(), Shard: seg.GetShard(), Seq: seg.GetSeq()}
+	eventually(t, 10*time.Second, "lazy follower 3 holds every batch", func() error {
+		st, err := c.nodes[3].store.Describe(id)
+		if err != nil {
+			return err
+		}
+		if st.LogEnd != end {
+			return fmt.Errorf("log end %d, want %d", st.LogEnd, end)
+		}
+		return nil
+	})
+	st, err := c.nodes[3].store.Describe(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DurableEnd >= st.LogEnd {
+		t.Fatalf("follower 3 synced its batches although the quorum did not need them: %+v", st)
+	}
+	if st2, err := c.nodes[2].store.Describe(id); err != nil || st2.DurableEnd != end {
+		t.Fatalf("eager follower 2: %+v, %v", st2, err)
+	}
+
+	c.nodes[2].stop()
+	for i := 0; i < 5; i++ {
+		end = a.mustDo(seg, batch("y", 2)).GetNextOffset()
+		st, err := c.nodes[3].store.Describe(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.DurableEnd < end {
+			t.Fatalf("append acked at %d, follower 3 durable only to %d", end, st.DurableEnd)
+		}
 	}
 }
 

@@ -593,7 +593,13 @@ type ReplicateRequest struct {
 	// lac piggybacks the leader's LAC so followers can serve reads up to it.
 	Lac uint64 `protobuf:"varint,4,opt,name=lac,proto3" json:"lac,omitempty"`
 	// start_offset and replicas create the replica on first contact.
-	StartOffset   uint64 `protobuf:"varint,5,opt,name=start_offset,json=startOffset,proto3" json:"start_offset,omitempty"`
+	StartOffset uint64 `protobuf:"varint,5,opt,name=start_offset,json=startOffset,proto3" json:"start_offset,omitempty"`
+	// defer_sync lets the follower answer before its fsync: the leader does
+	// not need this follower's copy durable to reach the ack quorum now (the
+	// leader and enough other followers sync every batch). The follower
+	// appends without sync and answers with unsynced set; a later request
+	// without defer_sync makes everything it holds durable.
+	DeferSync     bool `protobuf:"varint,6,opt,name=defer_sync,json=deferSync,proto3" json:"defer_sync,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -663,12 +669,22 @@ func (x *ReplicateRequest) GetStartOffset() uint64 {
 	return 0
 }
 
+func (x *ReplicateRequest) GetDeferSync() bool {
+	if x != nil {
+		return x.DeferSync
+	}
+	return false
+}
+
 type ReplicateResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Segment *SegmentRef            `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
 	// log_end is the follower's log end after the request.
-	LogEnd        uint64           `protobuf:"varint,2,opt,name=log_end,json=logEnd,proto3" json:"log_end,omitempty"`
-	Error         *commonpb.Status `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	LogEnd uint64           `protobuf:"varint,2,opt,name=log_end,json=logEnd,proto3" json:"log_end,omitempty"`
+	Error  *commonpb.Status `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// unsynced: log_end may not be durable yet (every request of the group
+	// asked defer_sync); the leader must not count it toward the LAC.
+	Unsynced      bool `protobuf:"varint,4,opt,name=unsynced,proto3" json:"unsynced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -722,6 +738,13 @@ func (x *ReplicateResponse) GetError() *commonpb.Status {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *ReplicateResponse) GetUnsynced() bool {
+	if x != nil {
+		return x.Unsynced
+	}
+	return false
 }
 
 type DescribeRequest struct {
@@ -975,17 +998,20 @@ const file_robustmq_journal_v1_journal_proto_rawDesc = "" +
 	"\asegment\x18\x01 \x01(\v2\x1f.robustmq.journal.v1.SegmentRefR\asegment\x12\x1d\n" +
 	"\n" +
 	"end_offset\x18\x02 \x01(\x04R\tendOffset\"\x0e\n" +
-	"\fSealResponse\"\xae\x01\n" +
+	"\fSealResponse\"\xcd\x01\n" +
 	"\x10ReplicateRequest\x129\n" +
 	"\asegment\x18\x01 \x01(\v2\x1f.robustmq.journal.v1.SegmentRefR\asegment\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05batch\x18\x03 \x01(\fR\x05batch\x12\x10\n" +
 	"\x03lac\x18\x04 \x01(\x04R\x03lac\x12!\n" +
-	"\fstart_offset\x18\x05 \x01(\x04R\vstartOffset\"\x99\x01\n" +
+	"\fstart_offset\x18\x05 \x01(\x04R\vstartOffset\x12\x1d\n" +
+	"\n" +
+	"defer_sync\x18\x06 \x01(\bR\tdeferSync\"\xb5\x01\n" +
 	"\x11ReplicateResponse\x129\n" +
 	"\asegment\x18\x01 \x01(\v2\x1f.robustmq.journal.v1.SegmentRefR\asegment\x12\x17\n" +
 	"\alog_end\x18\x02 \x01(\x04R\x06logEnd\x120\n" +
-	"\x05error\x18\x03 \x01(\v2\x1a.robustmq.common.v1.StatusR\x05error\"L\n" +
+	"\x05error\x18\x03 \x01(\v2\x1a.robustmq.common.v1.StatusR\x05error\x12\x1a\n" +
+	"\bunsynced\x18\x04 \x01(\bR\bunsynced\"L\n" +
 	"\x0fDescribeRequest\x129\n" +
 	"\asegment\x18\x01 \x01(\v2\x1f.robustmq.journal.v1.SegmentRefR\asegment\"\x89\x02\n" +
 	"\x10DescribeResponse\x129\n" +
