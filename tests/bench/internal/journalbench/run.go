@@ -35,10 +35,13 @@ type Options struct {
 	NatsBin            string
 	Concurrency        []int
 	Duration           time.Duration
-	Warmup             time.Duration
-	Settle             time.Duration
-	DiskDuration       time.Duration
-	RecordBytes        int
+	// Rounds splits Duration into turns the systems take one after
+	// another (window.Interleave).
+	Rounds       int
+	Warmup       time.Duration
+	Settle       time.Duration
+	DiskDuration time.Duration
+	RecordBytes  int
 	// MaxInFlight bounds our producer's Append requests in flight (0: the
 	// concurrency, one request per append, nothing merged).
 	MaxInFlight    int
@@ -68,6 +71,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.StringVar(&o.NatsBin, "nats-bin", filepath.Join(binDir, "nats-server"), "nats-server binary (scripts/bench-journal.sh builds it)")
 	fs.StringVar(&conc, "concurrency", "1,16,64", "comma-separated steps: single-record appends (publishes) in flight")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time per system per step")
+	fs.IntVar(&o.Rounds, "rounds", 3, "turns per step: each system is measured duration/rounds at a time, the systems taking turns (and the disk loop disk-duration/rounds after every round), so the machine's drift falls on all of them")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured load on each fresh stream before its measured run")
 	fs.DurationVar(&o.Settle, "settle", time.Second, "pause (after a sync(2)) between two measurements")
 	fs.DurationVar(&o.DiskDuration, "disk-duration", 3*time.Second, "time of the disk-limit loop per step")
@@ -84,6 +88,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	if err := workspace.ParseFlags(fs, args, &o.Smoke, map[string]func(){
 		"concurrency":   func() { conc = "1,16" },
 		"duration":      func() { o.Duration = time.Second },
+		"rounds":        func() { o.Rounds = 1 },
 		"warmup":        func() { o.Warmup = 300 * time.Millisecond },
 		"settle":        func() { o.Settle = 0 },
 		"disk-duration": func() { o.DiskDuration = 500 * time.Millisecond },
@@ -97,6 +102,8 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	switch {
 	case o.Duration <= 0 || o.Duration > time.Hour:
 		return o, fmt.Errorf("--duration %v out of range (0, 1h]", o.Duration)
+	case o.Rounds < 1 || o.Rounds > 100 || o.Duration/time.Duration(max(o.Rounds, 1)) < 100*time.Millisecond:
+		return o, fmt.Errorf("--rounds %d out of range [1, 100] or below 100ms a round", o.Rounds)
 	case o.Warmup < 0 || o.Warmup > time.Minute:
 		return o, fmt.Errorf("--warmup %v out of range [0, 1m]", o.Warmup)
 	case o.Settle < 0 || o.Settle > time.Minute:
@@ -177,9 +184,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 
 	fmt.Fprintf(stdout, "# robustmq journal vs NATS JetStream (nats-server %s), 3 processes each, loopback, %d CPUs, %s\n",
 		jetstream.Version(o.NatsBin), runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(stdout, "# %v per system per step after %v warmup on a fresh stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2);"+
+	fmt.Fprintf(stdout, "# %v per system per step in %d turns of %v (the systems take turns, then the disk loop), after %v warmup on a fresh stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2);"+
 		" one client connection to the stream leader; concurrency = single-record appends/publishes in flight; disk limit = write+fdatasync of concurrency records per round / %d; data under %s\n",
-		o.Duration, o.Warmup, o.RecordBytes, replicas, ackQuorum, replicas, workDir)
+		o.Duration, o.Rounds, o.Duration/time.Duration(o.Rounds), o.Warmup, o.RecordBytes, replicas, ackQuorum, replicas, workDir)
 	fmt.Fprintf(stdout, "# our producer: %s\n", mergeNote(o.MaxInFlight))
 
 	value := make([]byte, o.RecordBytes)
@@ -189,47 +196,8 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	var steps []Step
 	for idx, conc := range o.Concurrency {
 		step := Step{Concurrency: conc, RecordBytes: o.RecordBytes, Replicas: replicas, AckQuorum: ackQuorum, LoadAvg: workspace.LoadAvg()}
-		runs := []struct {
-			name string
-			fn   func() error
-		}{
-			{SystemOurs, func() error {
-				s, c, err := measureOurs(ctx, jc, fmt.Sprintf("bench-s%d-c%d", idx, conc), conc, value, o, prof, stderr)
-				step.Ours, step.Consume = s, c
-				return err
-			}},
-			{SystemJSAlways, func() error {
-				s, err := measureJetStream(ctx, jsAlways, SystemJSAlways, fmt.Sprintf("bench-s%d-c%d", idx, conc), conc, value, o, stderr)
-				step.JSAlways = s
-				return err
-			}},
-			{SystemJSDefault, func() error {
-				s, err := measureJetStream(ctx, jsDefault, SystemJSDefault, fmt.Sprintf("bench-s%d-c%d", idx, conc), conc, value, o, stderr)
-				step.JSDefault = s
-				return err
-			}},
-			{SystemDiskLimit, func() error {
-				s, err := measureDisk(ctx, diskDir, conc, o, stderr)
-				step.DiskLimit = s
-				return err
-			}},
-		}
-		// Rotate the order of the three systems at every step so whatever
-		// one leaves behind (compaction, write-back) falls on each in turn.
-		order := []int{0, 1, 2}
-		for range idx % 3 {
-			order = append(order[1:], order[0])
-		}
-		order = append(order, 3)
-		for i, k := range order {
-			if i > 0 {
-				if err := window.Settle(ctx, o.Settle); err != nil {
-					return err
-				}
-			}
-			if err := runs[k].fn(); err != nil {
-				return err
-			}
+		if err := measureStep(ctx, &step, idx, jc, jsAlways, jsDefault, diskDir, value, o, prof, stderr); err != nil {
+			return err
 		}
 		step.finish()
 		if err := benchlines.Write(stdout, step.WriteTable, step); err != nil {
@@ -244,38 +212,91 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	return benchlines.Write(stdout, func(w io.Writer) error { return WriteSummary(w, steps, goals) }, goals)
 }
 
-// measureOurs writes a fresh stream and reads it back.
-func measureOurs(ctx context.Context, jc *journal.Cluster, stream string, conc int, value []byte, o Options, prof *profiler, stderr io.Writer) (Summary, Summary, error) {
-	if err := jc.CreateStream(ctx, stream, replicas, ackQuorum); err != nil {
-		return Summary{}, Summary{}, err
+// measureStep measures one concurrency: our producer on a fresh stream and
+// both JetStream clusters on fresh streams, in o.Rounds interleaved rounds
+// (window.Interleave; the first system moves on at every step), the disk
+// loop after every round; then it reads our stream back.
+func measureStep(ctx context.Context, step *Step, idx int, jc *journal.Cluster, jsAlways, jsDefault *jetstream.Cluster, diskDir string,
+	value []byte, o Options, prof *profiler, stderr io.Writer) (err error) {
+	conc := step.Concurrency
+	name := fmt.Sprintf("bench-s%d-c%d", idx, conc)
+	if err := jc.CreateStream(ctx, name, replicas, ackQuorum); err != nil {
+		return err
 	}
-	p, err := jc.NewProducer(ctx, stream, value, conc, o.MaxInFlight, o.RequestTimeout)
+	ours, err := jc.NewProducer(ctx, name, value, conc, o.MaxInFlight, o.RequestTimeout)
 	if err != nil {
-		return Summary{}, Summary{}, err
+		return err
 	}
+	defer func() {
+		if cerr := ours.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("%s c=%d: close producer: %w", SystemOurs, conc, cerr)
+		}
+	}()
+	var js []*jetstream.Stream
+	defer func() {
+		for _, s := range js {
+			dctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
+			if derr := s.Delete(dctx); derr != nil {
+				fmt.Fprintf(stderr, "jetstream: delete stream %s: %v\n", name, derr)
+			}
+			cancel()
+			s.Close()
+		}
+	}()
+	for _, c := range []*jetstream.Cluster{jsAlways, jsDefault} {
+		octx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
+		s, err := c.OpenStream(octx, name, conc, o.RequestTimeout)
+		cancel()
+		if err != nil {
+			return err
+		}
+		s.SetValue(value)
+		js = append(js, s)
+	}
+
 	var profDone func()
-	res, warm, err := warmupAndMeasure(ctx, SystemOurs, conc, p.Submit, o, stderr, func() {
-		profDone = prof.during(ctx, conc, o.Duration, jc.HTTPAddrs)
-	})
-	if profDone != nil {
-		profDone()
+	var diskRounds []disk.Result
+	cs := []window.Contender{
+		{Name: SystemOurs, Submit: ours.Submit,
+			// Profiles cover our first round.
+			Before: func(r int) {
+				if r == 0 {
+					profDone = prof.during(ctx, conc, o.Duration/time.Duration(o.Rounds), jc.HTTPAddrs)
+				}
+			},
+			After: func(r int) {
+				if r == 0 && profDone != nil {
+					profDone()
+				}
+			}},
+		{Name: SystemJSAlways, Submit: js[0].Submit},
+		{Name: SystemJSDefault, Submit: js[1].Submit},
 	}
-	if cerr := p.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("%s c=%d: close producer: %w", SystemOurs, conc, cerr)
-	}
+	res, warm, err := window.Interleave(ctx, window.Measure{Name: name, Concurrency: conc, Warmup: o.Warmup, Duration: o.Duration,
+		MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second}, o.Rounds, idx, o.Settle, cs,
+		func(int) error {
+			d, err := measureDisk(ctx, diskDir, conc, o.DiskDuration/time.Duration(o.Rounds), o, stderr)
+			diskRounds = append(diskRounds, d)
+			return err
+		}, stderr)
 	if err != nil {
-		return Summary{}, Summary{}, err
+		return err
 	}
-	produced := summarize(SystemOurs, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
+	step.Ours = summarize(SystemOurs, res[0].Latencies, res[0].Errors, res[0].Elapsed, o.RecordBytes)
+	step.JSAlways = summarize(SystemJSAlways, res[1].Latencies, res[1].Errors, res[1].Elapsed, o.RecordBytes)
+	step.JSAlways.Note = "publisher connected to stream leader " + js[0].Leader
+	step.JSDefault = summarize(SystemJSDefault, res[2].Latencies, res[2].Errors, res[2].Elapsed, o.RecordBytes)
+	step.JSDefault.Note = "publisher connected to stream leader " + js[1].Leader
+	step.DiskLimit = diskSummary(diskRounds, conc, o.RecordBytes)
 
 	if err := window.Settle(ctx, o.Settle); err != nil {
-		return Summary{}, Summary{}, err
+		return err
 	}
-	acked := int64(warm) + produced.Records
+	acked := int64(warm[0]) + step.Ours.Records
 	fmt.Fprintf(stderr, "%s c=%d: reading %d records back from earliest\n", SystemOurs, conc, acked)
-	cr, err := jc.Consume(ctx, stream, 0, o.ConsumeTimeout)
+	cr, err := jc.Consume(ctx, name, 0, o.ConsumeTimeout)
 	if err != nil {
-		return produced, Summary{}, err
+		return err
 	}
 	consumed := Summary{System: SystemOursConsume, Records: cr.Records, ElapsedS: round(cr.Elapsed.Seconds(), 3)}
 	if cr.Elapsed > 0 {
@@ -283,44 +304,48 @@ func measureOurs(ctx context.Context, jc *journal.Cluster, stream string, conc i
 		consumed.MBPerS = round(float64(cr.Bytes)/cr.Elapsed.Seconds()/mb, 3)
 	}
 	consumed.Note = fmt.Sprintf("one reader from earliest to the committed end, %d records acknowledged (warmup included)", acked)
+	step.Consume = consumed
 	if cr.Records < acked {
-		return produced, consumed, fmt.Errorf("%s c=%d: read back %d records, %d were acknowledged", SystemOurs, conc, cr.Records, acked)
+		return fmt.Errorf("%s c=%d: read back %d records, %d were acknowledged", SystemOurs, conc, cr.Records, acked)
 	}
-	return produced, consumed, nil
+	return nil
 }
 
-func measureJetStream(ctx context.Context, c *jetstream.Cluster, system, stream string, conc int, value []byte, o Options, stderr io.Writer) (Summary, error) {
-	res, leader, err := c.MeasurePublish(ctx, stream, conc, value, o.ReadyTimeout, o.RequestTimeout, stderr,
-		func(submit window.Submit) (window.Result, error) {
-			r, _, err := warmupAndMeasure(ctx, system, conc, submit, o, stderr, nil)
-			return r, err
-		})
+func measureDisk(ctx context.Context, dir string, conc int, d time.Duration, o Options, stderr io.Writer) (disk.Result, error) {
+	fmt.Fprintf(stderr, "%s c=%d: write+fdatasync of %d bytes for %v\n", SystemDiskLimit, conc, conc*o.RecordBytes, d)
+	r, err := disk.Run(ctx, disk.Options{Dir: dir, BatchBytes: conc * o.RecordBytes, Duration: d, MaxOps: o.MaxRecords})
 	if err != nil {
-		return Summary{}, err
-	}
-	out := summarize(system, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
-	out.Note = "publisher connected to stream leader " + leader
-	return out, nil
-}
-
-func measureDisk(ctx context.Context, dir string, conc int, o Options, stderr io.Writer) (Summary, error) {
-	fmt.Fprintf(stderr, "%s c=%d: write+fdatasync of %d bytes for %v\n", SystemDiskLimit, conc, conc*o.RecordBytes, o.DiskDuration)
-	r, err := disk.Run(ctx, disk.Options{Dir: dir, BatchBytes: conc * o.RecordBytes, Duration: o.DiskDuration, MaxOps: o.MaxRecords})
-	if err != nil {
-		return Summary{}, err
+		return r, err
 	}
 	if r.Ops == 0 {
-		return Summary{}, fmt.Errorf("%s c=%d: no fdatasync completed in %v", SystemDiskLimit, conc, o.DiskDuration)
+		return r, fmt.Errorf("%s c=%d: no fdatasync completed in %v", SystemDiskLimit, conc, d)
 	}
-	s := summarize(SystemDiskLimit, r.Syncs, 0, r.Elapsed, o.RecordBytes)
-	// Every round commits conc records; each record lands on the one disk
-	// once per replica.
-	s.Records = int64(r.Ops * conc / replicas)
-	s.RecordsPerS = round(r.OpsPerS*float64(conc)/replicas, 1)
-	s.MBPerS = round(r.BytesPS/replicas/mb, 3)
-	s.Note = fmt.Sprintf("%d rounds of write(%d B)+fdatasync, %.0f rounds/s, %.2f MB/s raw; records/s = rounds/s x %d / %d replicas; p50/p99 per round",
-		r.Ops, conc*o.RecordBytes, r.OpsPerS, r.BytesPS/mb, conc, replicas)
-	return s, nil
+	return r, nil
+}
+
+// diskSummary merges the disk loop's rounds into the disk limit: every
+// round commits conc records, and each record lands on the one disk once
+// per replica.
+func diskSummary(rounds []disk.Result, conc, recordBytes int) Summary {
+	var ops int
+	var bytes int64
+	var elapsed time.Duration
+	var syncs []time.Duration
+	for _, r := range rounds {
+		ops += r.Ops
+		bytes += r.Bytes
+		elapsed += r.Elapsed
+		syncs = append(syncs, r.Syncs...)
+	}
+	s := summarize(SystemDiskLimit, syncs, 0, elapsed, recordBytes)
+	opsPerS := float64(ops) / elapsed.Seconds()
+	bytesPerS := float64(bytes) / elapsed.Seconds()
+	s.Records = int64(ops * conc / replicas)
+	s.RecordsPerS = round(opsPerS*float64(conc)/replicas, 1)
+	s.MBPerS = round(bytesPerS/replicas/mb, 3)
+	s.Note = fmt.Sprintf("%d rounds of write(%d B)+fdatasync in %d runs, one after each round of the systems, %.0f rounds/s, %.2f MB/s raw; records/s = rounds/s x %d / %d replicas; p50/p99 per round",
+		ops, conc*recordBytes, len(rounds), opsPerS, bytesPerS/mb, conc, replicas)
+	return s
 }
 
 // warmupAndMeasure is window.WarmupAndMeasure with this benchmark's

@@ -46,22 +46,9 @@ func (m Measure) step(d time.Duration) Step {
 // then the measured run. It returns the measured result and the warmup's
 // acknowledgements. beforeMeasure (when not nil) runs between the two.
 func WarmupAndMeasure(ctx context.Context, m Measure, submit Submit, stderr io.Writer, beforeMeasure func()) (Result, int, error) {
-	warmAcked := 0
-	if m.Warmup > 0 {
-		for try := 0; ; try++ {
-			fmt.Fprintf(stderr, "%s c=%d: warmup %v\n", m.Name, m.Concurrency, m.Warmup)
-			r, err := Run(ctx, m.step(m.Warmup), submit)
-			warmAcked += len(r.Latencies)
-			if err != nil && !errors.Is(err, ErrTooManyErrors) {
-				return Result{}, warmAcked, fmt.Errorf("%s c=%d: warmup: %w", m.Name, m.Concurrency, err)
-			}
-			if len(r.Latencies) > 0 {
-				break
-			}
-			if try >= 5 {
-				return Result{}, warmAcked, fmt.Errorf("%s c=%d: warmup: nothing acknowledged (%d errors, first: %v)", m.Name, m.Concurrency, r.Errors, r.FirstErr)
-			}
-		}
+	warmAcked, err := warmup(ctx, m, submit, stderr)
+	if err != nil {
+		return Result{}, warmAcked, err
 	}
 	fmt.Fprintf(stderr, "%s c=%d: measuring %v\n", m.Name, m.Concurrency, m.Duration)
 	if beforeMeasure != nil {
@@ -78,4 +65,28 @@ func WarmupAndMeasure(ctx context.Context, m Measure, submit Submit, stderr io.W
 		fmt.Fprintf(stderr, "%s c=%d: %d errors, first: %v\n", m.Name, m.Concurrency, res.Errors, res.FirstErr)
 	}
 	return res, warmAcked, nil
+}
+
+// warmup runs m's unmeasured warmup (none when m.Warmup is 0), retried
+// until something is acknowledged (see WarmupAndMeasure), and returns the
+// acknowledgements.
+func warmup(ctx context.Context, m Measure, submit Submit, stderr io.Writer) (int, error) {
+	warmAcked := 0
+	if m.Warmup <= 0 {
+		return 0, nil
+	}
+	for try := 0; ; try++ {
+		fmt.Fprintf(stderr, "%s c=%d: warmup %v\n", m.Name, m.Concurrency, m.Warmup)
+		r, err := Run(ctx, m.step(m.Warmup), submit)
+		warmAcked += len(r.Latencies)
+		if err != nil && !errors.Is(err, ErrTooManyErrors) {
+			return warmAcked, fmt.Errorf("%s c=%d: warmup: %w", m.Name, m.Concurrency, err)
+		}
+		if len(r.Latencies) > 0 {
+			return warmAcked, nil
+		}
+		if try >= 5 {
+			return warmAcked, fmt.Errorf("%s c=%d: warmup: nothing acknowledged (%d errors, first: %v)", m.Name, m.Concurrency, r.Errors, r.FirstErr)
+		}
+	}
 }

@@ -3,6 +3,8 @@ package window
 import (
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,6 +117,37 @@ func TestStepValidation(t *testing.T) {
 	for _, s := range []Step{{}, {Concurrency: 1}, {Concurrency: 2, Duration: time.Second, MaxOps: 1, DrainTimeout: time.Second, MaxConsecutiveErrors: 1}} {
 		if _, err := Run(context.Background(), s, nil); err == nil {
 			t.Fatalf("step %+v accepted", s)
+		}
+	}
+}
+
+// TestInterleaveTakesTurns: every contender is warmed up, then measured
+// in rounds whose order rotates, and its rounds are merged.
+func TestInterleaveTakesTurns(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	instant := func(done func(error)) error { done(nil); return nil }
+	var cs []Contender
+	for _, name := range []string{"a", "b", "c"} {
+		cs = append(cs, Contender{Name: name, Submit: instant,
+			Before: func(r int) { mu.Lock(); order = append(order, name); mu.Unlock() }})
+	}
+	m := Measure{Concurrency: 1, Warmup: 5 * time.Millisecond, Duration: 30 * time.Millisecond, MaxOps: 300, DrainTimeout: time.Second}
+	after := 0
+	res, warm, err := Interleave(context.Background(), m, 3, 1, 0, cs, func(int) error { after++; return nil }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, ""); got != "bcacababc" || after != 3 {
+		t.Fatalf("measured in the order %q with %d rounds ended, want bcacababc and 3", got, after)
+	}
+	for i, r := range res {
+		if warm[i] == 0 {
+			t.Errorf("contender %d: no warmup acknowledgements", i)
+		}
+		// Each round is bounded by MaxOps/rounds = 100 operations.
+		if len(r.Latencies) != 300 || r.Submitted != 300 || r.Elapsed <= 0 {
+			t.Errorf("contender %d: %d latencies, %d submitted, elapsed %v", i, len(r.Latencies), r.Submitted, r.Elapsed)
 		}
 	}
 }
