@@ -348,13 +348,6 @@ func diskSummary(rounds []disk.Result, conc, recordBytes int) Summary {
 	return s
 }
 
-// warmupAndMeasure is window.WarmupAndMeasure with this benchmark's
-// options.
-func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer, beforeMeasure func()) (window.Result, int, error) {
-	return window.WarmupAndMeasure(ctx, window.Measure{Name: name, Concurrency: conc, Warmup: o.Warmup, Duration: o.Duration,
-		MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second}, submit, stderr, beforeMeasure)
-}
-
 // mergeNote says how our producer turns appends into requests.
 func mergeNote(maxInFlight int) string {
 	if maxInFlight <= 0 {

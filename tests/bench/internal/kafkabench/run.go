@@ -35,11 +35,14 @@ type Options struct {
 	NatsBin            string
 	Concurrency        []int
 	Duration           time.Duration
-	Warmup             time.Duration
-	Settle             time.Duration
-	RecordBytes        int
-	MaxRecords         int
-	KafkaMaxInflight   int
+	// Rounds splits Duration into turns the systems take one after
+	// another (window.Interleave).
+	Rounds           int
+	Warmup           time.Duration
+	Settle           time.Duration
+	RecordBytes      int
+	MaxRecords       int
+	KafkaMaxInflight int
 	// StreamMaxInflight bounds the raw stream client's Append requests in
 	// flight (0: one request per record, nothing merged).
 	StreamMaxInflight int
@@ -66,6 +69,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	fs.StringVar(&o.NatsBin, "nats-bin", filepath.Join(binDir, "nats-server"), "nats-server binary (scripts/bench-kafka.sh builds it)")
 	fs.StringVar(&conc, "concurrency", "1,16,64", "comma-separated steps: records produced and not yet acknowledged")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time per system per step")
+	fs.IntVar(&o.Rounds, "rounds", 3, "turns per step: each system is measured duration/rounds at a time, the systems taking turns, so the machine's drift falls on all of them")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured load on each fresh topic/stream before its measured run")
 	fs.DurationVar(&o.Settle, "settle", time.Second, "pause (after a sync(2)) between two measurements")
 	fs.IntVar(&o.RecordBytes, "record-size", 1024, "bytes per record value")
@@ -81,6 +85,7 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	if err := workspace.ParseFlags(fs, args, &o.Smoke, map[string]func(){
 		"concurrency": func() { conc = "16" },
 		"duration":    func() { o.Duration = time.Second },
+		"rounds":      func() { o.Rounds = 1 },
 		"warmup":      func() { o.Warmup = 300 * time.Millisecond },
 		"settle":      func() { o.Settle = 0 },
 	}); err != nil {
@@ -93,6 +98,8 @@ func ParseFlags(args []string, binDir string, stderr io.Writer) (Options, error)
 	switch {
 	case o.Duration <= 0 || o.Duration > time.Hour:
 		return o, fmt.Errorf("--duration %v out of range (0, 1h]", o.Duration)
+	case o.Rounds < 1 || o.Rounds > 100 || o.Duration/time.Duration(max(o.Rounds, 1)) < 100*time.Millisecond:
+		return o, fmt.Errorf("--rounds %d out of range [1, 100] or below 100ms a round", o.Rounds)
 	case o.Warmup < 0 || o.Warmup > time.Minute:
 		return o, fmt.Errorf("--warmup %v out of range [0, 1m]", o.Warmup)
 	case o.Settle < 0 || o.Settle > time.Minute:
@@ -158,9 +165,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 
 	fmt.Fprintf(stdout, "# robustmq Kafka front end (franz-go) vs NATS JetStream (nats-server %s, nats.go) vs the raw journal stream client; 3 placement + 3 journal + 1 broker, 3 nats-server each; loopback, %d CPUs, %s\n",
 		jetstream.Version(o.NatsBin), runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(stdout, "# %v per system per step after %v warmup on a fresh topic/stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2); kgo acks=all, linger 0, no compression, %d produce request(s) in flight (idempotent: %v);"+
+	fmt.Fprintf(stdout, "# %v per system per step in %d turns of %v (the systems take turns), after %v warmup on a fresh topic/stream; %d-byte records; replicas %d, ack quorum %d (JetStream R3: quorum of 2); kgo acks=all, linger 0, no compression, %d produce request(s) in flight (idempotent: %v);"+
 		" concurrency = records produced and not yet acknowledged; data under %s\n",
-		o.Duration, o.Warmup, o.RecordBytes, replicas, ackQuorum, o.KafkaMaxInflight, o.KafkaMaxInflight == 1, workDir)
+		o.Duration, o.Rounds, o.Duration/time.Duration(o.Rounds), o.Warmup, o.RecordBytes, replicas, ackQuorum, o.KafkaMaxInflight, o.KafkaMaxInflight == 1, workDir)
 	if o.StreamMaxInflight > 0 {
 		fmt.Fprintf(stdout, "# stream client: at most %d Append request(s) in flight; records queued behind them are merged into one batch (--stream-max-inflight 0: one request per record)\n", o.StreamMaxInflight)
 	} else {
@@ -173,45 +180,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	}
 	var steps []Step
 	for idx, conc := range o.Concurrency {
-		name := fmt.Sprintf("bench-s%d-c%d", idx, conc)
 		step := Step{Concurrency: conc, RecordBytes: o.RecordBytes, Replicas: replicas, AckQuorum: ackQuorum, LoadAvg: workspace.LoadAvg()}
-		runs := []func() error{
-			func() error {
-				p, c, err := measureKafka(ctx, broker, "kafka-"+name, conc, value, o, stderr)
-				step.Kafka, step.KafkaConsume = p, c
-				return err
-			},
-			func() error {
-				p, c, err := measureStream(ctx, jc, "stream-"+name, conc, value, o, stderr)
-				step.Stream, step.StreamConsume = p, c
-				return err
-			},
-			func() error {
-				s, err := measureJetStream(ctx, jsAlways, SystemJSAlways, name, conc, value, o, stderr)
-				step.JSAlways = s
-				return err
-			},
-			func() error {
-				s, err := measureJetStream(ctx, jsDefault, SystemJSDefault, name, conc, value, o, stderr)
-				step.JSDefault = s
-				return err
-			},
-		}
-		// Rotate the order at every step so whatever one system leaves
-		// behind (compaction, write-back) falls on each in turn.
-		order := []int{0, 1, 2, 3}
-		for range idx % len(order) {
-			order = append(order[1:], order[0])
-		}
-		for i, k := range order {
-			if i > 0 {
-				if err := window.Settle(ctx, o.Settle); err != nil {
-					return err
-				}
-			}
-			if err := runs[k](); err != nil {
-				return err
-			}
+		if err := measureStep(ctx, &step, idx, broker, jc, jsAlways, jsDefault, value, o, stderr); err != nil {
+			return err
 		}
 		step.finish()
 		if err := benchlines.Write(stdout, step.WriteTable, step); err != nil {
@@ -226,95 +197,125 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) (err error) {
 	return benchlines.Write(stdout, func(w io.Writer) error { return WriteSummary(w, steps, goals) }, goals)
 }
 
-// measureKafka produces to a fresh topic through the broker and reads it
-// back.
-func measureKafka(ctx context.Context, b *kafka.Broker, topic string, conc int, value []byte, o Options, stderr io.Writer) (Summary, Summary, error) {
+// measureStep measures one concurrency: kgo through the broker to a fresh
+// topic, the raw stream client to a fresh stream and both JetStream
+// clusters on fresh streams, in o.Rounds interleaved rounds
+// (window.Interleave; the first system moves on at every step); then it
+// reads the topic and the stream back.
+func measureStep(ctx context.Context, step *Step, idx int, b *kafka.Broker, jc *journal.Cluster, jsAlways, jsDefault *jetstream.Cluster,
+	value []byte, o Options, stderr io.Writer) (err error) {
+	conc := step.Concurrency
+	name := fmt.Sprintf("bench-s%d-c%d", idx, conc)
+	topic, stream := "kafka-"+name, "stream-"+name
 	if err := b.CreateTopic(ctx, topic, replicas, ackQuorum); err != nil {
-		return Summary{}, Summary{}, err
+		return err
 	}
-	p, err := b.NewProducer(topic, value, kafka.ProducerOptions{Window: conc, MaxInflight: o.KafkaMaxInflight, Timeout: o.RequestTimeout})
+	kp, err := b.NewProducer(topic, value, kafka.ProducerOptions{Window: conc, MaxInflight: o.KafkaMaxInflight, Timeout: o.RequestTimeout})
 	if err != nil {
-		return Summary{}, Summary{}, err
+		return err
 	}
-	var batches0, records0 int64
-	res, warm, err := warmupAndMeasure(ctx, SystemKafka, conc, p.Submit, o, stderr, func() { batches0, records0 = p.Batches() })
-	batches1, records1 := p.Batches()
-	if cerr := p.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("%s c=%d: close producer: %w", SystemKafka, conc, cerr)
+	kafkaOpen := true
+	defer func() {
+		if kafkaOpen {
+			_ = kp.Close()
+		}
+	}()
+	if err := jc.CreateStream(ctx, stream, replicas, ackQuorum); err != nil {
+		return err
 	}
+	sp, err := jc.NewProducer(ctx, stream, value, conc, o.StreamMaxInflight, o.RequestTimeout)
 	if err != nil {
-		return Summary{}, Summary{}, err
+		return err
 	}
-	produced := summarize(SystemKafka, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
-	produced.Note = fmt.Sprintf("kgo producer through the broker's Kafka listener; kgo batches what is buffered: %d batches, %.1f records per batch in the measured run",
-		batches1-batches0, float64(records1-records0)/float64(max(batches1-batches0, 1)))
+	streamOpen := true
+	defer func() {
+		if streamOpen {
+			_ = sp.Close()
+		}
+	}()
+	var js []*jetstream.Stream
+	defer func() {
+		for _, s := range js {
+			dctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
+			if derr := s.Delete(dctx); derr != nil {
+				fmt.Fprintf(stderr, "jetstream: delete stream %s: %v\n", name, derr)
+			}
+			cancel()
+			s.Close()
+		}
+	}()
+	for _, c := range []*jetstream.Cluster{jsAlways, jsDefault} {
+		octx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
+		s, err := c.OpenStream(octx, name, conc, o.RequestTimeout)
+		cancel()
+		if err != nil {
+			return err
+		}
+		s.SetValue(value)
+		js = append(js, s)
+	}
+
+	// kgo's batches in the measured rounds only.
+	var batches0, records0, batches, records int64
+	cs := []window.Contender{
+		{Name: SystemKafka, Submit: kp.Submit,
+			Before: func(int) { batches0, records0 = kp.Batches() },
+			After: func(int) {
+				b1, r1 := kp.Batches()
+				batches += b1 - batches0
+				records += r1 - records0
+			}},
+		{Name: SystemStream, Submit: sp.Submit},
+		{Name: SystemJSAlways, Submit: js[0].Submit},
+		{Name: SystemJSDefault, Submit: js[1].Submit},
+	}
+	res, warm, err := window.Interleave(ctx, window.Measure{Name: name, Concurrency: conc, Warmup: o.Warmup, Duration: o.Duration,
+		MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second}, o.Rounds, idx, o.Settle, cs, nil, stderr)
+	if err != nil {
+		return err
+	}
+	kafkaOpen = false
+	if err := kp.Close(); err != nil {
+		return fmt.Errorf("%s c=%d: close producer: %w", SystemKafka, conc, err)
+	}
+	streamOpen = false
+	if err := sp.Close(); err != nil {
+		return fmt.Errorf("%s c=%d: close producer: %w", SystemStream, conc, err)
+	}
+	step.Kafka = summarize(SystemKafka, res[0].Latencies, res[0].Errors, res[0].Elapsed, o.RecordBytes)
+	step.Kafka.Note = fmt.Sprintf("kgo producer through the broker's Kafka listener; kgo batches what is buffered: %d batches, %.1f records per batch in the measured rounds",
+		batches, float64(records)/float64(max(batches, 1)))
+	step.Stream = summarize(SystemStream, res[1].Latencies, res[1].Errors, res[1].Elapsed, o.RecordBytes)
+	step.Stream.Note = "common/streamclient Producer in this process, single-record appends"
+	step.JSAlways = summarize(SystemJSAlways, res[2].Latencies, res[2].Errors, res[2].Elapsed, o.RecordBytes)
+	step.JSAlways.Note = "nats.go async publisher connected to stream leader " + js[0].Leader
+	step.JSDefault = summarize(SystemJSDefault, res[3].Latencies, res[3].Errors, res[3].Elapsed, o.RecordBytes)
+	step.JSDefault.Note = "nats.go async publisher connected to stream leader " + js[1].Leader
+
 	if err := window.Settle(ctx, o.Settle); err != nil {
-		return Summary{}, Summary{}, err
+		return err
 	}
-	acked := int64(warm) + produced.Records
+	acked := int64(warm[0]) + step.Kafka.Records
 	fmt.Fprintf(stderr, "%s c=%d: reading %d records back from the start\n", SystemKafka, conc, acked)
 	cr, err := b.Consume(ctx, topic, acked, o.ConsumeTimeout)
-	c := consumed(SystemKafkaConsume, cr.Records, cr.Bytes, cr.Elapsed,
+	step.KafkaConsume = consumed(SystemKafkaConsume, cr.Records, cr.Bytes, cr.Elapsed,
 		fmt.Sprintf("one kgo partition consumer (no group) from the start until the %d acknowledged records (warmup included) were read", acked))
 	if err != nil {
-		return produced, c, err
+		return err
 	}
-	return produced, c, nil
-}
-
-// measureStream writes a fresh stream through the stream client directly
-// (the same producer the journal benchmark drives) and reads it back.
-func measureStream(ctx context.Context, jc *journal.Cluster, stream string, conc int, value []byte, o Options, stderr io.Writer) (Summary, Summary, error) {
-	if err := jc.CreateStream(ctx, stream, replicas, ackQuorum); err != nil {
-		return Summary{}, Summary{}, err
-	}
-	p, err := jc.NewProducer(ctx, stream, value, conc, o.StreamMaxInflight, o.RequestTimeout)
-	if err != nil {
-		return Summary{}, Summary{}, err
-	}
-	res, warm, err := warmupAndMeasure(ctx, SystemStream, conc, p.Submit, o, stderr, nil)
-	if cerr := p.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("%s c=%d: close producer: %w", SystemStream, conc, cerr)
-	}
-	if err != nil {
-		return Summary{}, Summary{}, err
-	}
-	produced := summarize(SystemStream, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
-	produced.Note = "common/streamclient Producer in this process, single-record appends"
 	if err := window.Settle(ctx, o.Settle); err != nil {
-		return Summary{}, Summary{}, err
+		return err
 	}
-	acked := int64(warm) + produced.Records
+	acked = int64(warm[1]) + step.Stream.Records
 	fmt.Fprintf(stderr, "%s c=%d: reading %d records back from earliest\n", SystemStream, conc, acked)
-	cr, err := jc.Consume(ctx, stream, 0, o.ConsumeTimeout)
-	c := consumed(SystemStreamConsume, cr.Records, cr.Bytes, cr.Elapsed,
+	sr, err := jc.Consume(ctx, stream, 0, o.ConsumeTimeout)
+	step.StreamConsume = consumed(SystemStreamConsume, sr.Records, sr.Bytes, sr.Elapsed,
 		fmt.Sprintf("one streamclient reader from earliest to the committed end, %d records acknowledged (warmup included)", acked))
 	if err != nil {
-		return produced, c, err
+		return err
 	}
-	if cr.Records < acked {
-		return produced, c, fmt.Errorf("%s c=%d: read back %d records, %d were acknowledged", SystemStream, conc, cr.Records, acked)
+	if sr.Records < acked {
+		return fmt.Errorf("%s c=%d: read back %d records, %d were acknowledged", SystemStream, conc, sr.Records, acked)
 	}
-	return produced, c, nil
-}
-
-func measureJetStream(ctx context.Context, c *jetstream.Cluster, system, stream string, conc int, value []byte, o Options, stderr io.Writer) (Summary, error) {
-	res, leader, err := c.MeasurePublish(ctx, stream, conc, value, o.ReadyTimeout, o.RequestTimeout, stderr,
-		func(submit window.Submit) (window.Result, error) {
-			r, _, err := warmupAndMeasure(ctx, system, conc, submit, o, stderr, nil)
-			return r, err
-		})
-	if err != nil {
-		return Summary{}, err
-	}
-	out := summarize(system, res.Latencies, res.Errors, res.Elapsed, o.RecordBytes)
-	out.Note = "nats.go async publisher connected to stream leader " + leader
-	return out, nil
-}
-
-// warmupAndMeasure is window.WarmupAndMeasure with this benchmark's
-// options.
-func warmupAndMeasure(ctx context.Context, name string, conc int, submit window.Submit, o Options, stderr io.Writer, beforeMeasure func()) (window.Result, int, error) {
-	return window.WarmupAndMeasure(ctx, window.Measure{Name: name, Concurrency: conc, Warmup: o.Warmup, Duration: o.Duration,
-		MaxOps: o.MaxRecords, DrainTimeout: o.RequestTimeout + 5*time.Second}, submit, stderr, beforeMeasure)
+	return nil
 }

@@ -16,7 +16,7 @@ type Contender struct {
 	Before, After func(round int)
 }
 
-// Interleave warms every contender up in turn (as WarmupAndMeasure does),
+// Interleave warms every contender up in turn (see warmup),
 // then measures them in rounds: every round gives each contender
 // m.Duration/rounds, in an order that starts at contender first and moves
 // on by one every round, after a Settle(settle). This machine's speed

@@ -40,36 +40,10 @@ func (m Measure) step(d time.Duration) Step {
 	return Step{Concurrency: m.Concurrency, Duration: d, MaxOps: m.MaxOps, DrainTimeout: m.DrainTimeout, MaxConsecutiveErrors: 100}
 }
 
-// WarmupAndMeasure runs the unmeasured warmup, which must get at least
-// one acknowledgement (it also proves a fresh topic or stream writable,
-// so it is retried a few times while every node's metadata catches up),
-// then the measured run. It returns the measured result and the warmup's
-// acknowledgements. beforeMeasure (when not nil) runs between the two.
-func WarmupAndMeasure(ctx context.Context, m Measure, submit Submit, stderr io.Writer, beforeMeasure func()) (Result, int, error) {
-	warmAcked, err := warmup(ctx, m, submit, stderr)
-	if err != nil {
-		return Result{}, warmAcked, err
-	}
-	fmt.Fprintf(stderr, "%s c=%d: measuring %v\n", m.Name, m.Concurrency, m.Duration)
-	if beforeMeasure != nil {
-		beforeMeasure()
-	}
-	res, err := Run(ctx, m.step(m.Duration), submit)
-	if err != nil {
-		return res, warmAcked, fmt.Errorf("%s c=%d: %w (first error: %v)", m.Name, m.Concurrency, err, res.FirstErr)
-	}
-	if len(res.Latencies) == 0 {
-		return res, warmAcked, fmt.Errorf("%s c=%d: nothing acknowledged (%d errors, first: %v)", m.Name, m.Concurrency, res.Errors, res.FirstErr)
-	}
-	if res.Errors > 0 {
-		fmt.Fprintf(stderr, "%s c=%d: %d errors, first: %v\n", m.Name, m.Concurrency, res.Errors, res.FirstErr)
-	}
-	return res, warmAcked, nil
-}
-
-// warmup runs m's unmeasured warmup (none when m.Warmup is 0), retried
-// until something is acknowledged (see WarmupAndMeasure), and returns the
-// acknowledgements.
+// warmup runs m's unmeasured warmup (none when m.Warmup is 0), which
+// must get at least one acknowledgement (it also proves a fresh topic or
+// stream writable, so it is retried a few times while every node's
+// metadata catches up), and returns the acknowledgements.
 func warmup(ctx context.Context, m Measure, submit Submit, stderr io.Writer) (int, error) {
 	warmAcked := 0
 	if m.Warmup <= 0 {
