@@ -190,14 +190,25 @@ func (s *Server) Run(ctx context.Context) error {
 // response is one request's answer slot, filled by its handler; the
 // writer sends the slots in request order. A nil frame sends nothing
 // (acks=0 produce); closeAfter ends the connection after the frame.
+// finish, when set (a produce), is run by the writer itself to get the
+// frame: it waits for the request's appends, and as the writer must wait
+// for them anyway before it writes anything later, running it there saves
+// a goroutine and a hand-off per produce request.
 type response struct {
 	done       chan struct{}
 	frame      []byte
 	closeAfter bool
+	finish     func(context.Context) []byte
 }
 
 func (r *response) set(frame []byte, closeAfter bool) {
 	r.frame, r.closeAfter = frame, closeAfter
+	close(r.done)
+}
+
+// setFinish makes the writer build the frame with finish (see response).
+func (r *response) setFinish(finish func(context.Context) []byte) {
+	r.finish = finish
 	close(r.done)
 }
 
@@ -317,10 +328,24 @@ func (s *Server) readToken(r *bufio.Reader) ([]byte, error) {
 func (s *Server) writeLoop(ctx context.Context, nc net.Conn, out <-chan *response) {
 	w := bufio.NewWriterSize(nc, 64<<10)
 	for resp := range out {
+		// Answers already written leave before a wait for this one.
 		select {
 		case <-resp.done:
-		case <-ctx.Done():
-			return
+		default:
+			if w.Flush() != nil {
+				return
+			}
+			select {
+			case <-resp.done:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if resp.finish != nil {
+			if w.Buffered() > 0 && w.Flush() != nil {
+				return
+			}
+			resp.frame = resp.finish(ctx)
 		}
 		if resp.frame != nil {
 			_ = nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -413,18 +438,15 @@ func (c *conn) handle(ctx context.Context, raw []byte, resp *response, handlers 
 	switch req := m.(type) {
 	case *wire.ProduceRequest:
 		// Appends are queued here, in request order; their outcomes are
-		// awaited by the handler goroutine.
+		// awaited by the writer, in order (response.finish).
 		wait := s.produce(ctx, req)
-		handlers.Add(1)
-		go func() {
-			defer handlers.Done()
+		resp.setFinish(func(ctx context.Context) []byte {
 			r := wait(ctx)
 			if req.Acks == 0 {
-				reply(nil)
-				return
+				return nil
 			}
-			reply(r)
-		}()
+			return frame(a, h.APIVersion, h.CorrelationID, r)
+		})
 		return false
 	}
 	handlers.Add(1)
