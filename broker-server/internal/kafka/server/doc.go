@@ -1,6 +1,7 @@
 // Package server is the broker's Kafka front end: it serves Kafka client
 // connections (one reading goroutine per connection, requests handled
-// concurrently, responses written in request order), and translates the
+// concurrently, responses written in request order by one writer, which
+// awaits a produce request's appends itself), and translates the
 // decoded requests (package wire) into the stream client (topics are
 // streams, partitions are stream partitions, offsets are journal offsets),
 // the placement center (live brokers for Metadata, the generic KV for
