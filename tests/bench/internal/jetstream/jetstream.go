@@ -294,29 +294,32 @@ func Version(bin string) string {
 	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nats-server:"))
 }
 
-// MeasurePublish opens a fresh R3 stream with at most inflight publishes in
-// flight, publishes value through measure (which drives the stream's
-// Submit, warm-up and measurement both) and deletes the stream afterwards;
-// a failed delete is only reported on stderr. It returns measure's result
-// and the stream leader the publisher was connected to.
-func (c *Cluster) MeasurePublish(ctx context.Context, name string, inflight int, value []byte, readyTimeout, publishTimeout time.Duration,
-	stderr io.Writer, measure func(window.Submit) (window.Result, error)) (window.Result, string, error) {
-	octx, cancel := context.WithTimeout(ctx, readyTimeout)
-	s, err := c.OpenStream(octx, name, inflight, publishTimeout)
-	cancel()
-	if err != nil {
-		return window.Result{}, "", err
+// OpenStreams opens a fresh R3 stream name on each cluster, with at most
+// inflight publishes in flight, each publishing value. closeAll deletes
+// and closes them; a failed delete is only reported on stderr. On an
+// error the streams already open are closed.
+func OpenStreams(ctx context.Context, clusters []*Cluster, name string, inflight int, value []byte, readyTimeout, publishTimeout time.Duration,
+	stderr io.Writer) (streams []*Stream, closeAll func(), err error) {
+	closeAll = func() {
+		for _, s := range streams {
+			dctx, cancel := context.WithTimeout(ctx, readyTimeout)
+			if err := s.Delete(dctx); err != nil {
+				fmt.Fprintf(stderr, "jetstream: delete stream %s: %v\n", name, err)
+			}
+			cancel()
+			s.Close()
+		}
 	}
-	defer s.Close()
-	s.SetValue(value)
-	res, err := measure(s.Submit)
-	if err != nil {
-		return res, s.Leader, err
+	for _, c := range clusters {
+		octx, cancel := context.WithTimeout(ctx, readyTimeout)
+		s, err := c.OpenStream(octx, name, inflight, publishTimeout)
+		cancel()
+		if err != nil {
+			closeAll()
+			return nil, func() {}, err
+		}
+		s.SetValue(value)
+		streams = append(streams, s)
 	}
-	dctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	if err := s.Delete(dctx); err != nil {
-		fmt.Fprintf(stderr, "jetstream: delete stream %s: %v\n", name, err)
-	}
-	return res, s.Leader, nil
+	return streams, closeAll, nil
 }

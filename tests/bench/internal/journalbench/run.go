@@ -232,27 +232,11 @@ func measureStep(ctx context.Context, step *Step, idx int, jc *journal.Cluster, 
 			err = fmt.Errorf("%s c=%d: close producer: %w", SystemOurs, conc, cerr)
 		}
 	}()
-	var js []*jetstream.Stream
-	defer func() {
-		for _, s := range js {
-			dctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
-			if derr := s.Delete(dctx); derr != nil {
-				fmt.Fprintf(stderr, "jetstream: delete stream %s: %v\n", name, derr)
-			}
-			cancel()
-			s.Close()
-		}
-	}()
-	for _, c := range []*jetstream.Cluster{jsAlways, jsDefault} {
-		octx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
-		s, err := c.OpenStream(octx, name, conc, o.RequestTimeout)
-		cancel()
-		if err != nil {
-			return err
-		}
-		s.SetValue(value)
-		js = append(js, s)
+	js, closeJS, err := jetstream.OpenStreams(ctx, []*jetstream.Cluster{jsAlways, jsDefault}, name, conc, value, o.ReadyTimeout, o.RequestTimeout, stderr)
+	if err != nil {
+		return err
 	}
+	defer closeJS()
 
 	var profDone func()
 	var diskRounds []disk.Result
