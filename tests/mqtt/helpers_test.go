@@ -98,7 +98,11 @@ func (s *sink) collectInto(got map[string]int, n int, timeout time.Duration) map
 func connect3(t *testing.T, url, id string, clean bool, s *sink, mod func(*mqtt3.ClientOptions)) mqtt3.Client {
 	t.Helper()
 	return harness.ConnectPaho(t, url, id, func(o *mqtt3.ClientOptions) {
-		o.SetCleanSession(clean).SetOrderMatters(false)
+		// In order: with OrderMatters(false) Paho runs every handler in a
+		// goroutine of its own, so a sink could see m-1 before m-0 and the
+		// tests that check order would fail at random. Handlers here only
+		// send to a buffered channel, so they never hold Paho's loop up.
+		o.SetCleanSession(clean).SetOrderMatters(true)
 		if s != nil {
 			o.SetDefaultPublishHandler(s.handler)
 		}
