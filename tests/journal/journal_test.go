@@ -574,6 +574,10 @@ func TestIntegrationJournalKillFollower(t *testing.T) {
 	c.createStream(t, "kf", 1, 3, "--ack-quorum", "2")
 	p0 := shardName("kf", 0)
 	seg := c.openSegment(t, p0, 10*time.Second)
+	// The first follower in replica order: the eager one (replication's
+	// lazy replicas), so after the kill the other follower, which had
+	// been syncing only every lazy_sync_interval, must sync every batch
+	// for writes to go on.
 	var victim *harness.JournalNode
 	for _, id := range seg.GetReplicas() {
 		if id != seg.GetLeader() {
