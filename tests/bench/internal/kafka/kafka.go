@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/robustmq/robustmq-go/tests/bench/internal/cluster"
 	"github.com/robustmq/robustmq-go/tests/bench/internal/procs"
@@ -151,36 +152,60 @@ type ProducerOptions struct {
 // Producer is a kgo client producing to one topic, acks=all, idempotent
 // (kgo's default) unless MaxInflight > 1, no linger, no compression.
 type Producer struct {
-	cl      *kgo.Client
-	topic   string
-	value   []byte
-	batches *batchCounter
+	cl    *kgo.Client
+	topic string
+	value []byte
+	hooks *produceHooks
 }
 
-// batchCounter is a kgo hook counting the record batches kgo wrote and
-// the records in them (kgo groups what is buffered when it sends).
-type batchCounter struct {
+// produceHooks are kgo hooks counting the record batches kgo wrote, the
+// records in them (kgo groups what is buffered when it sends), and the
+// produce requests' wire time.
+type produceHooks struct {
 	batches, records atomic.Int64
+	requests         atomic.Int64
+	wire             atomic.Int64 // nanoseconds
 }
 
-func (b *batchCounter) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
-	b.batches.Add(1)
-	b.records.Add(int64(m.NumRecords))
+func (h *produceHooks) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	h.batches.Add(1)
+	h.records.Add(int64(m.NumRecords))
 }
 
-var _ kgo.HookProduceBatchWritten = (*batchCounter)(nil)
+// OnBrokerE2E adds up, for produce requests answered without a
+// connection error, kgo's time from starting to write the request to
+// having read the response: the broker's share of a record's latency
+// plus the loopback, without kgo's own buffering and callbacks.
+func (h *produceHooks) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if key != kmsg.Produce.Int16() || e.Err() != nil {
+		return
+	}
+	h.requests.Add(1)
+	h.wire.Add(int64(e.DurationE2E()))
+}
+
+var (
+	_ kgo.HookProduceBatchWritten = (*produceHooks)(nil)
+	_ kgo.HookBrokerE2E           = (*produceHooks)(nil)
+)
 
 // Batches returns the record batches written so far and the records in
 // them.
 func (p *Producer) Batches() (batches, records int64) {
-	return p.batches.batches.Load(), p.batches.records.Load()
+	return p.hooks.batches.Load(), p.hooks.records.Load()
+}
+
+// Requests returns the produce requests answered so far and their summed
+// wire time (see produceHooks.OnBrokerE2E).
+func (p *Producer) Requests() (requests int64, wire time.Duration) {
+	return p.hooks.requests.Load(), time.Duration(p.hooks.wire.Load())
 }
 
 // NewProducer opens the producer.
 func (b *Broker) NewProducer(topic string, value []byte, o ProducerOptions) (*Producer, error) {
-	bc := &batchCounter{}
+	hooks := &produceHooks{}
 	opts := []kgo.Opt{
-		kgo.WithHooks(bc),
+		kgo.WithHooks(hooks),
 		kgo.SeedBrokers(b.Kafka),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -198,7 +223,7 @@ func (b *Broker) NewProducer(topic string, value []byte, o ProducerOptions) (*Pr
 	if err != nil {
 		return nil, fmt.Errorf("kafka: producer: %w", err)
 	}
-	return &Producer{cl: cl, topic: topic, value: value, batches: bc}, nil
+	return &Producer{cl: cl, topic: topic, value: value, hooks: hooks}, nil
 }
 
 // Submit is the window.Submit of one record.

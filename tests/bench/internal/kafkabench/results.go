@@ -45,13 +45,27 @@ type Summary struct {
 	MBPerS      float64 `json:"mb_per_s"`
 	P50Ms       float64 `json:"p50_ms"`
 	P99Ms       float64 `json:"p99_ms"`
-	Note        string  `json:"note,omitempty"`
+	MeanMs      float64 `json:"mean_ms,omitempty"`
+	// RequestWireMs (Kafka only) is the mean time from kgo starting to
+	// write a produce request to having read its response: the broker's
+	// share of the records' latency, plus the loopback. MeanMs minus it
+	// is kgo's own share (buffering, the request's records waiting for
+	// the one in flight, callbacks).
+	RequestWireMs float64 `json:"request_wire_ms,omitempty"`
+	Note          string  `json:"note,omitempty"`
 }
 
 func summarize(system string, latencies []time.Duration, errs int, elapsed time.Duration, recordBytes int) Summary {
 	slices.Sort(latencies)
 	s := Summary{System: system, Records: int64(len(latencies)), Errors: errs, ElapsedS: round(elapsed.Seconds(), 3),
 		P50Ms: millis(stats.Percentile(latencies, 50)), P99Ms: millis(stats.Percentile(latencies, 99))}
+	if len(latencies) > 0 {
+		var sum time.Duration
+		for _, l := range latencies {
+			sum += l
+		}
+		s.MeanMs = millis(sum / time.Duration(len(latencies)))
+	}
 	if elapsed > 0 {
 		s.RecordsPerS = round(float64(s.Records)/elapsed.Seconds(), 1)
 		s.MBPerS = round(float64(s.Records)*float64(recordBytes)/elapsed.Seconds()/mb, 3)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func sum(system string, rps float64, p50, p99 float64) Summary {
@@ -144,4 +145,15 @@ func TestParseFlagsSmoke(t *testing.T) {
 func jsonLine(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	return append(b, '\n'), err
+}
+
+func TestSummarizeMean(t *testing.T) {
+	ms := time.Millisecond
+	s := summarize(SystemKafka, []time.Duration{3 * ms, 1 * ms, 2 * ms, 6 * ms}, 0, 2*time.Second, 1024)
+	if s.MeanMs != 3 || s.P50Ms != 2 || s.Records != 4 || s.RecordsPerS != 2 {
+		t.Fatalf("summary %+v", s)
+	}
+	if e := summarize(SystemKafka, nil, 1, time.Second, 1024); e.MeanMs != 0 || e.RecordsPerS != 0 {
+		t.Fatalf("empty summary %+v", e)
+	}
 }

@@ -239,15 +239,22 @@ func measureStep(ctx context.Context, step *Step, idx int, b *kafka.Broker, jc *
 	}
 	defer closeJS()
 
-	// kgo's batches in the measured rounds only.
-	var batches0, records0, batches, records int64
+	// kgo's batches and produce requests in the measured rounds only.
+	var batches0, records0, batches, records, requests0, requests int64
+	var wire0, wire time.Duration
 	cs := []window.Contender{
 		{Name: SystemKafka, Submit: kp.Submit,
-			Before: func(int) { batches0, records0 = kp.Batches() },
+			Before: func(int) {
+				batches0, records0 = kp.Batches()
+				requests0, wire0 = kp.Requests()
+			},
 			After: func(int) {
 				b1, r1 := kp.Batches()
 				batches += b1 - batches0
 				records += r1 - records0
+				q1, w1 := kp.Requests()
+				requests += q1 - requests0
+				wire += w1 - wire0
 			}},
 		{Name: SystemStream, Submit: sp.Submit},
 		{Name: SystemJSAlways, Submit: js[0].Submit},
@@ -267,8 +274,12 @@ func measureStep(ctx context.Context, step *Step, idx int, b *kafka.Broker, jc *
 		return fmt.Errorf("%s c=%d: close producer: %w", SystemStream, conc, err)
 	}
 	step.Kafka = summarize(SystemKafka, res[0].Latencies, res[0].Errors, res[0].Elapsed, o.RecordBytes)
-	step.Kafka.Note = fmt.Sprintf("kgo producer through the broker's Kafka listener; kgo batches what is buffered: %d batches, %.1f records per batch in the measured rounds",
-		batches, float64(records)/float64(max(batches, 1)))
+	if requests > 0 {
+		step.Kafka.RequestWireMs = millis(wire / time.Duration(requests))
+	}
+	step.Kafka.Note = fmt.Sprintf("kgo producer through the broker's Kafka listener; kgo batches what is buffered: %d batches, %.1f records per batch in the measured rounds;"+
+		" a produce request's wire time (kgo's write to its response read: broker and loopback) %.3f ms on average, a record's latency %.3f ms",
+		batches, float64(records)/float64(max(batches, 1)), step.Kafka.RequestWireMs, step.Kafka.MeanMs)
 	step.Stream = summarize(SystemStream, res[1].Latencies, res[1].Errors, res[1].Elapsed, o.RecordBytes)
 	step.Stream.Note = "common/streamclient Producer in this process, single-record appends"
 	step.JSAlways = summarize(SystemJSAlways, res[2].Latencies, res[2].Errors, res[2].Elapsed, o.RecordBytes)
