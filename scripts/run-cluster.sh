@@ -19,9 +19,21 @@ stop() {
   echo "stopped"
 }
 trap stop INT TERM EXIT
-for n in 1 2 3; do
-  "$bin/placement-center" --config "config/raft/node-$n.toml" &
+# start runs a server in its own session, so a terminal's Ctrl-C (sent to
+# the whole foreground process group) reaches only this script, which then
+# stops the servers in reverse start order (stop); without it every server
+# got the SIGINT at once and the brokers and journal nodes failed to
+# unregister from a placement center already gone.
+start() {
+  if command -v setsid >/dev/null 2>&1; then
+    setsid "$@" &
+  else
+    "$@" &
+  fi
   pids+=($!)
+}
+for n in 1 2 3; do
+  start "$bin/placement-center" --config "config/raft/node-$n.toml"
 done
 addrs=127.0.0.1:1228,127.0.0.1:2228,127.0.0.1:3228
 for _ in $(seq 1 100); do
@@ -30,16 +42,14 @@ for _ in $(seq 1 100); do
 done
 "$bin/robustctl" --placement $addrs cluster status || true
 for n in 1 2 3; do
-  "$bin/journal-server" --config "config/journal/node-$n.toml" &
-  pids+=($!)
+  start "$bin/journal-server" --config "config/journal/node-$n.toml"
 done
 for _ in $(seq 1 100); do
   if [ "$("$bin/robustctl" --placement $addrs --timeout 1s node list 2>/dev/null | grep -ci journal)" -ge 3 ]; then break; fi
   sleep 0.2
 done
 for n in 1 2; do
-  "$bin/broker-server" --config "config/broker/node-$n.toml" &
-  pids+=($!)
+  start "$bin/broker-server" --config "config/broker/node-$n.toml"
 done
 for _ in $(seq 1 100); do
   if [ "$("$bin/robustctl" --placement $addrs --timeout 1s node list 2>/dev/null | grep -ci broker)" -ge 2 ]; then break; fi

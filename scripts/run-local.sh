@@ -20,9 +20,21 @@ stop() {
   echo "stopped"
 }
 trap stop INT TERM EXIT
+# start runs a server in its own session, so a terminal's Ctrl-C (sent to
+# the whole foreground process group) reaches only this script, which then
+# stops the servers in reverse start order (stop); without it every server
+# got the SIGINT at once and the brokers and journal nodes failed to
+# unregister from a placement center already gone.
+start() {
+  if command -v setsid >/dev/null 2>&1; then
+    setsid "$@" &
+  else
+    "$@" &
+  fi
+  pids+=($!)
+}
 
-"$bin/placement-center" --config config/placement-center.toml &
-pids+=($!)
+start "$bin/placement-center" --config config/placement-center.toml
 
 # Wait until the placement center has a leader (kv list needs one).
 for _ in $(seq 1 100); do
@@ -31,16 +43,14 @@ for _ in $(seq 1 100); do
 done
 "$bin/robustctl" --placement 127.0.0.1:1228 cluster status || true
 
-"$bin/journal-server" --config config/journal-server.toml &
-pids+=($!)
+start "$bin/journal-server" --config config/journal-server.toml
 # Wait until the journal node has registered (streams need a live journal).
 for _ in $(seq 1 100); do
   if "$bin/robustctl" --placement 127.0.0.1:1228 --timeout 1s node list 2>/dev/null | grep -qi journal; then break; fi
   sleep 0.2
 done
 
-"$bin/broker-server" --config config/broker-server.toml &
-pids+=($!)
+start "$bin/broker-server" --config config/broker-server.toml
 # Wait until the broker has registered (it listens before it registers).
 for _ in $(seq 1 100); do
   if "$bin/robustctl" --placement 127.0.0.1:1228 --timeout 1s node list 2>/dev/null | grep -qi broker; then break; fi
