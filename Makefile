@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
+# TESTLOGS holds the integration and deploy tests' full output (per checkout,
+# so two checkouts testing at once do not overwrite each other's).
+TESTLOGS := $(BIN)/test-logs
 MODULES := proto common placement-center journal-server broker-server tests
 # GOMODS are the modules that hold Go code yet (vet and test need packages).
 GOMODS = $(shell for m in $(MODULES); do if find $$m -name '*.go' | grep -q .; then echo $$m; fi; done)
@@ -45,7 +48,8 @@ test-deploy: build-static
 	@out=$$(gofmt -l $(DEPLOY_MODS)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(DEPLOY_MODS); do (cd $$m && GOWORK=off $(GO) vet ./... && if [ -x $(BIN)/tools/staticcheck ]; then GOWORK=off $(BIN)/tools/staticcheck ./...; fi); done
 	cd deploy/healthcheck && GOWORK=off $(GO) test -count=1 ./...
-	cd deploy/test && GOWORK=off ROBUSTMQ_STATIC_BIN=$(STATIC) $(GO) test -count=1 -timeout 10m -v ./... >/tmp/robustmq-deploy.log 2>&1; rc=$$?; grep -E '^(\s*--- |PASS|FAIL|ok|panic)' /tmp/robustmq-deploy.log; if [ $$rc -ne 0 ]; then tail -150 /tmp/robustmq-deploy.log; fi; exit $$rc
+	@mkdir -p $(TESTLOGS)
+	cd deploy/test && GOWORK=off ROBUSTMQ_STATIC_BIN=$(STATIC) $(GO) test -count=1 -timeout 10m -v ./... >$(TESTLOGS)/deploy.log 2>&1; rc=$$?; grep -E '^(\s*--- |PASS|FAIL|ok|panic)' $(TESTLOGS)/deploy.log; if [ $$rc -ne 0 ]; then tail -150 $(TESTLOGS)/deploy.log; fi; exit $$rc
 
 ## proto: regenerate proto/gen from the .proto files (protoc + pinned plugins), and the API doc
 proto:
@@ -70,8 +74,11 @@ test: proto-check admin-doc-check lint build test-unit fuzz-smoke test-integrati
 test-unit:
 	@set -e; for m in $(GOMODS); do echo "== go test $$m"; (cd $$m && $(GO) test -count=1 -timeout 15m $$( [ "$$m" = tests ] && echo "-skip Integration" ) ./...); done
 
+# The full -v output goes to $(TESTLOGS)/integration.log; on a failure the
+# lines before each "--- FAIL" (the failing test's own messages) are shown too.
 test-integration: build
-	cd tests && ROBUSTMQ_BIN=$(BIN) $(GO) test -count=1 -timeout 15m -run Integration -v ./... 2>&1 | tee /tmp/robustmq-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; test $${PIPESTATUS[0]} -eq 0
+	@mkdir -p $(TESTLOGS)
+	cd tests && ROBUSTMQ_BIN=$(BIN) $(GO) test -count=1 -timeout 15m -run Integration -v ./... 2>&1 | tee $(TESTLOGS)/integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; rc=$${PIPESTATUS[0]}; if [ $$rc -ne 0 ]; then echo "== failures ($(TESTLOGS)/integration.log)"; grep -E -B40 '^\s*--- FAIL|^panic' $(TESTLOGS)/integration.log | tail -400; fi; exit $$rc
 
 ## lint: gofmt, go vet, staticcheck
 lint:
