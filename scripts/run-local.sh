@@ -6,33 +6,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bin=$root/bin
 mkdir -p data
-pids=()
-stop() {
-  trap - INT TERM EXIT
-  echo
-  echo "stopping..."
-  # Reverse start order, one at a time: brokers and journal nodes still
-  # reach the placement center to unregister while they stop.
-  for ((i=${#pids[@]}-1; i>=0; i--)); do
-    kill -TERM "${pids[$i]}" 2>/dev/null || true
-    wait "${pids[$i]}" 2>/dev/null || true
-  done
-  echo "stopped"
-}
-trap stop INT TERM EXIT
-# start runs a server in its own session, so a terminal's Ctrl-C (sent to
-# the whole foreground process group) reaches only this script, which then
-# stops the servers in reverse start order (stop); without it every server
-# got the SIGINT at once and the brokers and journal nodes failed to
-# unregister from a placement center already gone.
-start() {
-  if command -v setsid >/dev/null 2>&1; then
-    setsid "$@" &
-  else
-    "$@" &
-  fi
-  pids+=($!)
-}
+# shellcheck source=scripts/run-lib.sh
+. "$root/scripts/run-lib.sh"
 
 start "$bin/placement-center" --config config/placement-center.toml
 
