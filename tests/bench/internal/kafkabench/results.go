@@ -58,14 +58,7 @@ type Summary struct {
 func summarize(system string, latencies []time.Duration, errs int, elapsed time.Duration, recordBytes int) Summary {
 	slices.Sort(latencies)
 	s := Summary{System: system, Records: int64(len(latencies)), Errors: errs, ElapsedS: round(elapsed.Seconds(), 3),
-		P50Ms: millis(stats.Percentile(latencies, 50)), P99Ms: millis(stats.Percentile(latencies, 99))}
-	if len(latencies) > 0 {
-		var sum time.Duration
-		for _, l := range latencies {
-			sum += l
-		}
-		s.MeanMs = millis(sum / time.Duration(len(latencies)))
-	}
+		P50Ms: millis(stats.Percentile(latencies, 50)), P99Ms: millis(stats.Percentile(latencies, 99)), MeanMs: millis(stats.Mean(latencies))}
 	if elapsed > 0 {
 		s.RecordsPerS = round(float64(s.Records)/elapsed.Seconds(), 1)
 		s.MBPerS = round(float64(s.Records)*float64(recordBytes)/elapsed.Seconds()/mb, 3)

@@ -52,6 +52,20 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[rank-1]
 }
 
+// Mean returns the arithmetic mean of latencies; zero for an empty slice.
+// At one request in flight the rate is one over it, which the median
+// does not give.
+func Mean(latencies []time.Duration) time.Duration {
+	if len(latencies) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, l := range latencies {
+		sum += l
+	}
+	return sum / time.Duration(len(latencies))
+}
+
 // Summarize sorts latencies in place and computes the step's Summary.
 // Throughput is acknowledged writes over the wall time of the step.
 func Summarize(system string, concurrency int, latencies []time.Duration, errCount int, elapsed time.Duration) Summary {

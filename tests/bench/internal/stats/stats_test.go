@@ -196,3 +196,13 @@ func TestWriteTableShowsRatios(t *testing.T) {
 		}
 	}
 }
+
+func TestMean(t *testing.T) {
+	ms := time.Millisecond
+	if got := Mean([]time.Duration{3 * ms, 1 * ms, 2 * ms, 6 * ms}); got != 3*ms {
+		t.Fatalf("Mean = %v, want 3ms", got)
+	}
+	if got := Mean(nil); got != 0 {
+		t.Fatalf("Mean(nil) = %v, want 0", got)
+	}
+}
