@@ -207,7 +207,8 @@ func (p *Producer) pick(key []byte) int {
 }
 
 // AppendAsync queues recs as one batch and returns once it is queued
-// (blocking while the partition's queue is full, until ctx ends). done is
+// (blocking while the partition holds MaxQueued appends, until ctx ends or
+// the batch's deadline passes). done is
 // called exactly once, from the partition's goroutine, with the outcome;
 // it must not block. The batch deadline is ctx's deadline, else
 // DeliveryTimeout from now.
@@ -236,22 +237,12 @@ func (p *Producer) AppendAsync(ctx context.Context, partition int, recs []record
 		size += recordSizeEstimate(r)
 	}
 	pe := &pending{recs: own, size: size, members: []member{{n: len(own), deadline: deadline, done: done}}}
-	w := p.parts[partition]
-	// A full queue holds the caller until the batch's own deadline at most.
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	select {
-	case w.in <- pe:
-		return nil
-	case <-w.closing:
-		return ErrClosed
-	case <-w.stopped:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return &TimeoutError{Partition: partition, Err: errors.New("partition queue full")}
+	// A full inbox holds the caller until the batch's own deadline at most.
+	err := p.parts[partition].box.put(ctx, pe, deadline, p.parts[partition].closing)
+	if errors.Is(err, errInboxFull) {
+		return &TimeoutError{Partition: partition, Err: err}
 	}
+	return err
 }
 
 // Close stops taking batches and waits until every queued batch has its
@@ -401,7 +392,7 @@ type partWriter struct {
 	p         *Producer
 	partition int
 	shard     string
-	in        chan *pending
+	box       *inbox // appends handed over by callers
 	closing   chan struct{}
 	stopped   chan struct{}
 	respCh    chan appendResp
@@ -432,7 +423,7 @@ type partWriter struct {
 func newPartWriter(p *Producer, i int) *partWriter {
 	return &partWriter{
 		p: p, partition: i, shard: PartitionName(p.stream, i),
-		in:      make(chan *pending),
+		box:     newInbox(p.opts.MaxQueued),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
 		respCh:  make(chan appendResp, 2*p.opts.MaxInFlight+2),
@@ -452,6 +443,14 @@ func (w *partWriter) run() {
 		now := time.Now()
 		w.expire(now)
 		if w.draining && w.allReported() {
+			// Refuse later appends; one that raced Close into the inbox
+			// is written like the rest before the writer stops.
+			if left := w.box.close(); len(left) > 0 {
+				for _, pe := range left {
+					w.take(pe)
+				}
+				continue
+			}
 			w.teardown()
 			for _, pe := range w.queue {
 				pe.report(AppendResult{}, ErrClosed)
@@ -476,9 +475,14 @@ func (w *partWriter) run() {
 			w.sendMore()
 		}
 
-		var in chan *pending
-		if (w.queued < w.p.opts.MaxQueued || w.stuck()) && !w.draining {
-			in = w.in
+		// Appends are taken while the queue has room (or is stuck, which
+		// fails them at once); Close still writes those already handed
+		// over.
+		stuck := w.stuck()
+		w.box.publish(w.queued, stuck)
+		var ready chan struct{}
+		if w.queued < w.p.opts.MaxQueued || stuck {
+			ready = w.box.ready
 		}
 		var timer *time.Timer
 		var timerC <-chan time.Time
@@ -487,8 +491,8 @@ func (w *partWriter) run() {
 			timerC = timer.C
 		}
 		select {
-		case pe := <-in:
-			w.take(pe)
+		case <-ready:
+			w.takeInbox()
 		case r := <-w.respCh:
 			w.handle(r)
 		case <-timerC:
@@ -506,6 +510,9 @@ func (w *partWriter) run() {
 		case <-w.p.ctx.Done():
 			w.teardown()
 			for _, pe := range w.queue {
+				pe.report(AppendResult{}, ErrClosed)
+			}
+			for _, pe := range w.box.close() {
 				pe.report(AppendResult{}, ErrClosed)
 			}
 			return
@@ -660,11 +667,8 @@ func (w *partWriter) gather() {
 	runtime.Gosched()
 	var timer *time.Timer
 	for w.queued < w.p.opts.MaxQueued {
-		select {
-		case pe := <-w.in:
-			w.take(pe)
+		if w.takeInbox() > 0 {
 			continue
-		default:
 		}
 		if w.arrived >= w.woken {
 			return
@@ -678,15 +682,32 @@ func (w *partWriter) gather() {
 			defer timer.Stop()
 		}
 		select {
-		case pe := <-w.in:
-			w.take(pe)
+		case <-w.box.ready:
+			w.takeInbox()
 		case <-timer.C:
 			return
 		}
 	}
 }
 
-// take adds an append handed over on w.in.
+// takeInbox takes the appends callers handed over, as many as the queue
+// has room for (all of them when it is stuck: add fails them at once),
+// and reports how many it took.
+func (w *partWriter) takeInbox() int {
+	n := w.p.opts.MaxQueued - w.queued
+	if w.stuck() {
+		n = -1
+	} else if n <= 0 {
+		return 0
+	}
+	got := w.box.take(n)
+	for _, pe := range got {
+		w.take(pe)
+	}
+	return len(got)
+}
+
+// take adds an append handed over through the inbox.
 func (w *partWriter) take(pe *pending) {
 	w.arrived++
 	w.add(pe)
@@ -951,5 +972,8 @@ func (w *partWriter) pop() *pending {
 	if w.sent > 0 {
 		w.sent--
 	}
+	// Before head's callers hear of it: those that append again find the
+	// room it leaves.
+	w.box.publish(w.queued, w.stuck())
 	return head
 }
