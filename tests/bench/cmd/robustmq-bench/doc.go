@@ -18,6 +18,7 @@
 //	robustmq-bench mqtt check --expect N       validate an MQTT run's JSON lines on stdin
 //	robustmq-bench kafka [flags]               Kafka front end vs JetStream vs stream client
 //	robustmq-bench kafka check --expect N      validate a kafka run's JSON lines on stdin
+//	robustmq-bench rtt [flags]                 one loopback round trip: gRPC stream vs plain TCP
 //
 // It is wiring only: it must never hold benchmark logic of its own, and
 // never leave a child process running when it exits.

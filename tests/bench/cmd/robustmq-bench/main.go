@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runMQTT(ctx, args[1:], os.Stdin, stdout, stderr)
 		case "kafka":
 			return runKafka(ctx, args[1:], os.Stdin, stdout, stderr)
+		case "rtt":
+			return runRTT(ctx, args[1:], stdout, stderr)
 		}
 	}
 	opts, err := parseBenchFlags(args)
