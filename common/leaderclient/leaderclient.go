@@ -276,11 +276,14 @@ func (c *Client) Invoke(ctx context.Context, method string, args, reply any, opt
 		if errors.Is(err, errClosed) {
 			return err
 		}
-		if ctx.Err() != nil {
+		if timeIsUp(ctx) {
 			// The attempt ended because the caller's time ran out; an
 			// earlier complete answer says more about why than this does.
 			if lastErr == nil {
-				lastErr = status.FromContextError(ctx.Err()).Err()
+				lastErr = status.FromContextError(context.DeadlineExceeded).Err()
+				if ctx.Err() != nil {
+					lastErr = status.FromContextError(ctx.Err()).Err()
+				}
 			}
 			return fmt.Errorf("leaderclient: %s: gave up after %d attempts: %w", method, attempt, lastErr)
 		}
@@ -299,6 +302,19 @@ func (c *Client) Invoke(ctx context.Context, method string, args, reply any, opt
 			return fmt.Errorf("leaderclient: %s: gave up after %d attempts: %w", method, attempt, lastErr)
 		}
 	}
+}
+
+// timeIsUp reports whether ctx has ended or its deadline has passed. The
+// second can come first: the member's own deadline (from the grpc-timeout
+// header, counted from when the request arrived) may answer
+// DeadlineExceeded before ctx's timer has fired here, and that answer
+// says nothing about the member that an earlier one did not.
+func timeIsUp(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // invokeOnce makes one attempt against addr, bounded by AttemptTimeout.
@@ -334,7 +350,7 @@ func (c *Client) NewStream(ctx context.Context, desc *grpc.StreamDesc, method st
 		if errors.Is(err, errClosed) {
 			return nil, err
 		}
-		if openCtx.Err() != nil {
+		if timeIsUp(openCtx) {
 			if lastErr == nil {
 				lastErr = err
 			}
