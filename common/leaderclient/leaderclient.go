@@ -280,10 +280,11 @@ func (c *Client) Invoke(ctx context.Context, method string, args, reply any, opt
 			// The attempt ended because the caller's time ran out; an
 			// earlier complete answer says more about why than this does.
 			if lastErr == nil {
-				lastErr = status.FromContextError(context.DeadlineExceeded).Err()
-				if ctx.Err() != nil {
-					lastErr = status.FromContextError(ctx.Err()).Err()
+				cause := ctx.Err()
+				if cause == nil { // the deadline passed, its timer not yet fired
+					cause = context.DeadlineExceeded
 				}
+				lastErr = status.FromContextError(cause).Err()
 			}
 			return fmt.Errorf("leaderclient: %s: gave up after %d attempts: %w", method, attempt, lastErr)
 		}

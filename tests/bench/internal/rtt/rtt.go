@@ -146,6 +146,10 @@ func overTCP(ctx context.Context, o Options) ([]time.Duration, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A read has no context of its own: closing the connection when ctx
+	// ends is what bounds one.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	req := make([]byte, o.Size)
 	answer := make([]byte, min(answerBytes, o.Size))
 	d, err := loop(ctx, o, func(int) error {
